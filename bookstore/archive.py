@@ -1,0 +1,114 @@
+"""How saves enter the archive: contents-manager save hooks, and the original's class name.
+
+The pre-save hook notes the save's time; the post-save hook copies the bytes the
+contents manager has just written into the outbox, so a notebook is serialised
+once per save (by the contents manager, off the event loop) and the copy costs a
+kernel file copy and an fsync. Contents managers that keep no local file get the
+content serialised in the pre-save hook instead.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextvars
+import logging
+from collections.abc import Callable, Collection
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import nbformat
+from jupyter_server.services.contents.fileio import FileManagerMixin
+from jupyter_server.services.contents.largefilemanager import AsyncLargeFileManager
+
+from bookstore.outbox import Outbox, OutboxEntry
+
+__all__ = ["BookstoreContentsArchiver", "SaveHooks", "serialize_model"]
+
+_pending_save: contextvars.ContextVar[tuple[str, datetime] | None] = contextvars.ContextVar(
+    "bookstore_pending_save", default=None
+)
+
+
+def serialize_model(model: dict[str, Any]) -> bytes:
+    """The bytes a file contents manager would write for ``model``."""
+    content = model["content"]
+    if model["type"] == "notebook":
+        notebook = nbformat.from_dict(content)  # type: ignore[no-untyped-call]
+        text: str = nbformat.writes(notebook, version=nbformat.NO_CONVERT)  # type: ignore[no-untyped-call]
+        return text.encode("utf-8")
+    if model.get("format") == "base64":
+        return base64.b64decode(content)
+    return str(content).encode("utf-8")
+
+
+class SaveHooks:
+    """The pre- and post-save hooks that put every save in the outbox."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        submit: Callable[[OutboxEntry], None],
+        archive_types: Collection[str],
+        log: logging.Logger,
+    ) -> None:
+        self.outbox = outbox
+        self.submit = submit
+        self.archive_types = frozenset(archive_types)
+        self.log = log
+        self._last_time = datetime.min.replace(tzinfo=timezone.utc)
+
+    def install(self, contents_manager: Any) -> None:
+        """Register the hooks on any jupyter_server 2 contents manager, once."""
+        if self.pre_save not in contents_manager._pre_save_hooks:
+            contents_manager.register_pre_save_hook(self.pre_save)
+            contents_manager.register_post_save_hook(self.post_save)
+
+    def pre_save(self, model: dict[str, Any], path: str, contents_manager: Any, **_: Any) -> None:
+        """Stamp the save; without a local file to copy later, keep its content now."""
+        if model.get("type") not in self.archive_types or model.get("content") is None:
+            return
+        filepath, queued_time = path.strip("/"), self._next_time()
+        if isinstance(contents_manager, FileManagerMixin):
+            _pending_save.set((filepath, queued_time))
+        else:
+            self._keep(lambda: self.outbox.add_bytes(filepath, queued_time, serialize_model(model)))
+
+    def post_save(self, model: dict[str, Any], os_path: str, contents_manager: Any) -> None:
+        """Copy the file the save wrote into the outbox before the save is acknowledged."""
+        pending = _pending_save.get()
+        if pending is None:
+            return
+        _pending_save.set(None)
+        filepath, queued_time = pending
+        self._keep(lambda: self.outbox.add_file(filepath, queued_time, os_path))
+
+    def _keep(self, add: Callable[[], OutboxEntry]) -> None:
+        try:
+            entry = add()
+        except OSError as exc:
+            # The save itself has succeeded; failing it now would lose more than it saves.
+            self.log.error(
+                "bookstore: could not keep this save for archiving (%s); the notebook is "
+                "saved, but this version will not be in its history",
+                exc,
+            )
+            return
+        self.submit(entry)
+
+    def _next_time(self) -> datetime:
+        """Now in UTC, strictly later than the previous save's time: keys never collide."""
+        now = datetime.now(timezone.utc)
+        if now <= self._last_time:
+            now = self._last_time + timedelta(microseconds=1)
+        self._last_time = now
+        return now
+
+
+class BookstoreContentsArchiver(AsyncLargeFileManager):
+    """The default contents manager under the original bookstore's name.
+
+    Configurations written for the original
+    (``c.ServerApp.contents_manager_class = "bookstore.archive.BookstoreContentsArchiver"``)
+    keep working: the extension registers its hooks on whichever contents manager
+    the server uses, this one included.
+    """

@@ -1,0 +1,203 @@
+"""The archiver: moves each outbox entry into the store and the index, in save order.
+
+Every path has at most one drain task, which archives that path's saves one
+after another (the per-path lock); a semaphore bounds how many paths upload at
+once. A failure is retried with backoff for as long as the server runs, and the
+entry stays in the outbox, so a restart resumes it. Nothing is ever skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime, timezone
+from functools import partial
+from typing import NamedTuple
+from urllib.parse import quote
+
+from bookstore import keys
+from bookstore.errors import BookstoreError
+from bookstore.index import IndexDatabase, queries
+from bookstore.outbox import LoadedEntry, Outbox, OutboxEntry
+from bookstore.store.base import Store
+
+__all__ = ["Archiver", "RetryPolicy", "object_metadata"]
+
+
+class RetryPolicy(NamedTuple):
+    """Exponential backoff with jitter: initial, doubling, capped at ``maximum`` seconds."""
+
+    initial: float = 0.5
+    maximum: float = 30.0
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait before retry number ``attempt`` (1 for the first retry)."""
+        ceiling = min(self.maximum, self.initial * 2 ** (attempt - 1))
+        return random.uniform(ceiling / 2, ceiling)
+
+
+DEFAULT_RETRY = RetryPolicy()
+
+
+def object_metadata(loaded: LoadedEntry, version: int) -> dict[str, str]:
+    """What an object says about itself, so the index can be rebuilt from a listing.
+
+    S3 metadata is ASCII, so the path is percent-encoded.
+    """
+    record = loaded.record
+    return {
+        "bookstore-path": quote(record.filepath, safe="/"),
+        "bookstore-version": str(version),
+        "bookstore-queued-time": record.queued_time.isoformat(),
+        "bookstore-sha256": loaded.sha256,
+    }
+
+
+class Archiver:
+    """Archives outbox entries; ``submit`` never blocks and never fails a save."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        index: IndexDatabase,
+        outbox: Outbox,
+        workspace_prefix: str,
+        concurrency: int = 8,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        log: logging.Logger | None = None,
+    ) -> None:
+        self.store = store
+        self.index = index
+        self.outbox = outbox
+        self.workspace_prefix = workspace_prefix
+        self.retry = retry
+        self.log = log or logging.getLogger("bookstore")
+        self.archived = 0
+        self.last_error: str | None = None
+        self._slots = asyncio.Semaphore(concurrency)
+        self._waiting: dict[str, deque[OutboxEntry]] = {}
+        self._drains: dict[str, asyncio.Task[None]] = {}
+        self._known: set[str] = set()
+        self._ready = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @property
+    def ready(self) -> bool:
+        """Whether the index is migrated and archiving has begun."""
+        return self._ready.is_set()
+
+    @property
+    def backlog(self) -> int:
+        """Saves acknowledged but not yet archived."""
+        return len(self._known)
+
+    def submit(self, entry: OutboxEntry) -> None:
+        """Queue a save that is already safe in the outbox."""
+        if entry.file.name in self._known:
+            return
+        self._known.add(entry.file.name)
+        self._waiting.setdefault(entry.filepath, deque()).append(entry)
+        self._idle.clear()
+        if entry.filepath not in self._drains:
+            self._drains[entry.filepath] = asyncio.ensure_future(self._drain(entry.filepath))
+
+    async def start(self, earlier: Iterable[OutboxEntry]) -> None:
+        """Begin archiving once the index is migrated, starting with ``earlier`` saves.
+
+        Saves submitted before this call wait in their queues; nothing reaches the
+        index before its schema does.
+        """
+        await self._until_done(self.index.migrate, "prepare the index")
+        for entry in sorted(earlier, key=lambda e: e.file.name):
+            self.submit(entry)
+        self._ready.set()
+
+    async def wait_idle(self) -> None:
+        """Return once every submitted save is archived."""
+        await self._idle.wait()
+
+    async def stop(self, timeout: float) -> None:
+        """Give queued saves ``timeout`` seconds, then stop; the rest stay in the outbox."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except asyncio.TimeoutError:
+            self.log.warning(
+                "bookstore: %d saves are not archived yet; they stay in %s and are "
+                "archived at the next start",
+                self.backlog,
+                self.outbox.directory,
+            )
+        for task in list(self._drains.values()):
+            task.cancel()
+        await asyncio.gather(*self._drains.values(), return_exceptions=True)
+
+    async def _drain(self, path: str) -> None:
+        waiting = self._waiting[path]
+        try:
+            await self._ready.wait()
+            while waiting:
+                entry = waiting[0]
+                async with self._slots:
+                    await self._until_done(partial(self._archive, entry), f"archive {path!r}")
+                waiting.popleft()
+                self._known.discard(entry.file.name)
+        finally:
+            if not waiting:
+                del self._waiting[path]
+            del self._drains[path]
+            if not self._drains:
+                self._idle.set()
+
+    async def _archive(self, entry: OutboxEntry) -> None:
+        loaded = await asyncio.to_thread(self.outbox.load, entry)
+        record = loaded.record
+        async with self.index.reading() as session:
+            latest = await queries.latest_version(session, record.filepath)
+        if latest is None or latest.sha256 != loaded.sha256:
+            key = keys.version_key(self.workspace_prefix, record.filepath, record.queued_time)
+            next_version = latest.version + 1 if latest else 1
+            await self.store.put(key, record.content, object_metadata(loaded, next_version))
+            async with self.index.writing() as session:
+                await queries.add_version(
+                    session,
+                    path=record.filepath,
+                    store_key=key,
+                    size=len(record.content),
+                    sha256=loaded.sha256,
+                    queued_at=record.queued_time,
+                    archived_at=datetime.now(timezone.utc),
+                )
+            self.archived += 1
+        await asyncio.to_thread(self.outbox.remove, entry)
+
+    async def _until_done(self, attempt: Callable[[], Awaitable[None]], what: str) -> None:
+        """Run ``attempt`` until it succeeds, waiting longer after each failure."""
+        failures = 0
+        while True:
+            try:
+                await attempt()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                failures += 1
+                self._report(exc, what, failures)
+                await asyncio.sleep(self.retry.delay(failures))
+            else:
+                if failures:
+                    self.log.info("bookstore: could %s again after %d failures", what, failures)
+                    self.last_error = None
+                return
+
+    def _report(self, exc: Exception, what: str, failures: int) -> None:
+        reason = str(exc) if isinstance(exc, BookstoreError) else f"{type(exc).__name__}: {exc}"
+        message = f"could not {what} ({reason}); retrying"
+        if message != self.last_error:
+            self.log.warning("bookstore: %s", message, exc_info=not isinstance(exc, BookstoreError))
+        elif failures == 1:
+            self.log.debug("bookstore: %s", message)
+        self.last_error = message

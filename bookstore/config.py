@@ -1,0 +1,180 @@
+"""BookstoreSettings: every setting, where its default comes from, and its checks.
+
+Each setting is read, in order of precedence, from Jupyter configuration
+(``c.BookstoreSettings.<name>``), the environment variable ``BOOKSTORE_<NAME>``,
+the original bookstore's ``JPYNB_S3_*`` variable where it had one, and the default.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from jupyter_core.paths import jupyter_data_dir
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+from traitlets import Enum, Float, Integer, List, TraitError, Unicode, default
+from traitlets.config import Config, LoggingConfigurable
+
+from bookstore.errors import ConfigurationError
+
+__all__ = ["ARCHIVABLE_TYPES", "BookstoreSettings"]
+
+ARCHIVABLE_TYPES = ("notebook", "file")
+
+_LEGACY_VARIABLES = {
+    "s3_bucket": "JPYNB_S3_BUCKET",
+    "s3_endpoint_url": "JPYNB_S3_ENDPOINT_URL",
+    "s3_region_name": "JPYNB_S3_REGION_NAME",
+    "s3_access_key_id": "JPYNB_S3_ACCESS_KEY_ID",
+    "s3_secret_access_key": "JPYNB_S3_SECRET_ACCESS_KEY",
+}
+
+
+def _data_dir() -> Path:
+    return Path(jupyter_data_dir()) / "bookstore"
+
+
+class BookstoreSettings(LoggingConfigurable):
+    """Where versions are stored and indexed, and how the archiver behaves."""
+
+    storage = Enum(
+        ["local", "s3"],
+        default_value="local",
+        help="Where versions are stored: 'local' (a directory, no account needed) or 's3'.",
+    ).tag(config=True)
+
+    local_store_dir = Unicode(
+        help="Directory of the local store (storage = 'local').",
+    ).tag(config=True)
+
+    @default("local_store_dir")
+    def _default_local_store_dir(self) -> str:
+        return str(_data_dir() / "store")
+
+    outbox_dir = Unicode(
+        help="Directory where each save waits, durably, until it is archived.",
+    ).tag(config=True)
+
+    @default("outbox_dir")
+    def _default_outbox_dir(self) -> str:
+        return str(_data_dir() / "outbox")
+
+    index_url = Unicode(
+        help="SQLAlchemy URL of the version index (async driver, e.g. sqlite+aiosqlite:///…).",
+    ).tag(config=True)
+
+    @default("index_url")
+    def _default_index_url(self) -> str:
+        return f"sqlite+aiosqlite:///{_data_dir() / 'index.sqlite'}"
+
+    s3_bucket = Unicode("", help="S3 bucket holding the versions (storage = 's3').").tag(
+        config=True
+    )
+    s3_endpoint_url = Unicode(
+        None,
+        allow_none=True,
+        help="S3 endpoint URL, for MinIO, Ceph, R2 or a test server; AWS when unset.",
+    ).tag(config=True)
+    s3_region_name = Unicode(None, allow_none=True, help="S3 region name.").tag(config=True)
+    s3_access_key_id = Unicode(
+        None,
+        allow_none=True,
+        help="S3 access key id; the standard AWS credential chain when unset.",
+    ).tag(config=True)
+    s3_secret_access_key = Unicode(
+        None,
+        allow_none=True,
+        help="S3 secret access key; the standard AWS credential chain when unset.",
+    ).tag(config=True)
+
+    workspace_prefix = Unicode(
+        "workspace", help="Key prefix under which every version is stored."
+    ).tag(config=True)
+    published_prefix = Unicode(
+        "published", help="Key prefix under which published notebooks are stored."
+    ).tag(config=True)
+
+    archive_concurrency = Integer(8, help="How many different paths are uploaded at once.").tag(
+        config=True
+    )
+    archive_types = List(
+        Unicode(),
+        default_value=["notebook"],
+        help="Content types archived: 'notebook', 'file' (comma-separated in the variable).",
+    ).tag(config=True)
+    retry_initial_delay = Float(
+        0.5, help="Seconds before the first retry of a failed archive; doubles up to the maximum."
+    ).tag(config=True)
+    retry_max_delay = Float(
+        30.0, help="Longest wait, in seconds, between retries of a failed archive."
+    ).tag(config=True)
+    shutdown_timeout = Float(
+        10.0, help="Seconds the server waits at shutdown for queued saves to be archived."
+    ).tag(config=True)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        configured = self._configured_names(kwargs)
+        for name, trait in self.traits(config=True).items():
+            if name in configured:
+                continue
+            for variable in self.variables(name):
+                if variable in os.environ:
+                    self._set_from_variable(name, trait, variable, os.environ[variable])
+                    break
+
+    @staticmethod
+    def variables(name: str) -> list[str]:
+        """The environment variables a setting is read from, most important first."""
+        names = [f"BOOKSTORE_{name.upper()}"]
+        if name in _LEGACY_VARIABLES:
+            names.append(_LEGACY_VARIABLES[name])
+        return names
+
+    def _configured_names(self, kwargs: dict[str, Any]) -> set[str]:
+        section = self.config.get(type(self).__name__, Config())
+        return set(section) | set(kwargs)
+
+    def _set_from_variable(self, name: str, trait: Any, variable: str, raw: str) -> None:
+        try:
+            if isinstance(trait, List):
+                value: Any = [item.strip() for item in raw.split(",") if item.strip()]
+            else:
+                value = trait.from_string(raw)
+            setattr(self, name, value)
+        except TraitError as exc:
+            raise ConfigurationError(
+                f"the environment variable {variable}={raw!r} is not a valid {name}: {exc}"
+            ) from exc
+
+    def validate(self) -> None:
+        """Refuse settings that cannot work, with a sentence that names the setting."""
+        if self.storage == "s3" and not self.s3_bucket:
+            self._refuse("s3_bucket", "must name a bucket when storage is 's3'")
+        if self.s3_endpoint_url and not self.s3_endpoint_url.startswith(("http://", "https://")):
+            self._refuse("s3_endpoint_url", f"must be an http(s) URL, not {self.s3_endpoint_url!r}")
+        if (self.s3_access_key_id is None) != (self.s3_secret_access_key is None):
+            self._refuse("s3_secret_access_key", "and s3_access_key_id must be set together")
+        try:
+            url = make_url(self.index_url)
+        except ArgumentError:
+            self._refuse("index_url", f"is not a SQLAlchemy URL: {self.index_url!r}")
+        if url.get_backend_name() == "sqlite" and url.get_driver_name() != "aiosqlite":
+            self._refuse("index_url", "must use the async driver: sqlite+aiosqlite:///PATH")
+        if self.archive_concurrency < 1:
+            self._refuse("archive_concurrency", "must be at least 1")
+        unknown = sorted(set(self.archive_types) - set(ARCHIVABLE_TYPES))
+        if unknown:
+            self._refuse("archive_types", f"may only hold {ARCHIVABLE_TYPES}, not {unknown}")
+        if not 0 < self.retry_initial_delay <= self.retry_max_delay:
+            self._refuse("retry_initial_delay", "must be positive and at most retry_max_delay")
+        if self.shutdown_timeout < 0:
+            self._refuse("shutdown_timeout", "must not be negative")
+        if "\\" in self.workspace_prefix or ".." in self.workspace_prefix.split("/"):
+            self._refuse("workspace_prefix", "must be a plain key prefix without '..' or '\\'")
+
+    def _refuse(self, name: str, problem: str) -> None:
+        variable = self.variables(name)[0]
+        raise ConfigurationError(f"BookstoreSettings.{name} ({variable}) {problem}.")

@@ -1,0 +1,101 @@
+"""The Jupyter Server extension: wires the settings, store, index, outbox and hooks together."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from jupyter_server.extension.application import ExtensionApp
+
+from bookstore import __version__
+from bookstore.archive import SaveHooks
+from bookstore.archiver import Archiver, RetryPolicy
+from bookstore.config import BookstoreSettings
+from bookstore.errors import ConfigurationError, StoreError
+from bookstore.factory import open_index, open_outbox, open_store
+from bookstore.handlers import handlers
+
+__all__ = ["BookstoreExtension"]
+
+
+class BookstoreExtension(ExtensionApp):
+    """Archives every save of the server's contents manager."""
+
+    name = "bookstore"
+    description = "Every save of every notebook, archived as a version."
+    classes = [*ExtensionApp.classes, BookstoreSettings]  # noqa: RUF012 (traitlets' own pattern)
+
+    def initialize_settings(self) -> None:
+        self.bookstore_settings = settings = BookstoreSettings(parent=self)
+        try:
+            settings.validate()
+        except ConfigurationError as exc:
+            self.log.critical("bookstore cannot start: %s", exc)
+            raise SystemExit(1) from exc
+        self.store = open_store(settings)
+        self.index = open_index(settings)
+        self.outbox = open_outbox(settings)
+        self.archiver = Archiver(
+            store=self.store,
+            index=self.index,
+            outbox=self.outbox,
+            workspace_prefix=settings.workspace_prefix,
+            concurrency=settings.archive_concurrency,
+            retry=RetryPolicy(settings.retry_initial_delay, settings.retry_max_delay),
+            log=self.log,
+        )
+        hooks = SaveHooks(self.outbox, self.archiver.submit, settings.archive_types, self.log)
+        assert self.serverapp is not None, "jupyter_server links the extension to its ServerApp"
+        hooks.install(self.serverapp.contents_manager)
+        self._startup: asyncio.Task[None] | None = None
+        self.settings["bookstore"] = self
+
+    def initialize_handlers(self) -> None:
+        self.handlers.extend(handlers)
+
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        # In the background: the server must not wait on an unreachable store or index.
+        self._startup = asyncio.create_task(self._start_archiving())
+
+    async def _start_archiving(self) -> None:
+        try:
+            await self.store.check()
+        except StoreError as exc:
+            self.log.warning(
+                "bookstore: %s; saves are kept in %s and archived once the store is reachable",
+                exc,
+                self.outbox.directory,
+            )
+        earlier = await asyncio.to_thread(self.outbox.pending)
+        await self.archiver.start(earlier)
+        self.log.info(
+            "bookstore %s: archiving to %s, indexed in %s",
+            __version__,
+            self.store.description,
+            self.index.description,
+        )
+
+    async def stop_extension(self) -> None:
+        if self._startup is not None and not self._startup.done():
+            self._startup.cancel()
+        await self.archiver.stop(self.bookstore_settings.shutdown_timeout)
+        await self.store.close()
+        await self.index.close()
+
+    def status(self) -> dict[str, Any]:
+        """What ``GET /api/bookstore`` reports."""
+        settings = self.bookstore_settings
+        return {
+            "release": __version__,
+            "features": {
+                "archive": True,
+                "storage": settings.storage,
+                "archive_types": list(settings.archive_types),
+            },
+            "archive": {
+                "ready": self.archiver.ready,
+                "backlog": self.archiver.backlog,
+                "archived": self.archiver.archived,
+                "last_error": self.archiver.last_error,
+            },
+        }

@@ -1,0 +1,8 @@
+"""The SQL index of archived versions (derived data: the store is the truth)."""
+
+from __future__ import annotations
+
+from bookstore.index.database import IndexDatabase
+from bookstore.index.models import Version
+
+__all__ = ["IndexDatabase", "Version"]

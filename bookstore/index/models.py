@@ -1,0 +1,61 @@
+"""The index schema: one row per archived version. Migrations in ``migrations/`` create it."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import DateTime, Dialect, Index, String, UniqueConstraint, types
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = ["Base", "UTCDateTime", "Version"]
+
+
+class UTCDateTime(types.TypeDecorator[datetime]):
+    """Timestamps stored as naive UTC, returned as aware UTC, on every database.
+
+    SQLite keeps no time zone, so storing naive UTC everywhere makes the raw
+    values comparable in SQL and identical across SQLite and PostgreSQL.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("index timestamps must be timezone-aware")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=timezone.utc)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the index tables."""
+
+
+class Version(Base):
+    """One archived version of one path; ``version`` counts 1, 2, 3 per path."""
+
+    __tablename__ = "versions"
+    __table_args__ = (
+        UniqueConstraint("path", "version", name="uq_versions_path_version"),
+        UniqueConstraint("store_key", name="uq_versions_store_key"),
+        Index("ix_versions_queued_at", "queued_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    path: Mapped[str] = mapped_column(String(4096))
+    version: Mapped[int]
+    store_key: Mapped[str] = mapped_column(String(8192))
+    size: Mapped[int]
+    sha256: Mapped[str] = mapped_column(String(64))
+    queued_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    archived_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    label: Mapped[str | None] = mapped_column(String(1024), default=None)
+    pinned: Mapped[bool] = mapped_column(default=False)

@@ -1,0 +1,103 @@
+"""Build and parse store keys. Pure functions, no I/O.
+
+A version's key is ``<prefix>/<encoded path>/@<timestamp><suffix>``::
+
+    workspace/reports/Q1 summary.ipynb/@20261125T175806.123456Z.ipynb
+
+* ``<timestamp>`` is the save's UTC time, fixed width, so one path's keys sort
+  in save order and a retried upload of the same record writes the same key.
+* ``<encoded path>`` is the notebook path with ``%`` and ``@`` percent-encoded,
+  so ``@`` starts a component only where a version begins: the prefix of
+  ``a.ipynb`` (``…/a.ipynb/@``) never lists ``a.ipynb2`` or ``a.ipynb/b.ipynb``.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from posixpath import splitext
+from typing import NamedTuple
+
+from bookstore.errors import InvalidPath
+
+__all__ = [
+    "VersionKey",
+    "normalize_path",
+    "parse_version_key",
+    "path_prefix",
+    "version_key",
+]
+
+_TIMESTAMP_FORMAT = "%Y%m%dT%H%M%S.%fZ"
+_VERSION_MARK = "/@"
+_KEY_TAIL = re.compile(r"/@(?P<stamp>\d{8}T\d{6}\.\d{6}Z)(?P<suffix>[^/]*)\Z")
+
+
+class VersionKey(NamedTuple):
+    """What a version key says: whose version it is and when it was saved."""
+
+    path: str
+    queued_time: datetime
+
+
+def normalize_path(path: str) -> str:
+    """The canonical form of a notebook path, or ``InvalidPath`` if it could escape.
+
+    Leading and trailing slashes are dropped (the contents API sends both forms);
+    empty, ``.`` and ``..`` components, backslashes and NUL are refused rather than
+    resolved, because a path that needs resolving did not come from a contents manager.
+    """
+    stripped = path.strip("/")
+    parts = stripped.split("/")
+    if not stripped or any(part in ("", ".", "..") for part in parts):
+        raise InvalidPath(f"{path!r} is not a notebook path relative to the server root")
+    if "\\" in stripped or "\0" in stripped:
+        raise InvalidPath(f"{path!r} contains a backslash or NUL character")
+    return stripped
+
+
+def _encode(path: str) -> str:
+    return path.replace("%", "%25").replace("@", "%40")
+
+
+def _decode(encoded: str) -> str:
+    return encoded.replace("%40", "@").replace("%25", "%")
+
+
+def _prefix_root(workspace_prefix: str) -> str:
+    root = workspace_prefix.strip("/")
+    return f"{root}/" if root else ""
+
+
+def path_prefix(workspace_prefix: str, path: str) -> str:
+    """The key prefix under which exactly the versions of ``path`` are stored."""
+    return f"{_prefix_root(workspace_prefix)}{_encode(normalize_path(path))}{_VERSION_MARK}"
+
+
+def version_key(workspace_prefix: str, path: str, queued_time: datetime) -> str:
+    """The key of the version of ``path`` saved at ``queued_time`` (aware, any zone)."""
+    if queued_time.tzinfo is None:
+        raise ValueError("queued_time must be timezone-aware")
+    stamp = queued_time.astimezone(timezone.utc).strftime(_TIMESTAMP_FORMAT)
+    suffix = splitext(path)[1]
+    return f"{path_prefix(workspace_prefix, path)}{stamp}{suffix}"
+
+
+def parse_version_key(workspace_prefix: str, key: str) -> VersionKey | None:
+    """The path and save time a key names, or ``None`` if it is not a version key."""
+    root = _prefix_root(workspace_prefix)
+    match = _KEY_TAIL.search(key)
+    if not key.startswith(root) or match is None:
+        return None
+    encoded = key[len(root) : match.start()]
+    if not encoded or "@" in encoded:
+        return None
+    path = _decode(encoded)
+    if splitext(path)[1] != match["suffix"]:
+        return None
+    try:
+        normalize_path(path)
+    except InvalidPath:
+        return None
+    stamp = datetime.strptime(match["stamp"], _TIMESTAMP_FORMAT).replace(tzinfo=timezone.utc)
+    return VersionKey(path, stamp)

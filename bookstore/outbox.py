@@ -1,0 +1,116 @@
+"""The outbox: each save's bytes, on local disk before the save is acknowledged.
+
+An entry is one file, ``<UTC timestamp>-<pid>-<n>.save``: a JSON header line
+(path, queued time) followed by the saved bytes. It is written to ``tmp/``,
+fsynced, and renamed into place, so an entry is either whole or absent. It is
+removed only after its version is stored and indexed; whatever is left after a
+crash is archived at the next start.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import BinaryIO, NamedTuple
+
+from bookstore.record import ArchiveRecord
+
+__all__ = ["LoadedEntry", "Outbox", "OutboxEntry"]
+
+_SUFFIX = ".save"
+
+
+class OutboxEntry(NamedTuple):
+    """A save waiting in the outbox; its bytes stay on disk until they are needed."""
+
+    file: Path
+    filepath: str
+    queued_time: datetime
+
+
+class LoadedEntry(NamedTuple):
+    """An entry's record with the digest of its content, computed as it was read."""
+
+    record: ArchiveRecord
+    sha256: str
+
+
+class Outbox:
+    """A directory of saves not yet archived. Safe to share between processes."""
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.directory = Path(directory)
+        self._tmp = self.directory / "tmp"
+        self._names = itertools.count()
+
+    def add_file(self, filepath: str, queued_time: datetime, source: str) -> OutboxEntry:
+        """Copy the file a save just wrote (in the kernel: no serialising, no Python loop)."""
+        with self._writing(filepath, queued_time) as (entry, out), open(source, "rb") as src:
+            shutil.copyfileobj(src, out)
+        return entry
+
+    def add_bytes(self, filepath: str, queued_time: datetime, content: bytes) -> OutboxEntry:
+        """Keep bytes a contents manager will not write to a local file."""
+        with self._writing(filepath, queued_time) as (entry, out):
+            out.write(content)
+        return entry
+
+    def pending(self) -> list[OutboxEntry]:
+        """Every waiting entry, oldest save first."""
+        if not self.directory.is_dir():
+            return []
+        entries = []
+        for file in sorted(self.directory.glob(f"*{_SUFFIX}")):
+            with open(file, "rb") as stream:
+                header = json.loads(stream.readline())
+            entries.append(
+                OutboxEntry(file, header["path"], datetime.fromisoformat(header["queued_time"]))
+            )
+        return entries
+
+    def load(self, entry: OutboxEntry) -> LoadedEntry:
+        """The entry's record and sha256; blocking, so run it off the event loop."""
+        with open(entry.file, "rb") as stream:
+            stream.readline()
+            content = stream.read()
+        record = ArchiveRecord(entry.filepath, content, entry.queued_time)
+        return LoadedEntry(record, hashlib.sha256(content).hexdigest())
+
+    def remove(self, entry: OutboxEntry) -> None:
+        """Forget an archived entry (another process may have removed it already)."""
+        entry.file.unlink(missing_ok=True)
+
+    @contextmanager
+    def _writing(
+        self, filepath: str, queued_time: datetime
+    ) -> Iterator[tuple[OutboxEntry, BinaryIO]]:
+        self._tmp.mkdir(parents=True, exist_ok=True)
+        stamp = queued_time.strftime("%Y%m%dT%H%M%S.%fZ")
+        name = f"{stamp}-{os.getpid()}-{next(self._names):08d}{_SUFFIX}"
+        temporary = self._tmp / name
+        header = {"path": filepath, "queued_time": queued_time.isoformat()}
+        try:
+            with open(temporary, "wb") as out:
+                out.write(json.dumps(header).encode() + b"\n")
+                yield OutboxEntry(self.directory / name, filepath, queued_time), out
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temporary, self.directory / name)
+        finally:
+            temporary.unlink(missing_ok=True)
+        _fsync_directory(self.directory)
+
+
+def _fsync_directory(directory: Path) -> None:
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

@@ -1,0 +1,23 @@
+"""ArchiveRecord: one save, as it travels from the pre-save hook to the store."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import NamedTuple
+
+__all__ = ["ArchiveRecord"]
+
+
+class ArchiveRecord(NamedTuple):
+    """One acknowledged save waiting to be archived.
+
+    Field order follows the original bookstore: ``filepath`` is field 0,
+    ``content`` field 1, ``queued_time`` field 2.
+    """
+
+    filepath: str
+    """The path relative to the server root, ``/``-separated, as the contents API names it."""
+    content: bytes
+    """The bytes the save wrote to disk: what a restore gives back, byte for byte."""
+    queued_time: datetime
+    """When the save was made (timezone-aware UTC); it names the version's key."""

@@ -1,0 +1,283 @@
+"""A ``Store`` on an S3 bucket (AWS or any S3-compatible service), via aiobotocore.
+
+Versions are written with ``If-None-Match: *``, so S3 itself refuses to
+overwrite a key; a refused write is then settled by comparing bytes. Every
+botocore and aiohttp failure is translated in ``_translate`` and nowhere else,
+so callers only ever see ``bookstore.errors``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+from aiobotocore.session import get_session
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    CredentialRetrievalError,
+    EndpointConnectionError,
+    HTTPClientError,
+    InvalidRegionError,
+    NoCredentialsError,
+    PartialCredentialsError,
+    ReadTimeoutError,
+)
+from botocore.exceptions import ConnectionError as BotoConnectionError
+from botocore.utils import is_valid_endpoint_url, is_valid_ipv6_endpoint_url, validate_region_name
+
+from bookstore.errors import ConfigurationError, ObjectConflict, ObjectNotFound, StoreUnavailable
+from bookstore.store.base import ObjectInfo, StoredObject
+
+__all__ = ["S3Store"]
+
+_CONFLICT_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConflict"})
+_CREDENTIAL_CODES = frozenset(
+    {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403", "Forbidden"}
+)
+_PUT_ATTEMPTS = 3
+_MIN_SCRUB = 8
+
+
+def _check_settings(bucket: str, endpoint_url: str | None, region_name: str | None) -> None:
+    """Refuse at start-up what botocore would only refuse on first use, naming the setting."""
+    if not bucket:
+        raise ConfigurationError("s3_bucket must name a bucket")
+    if endpoint_url is not None and (
+        urlsplit(endpoint_url).scheme not in ("http", "https")
+        or not (is_valid_endpoint_url(endpoint_url) or is_valid_ipv6_endpoint_url(endpoint_url))
+    ):
+        raise ConfigurationError(
+            f"s3_endpoint_url must be an http:// or https:// URL with a host, not {endpoint_url!r}"
+        )
+    try:
+        validate_region_name(region_name)
+    except InvalidRegionError:
+        raise ConfigurationError(
+            f"s3_region_name must be an AWS region name such as 'us-east-1', not {region_name!r}"
+        ) from None
+
+
+def _error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _error_message(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Message", "")).strip()
+
+
+def _http_status(exc: ClientError) -> int | None:
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return status if isinstance(status, int) else None
+
+
+class S3Store:
+    """Immutable versions as objects in one S3 bucket, over one long-lived client."""
+
+    def __init__(
+        self,
+        bucket: str,
+        *,
+        endpoint_url: str | None = None,
+        region_name: str | None = None,
+        access_key_id: str | None = None,
+        secret_access_key: str | None = None,
+        max_pool_connections: int = 16,
+    ) -> None:
+        _check_settings(bucket, endpoint_url, region_name)
+        if (access_key_id is None) != (secret_access_key is None):
+            raise ConfigurationError(
+                "set both s3_access_key_id and s3_secret_access_key, or neither "
+                "to use the AWS credential chain"
+            )
+        self.bucket = bucket
+        self.endpoint_url = endpoint_url
+        self.description = f"s3://{bucket}" + (f" at {endpoint_url}" if endpoint_url else "")
+        self._where = endpoint_url or (f"AWS S3 in {region_name}" if region_name else "AWS S3")
+        self._client_args: dict[str, Any] = {
+            "endpoint_url": endpoint_url,
+            "region_name": region_name,
+            "config": Config(
+                retries={"max_attempts": 3, "mode": "standard"},
+                connect_timeout=5,
+                read_timeout=30,
+                max_pool_connections=max_pool_connections,
+            ),
+        }
+        if access_key_id is not None:
+            # Only here and in the client; _scrub keeps them out of every message.
+            self._client_args["aws_access_key_id"] = access_key_id
+            self._client_args["aws_secret_access_key"] = secret_access_key
+        # Masked in messages as a last line of defence (botocore never puts them
+        # there); too short a value would mask ordinary words instead.
+        self._secrets = tuple(
+            s for s in (access_key_id, secret_access_key) if s and len(s) >= _MIN_SCRUB
+        )
+        self._client: Any = None
+        self._exit_stack: contextlib.AsyncExitStack | None = None
+        self._client_lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        return f"S3Store({self.description!r})"
+
+    # -- the one error boundary --------------------------------------------
+
+    def _scrub(self, text: str) -> str:
+        """``text`` with the configured credentials masked, whatever produced it."""
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    @contextlib.contextmanager
+    def _translate(self, key: str | None = None) -> Iterator[None]:
+        """Turn botocore and aiohttp failures into ``bookstore.errors``.
+
+        ``key`` is the object the operation is about; without one, a 404 means
+        the bucket is missing.
+        """
+        try:
+            yield
+        except ClientError as exc:
+            raise self._client_error(exc, key) from exc
+        except (NoCredentialsError, PartialCredentialsError, CredentialRetrievalError) as exc:
+            raise StoreUnavailable(
+                f"no usable AWS credentials were found for {self.description} (set "
+                "s3_access_key_id and s3_secret_access_key, or configure the AWS "
+                "credential chain)"
+            ) from exc
+        except (
+            EndpointConnectionError,
+            ConnectTimeoutError,
+            ReadTimeoutError,
+            ConnectionClosedError,
+            BotoConnectionError,
+            HTTPClientError,
+            InvalidRegionError,
+            aiohttp.ClientError,
+            asyncio.TimeoutError,
+        ) as exc:
+            raise StoreUnavailable(
+                f"cannot reach S3 at {self._where}; is the endpoint up and reachable? "
+                f"({self._scrub(type(exc).__name__)}: {self._scrub(str(exc))})"
+            ) from exc
+        except BotoCoreError as exc:
+            raise StoreUnavailable(f"S3 at {self._where} failed: {self._scrub(str(exc))}") from exc
+
+    def _client_error(self, exc: ClientError, key: str | None) -> Exception:
+        code = _error_code(exc)
+        status = _http_status(exc)
+        if code == "NoSuchBucket" or (status == 404 and key is None):
+            return StoreUnavailable(
+                f"the S3 bucket {self.bucket!r} does not exist at {self._where}"
+            )
+        if key is not None and (code == "NoSuchKey" or status == 404):
+            return ObjectNotFound(key)
+        if code in _CREDENTIAL_CODES or status == 403:
+            return StoreUnavailable(
+                f"S3 refused the credentials for bucket {self.bucket!r} at {self._where} "
+                f"({code or status}; check s3_access_key_id / s3_secret_access_key "
+                "or the AWS credential chain)"
+            )
+        message = self._scrub(_error_message(exc)) or "no message"
+        return StoreUnavailable(
+            f"S3 at {self._where} answered {code or status} for bucket {self.bucket!r}: {message}"
+        )
+
+    async def _get_client(self) -> Any:
+        """The store's client, created on first use so construction needs no event loop."""
+        if self._client is None:
+            async with self._client_lock:
+                if self._client is None:
+                    stack = contextlib.AsyncExitStack()
+                    with self._translate():
+                        creator = get_session().create_client("s3", **self._client_args)
+                        client = await stack.enter_async_context(creator)
+                    self._exit_stack = stack
+                    self._client = client
+        return self._client
+
+    # -- Store -------------------------------------------------------------
+
+    async def put(self, key: str, data: bytes, metadata: Mapping[str, str]) -> None:
+        """Write ``data`` unless ``key`` exists; same bytes again is a success."""
+        client = await self._get_client()
+        content_type = "application/json" if key.endswith(".ipynb") else "application/octet-stream"
+        for _ in range(_PUT_ATTEMPTS):
+            with self._translate():
+                try:
+                    await client.put_object(
+                        Bucket=self.bucket,
+                        Key=key,
+                        Body=data,
+                        IfNoneMatch="*",
+                        ContentType=content_type,
+                        Metadata=dict(metadata),
+                    )
+                except ClientError as exc:
+                    if _error_code(exc) not in _CONFLICT_CODES and _http_status(exc) != 412:
+                        raise
+                else:
+                    return
+            try:
+                existing = await self.get(key)
+            except ObjectNotFound:
+                # Deleted since, or a concurrent conditional write not yet visible.
+                continue
+            if existing.data != data:
+                raise ObjectConflict(key)
+            return
+        raise StoreUnavailable(
+            f"S3 at {self._where} kept refusing to write {key!r} to bucket {self.bucket!r} "
+            "although no object could be read there"
+        )
+
+    async def get(self, key: str) -> StoredObject:
+        """Read an object's bytes and metadata."""
+        client = await self._get_client()
+        with self._translate(key):
+            response = await client.get_object(Bucket=self.bucket, Key=key)
+            async with response["Body"] as body:
+                data = await body.read()
+        return StoredObject(key, bytes(data), dict(response.get("Metadata", {})))
+
+    async def head(self, key: str) -> StoredObject:
+        """Read an object's metadata; ``data`` is ``b""``."""
+        client = await self._get_client()
+        with self._translate(key):
+            response = await client.head_object(Bucket=self.bucket, Key=key)
+        return StoredObject(key, b"", dict(response.get("Metadata", {})))
+
+    async def list(self, prefix: str) -> AsyncIterator[ObjectInfo]:
+        """Every object whose key starts with ``prefix``, in key order (S3 lists in order)."""
+        client = await self._get_client()
+        with self._translate():
+            paginator = client.get_paginator("list_objects_v2")
+            async for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                for item in page.get("Contents", ()):
+                    yield ObjectInfo(str(item["Key"]), int(item["Size"]))
+
+    async def delete(self, key: str) -> None:
+        """Remove an object; S3 answers a missing key with success."""
+        client = await self._get_client()
+        with self._translate():
+            await client.delete_object(Bucket=self.bucket, Key=key)
+
+    async def check(self) -> None:
+        """Prove the bucket exists and the credentials are accepted (HeadBucket)."""
+        client = await self._get_client()
+        with self._translate():
+            await client.head_bucket(Bucket=self.bucket)
+
+    async def close(self) -> None:
+        """Close the client and its connection pool; a later call opens a new one."""
+        async with self._client_lock:
+            stack, self._exit_stack, self._client = self._exit_stack, None, None
+            if stack is not None:
+                await stack.aclose()

@@ -1,0 +1,104 @@
+"""A TCP proxy on loopback that can slow, swallow or refuse traffic to a real server.
+
+It stands between bookstore and the moto S3 server, so tests can make S3 slow
+or unreachable without touching the server that holds the objects.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from typing import Literal
+
+__all__ = ["TcpProxy"]
+
+Mode = Literal["forward", "blackhole", "refuse"]
+
+
+class TcpProxy:
+    """Forwards ``127.0.0.1:port`` to ``upstream``; ``mode`` and ``delay`` change live.
+
+    * ``forward``: pass bytes through, waiting ``delay`` seconds before each
+      chunk a client sends (an upload slowed down).
+    * ``blackhole``: accept connections and never answer (a hung endpoint).
+    * ``refuse``: stop listening (a stopped server: connection refused).
+    """
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.delay = 0.0
+        self.mode: Mode = "forward"
+        self._listener: socket.socket | None = None
+        self._sockets: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        self.port = self._listen(0)
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def set_mode(self, mode: Mode) -> None:
+        """Switch behaviour; every open connection is dropped so the change is immediate."""
+        self.mode = mode
+        self._drop_connections()
+        if mode == "refuse" and self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        elif mode != "refuse" and self._listener is None:
+            self._listen(self.port)
+
+    def close(self) -> None:
+        self.set_mode("refuse")
+
+    def _listen(self, port: int) -> int:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", port))
+        listener.listen(128)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+        return int(listener.getsockname()[1])
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            self._track(client)
+            if self.mode == "forward":
+                threading.Thread(target=self._connect, args=(client,), daemon=True).start()
+
+    def _connect(self, client: socket.socket) -> None:
+        try:
+            upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+        except OSError:
+            client.close()
+            return
+        self._track(upstream)
+        threading.Thread(target=self._pipe, args=(client, upstream, True), daemon=True).start()
+        self._pipe(upstream, client, False)
+
+    def _pipe(self, source: socket.socket, target: socket.socket, slowed: bool) -> None:
+        with contextlib.suppress(OSError):
+            while chunk := source.recv(65536):
+                if slowed and self.delay:
+                    time.sleep(self.delay)
+                target.sendall(chunk)
+        for sock in (source, target):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def _track(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.add(sock)
+
+    def _drop_connections(self) -> None:
+        with self._lock:
+            sockets, self._sockets = self._sockets, set()
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
