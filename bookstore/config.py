@@ -150,13 +150,13 @@ class BookstoreSettings(LoggingConfigurable):
             ) from exc
 
     def validate(self) -> None:
-        """Refuse settings that cannot work, with a sentence that names the setting."""
+        """Refuse settings that cannot work, with a sentence that names the setting.
+
+        The S3 client's own settings (endpoint, region, key pair) are checked by
+        ``S3Store`` when it is built, which happens at start-up too.
+        """
         if self.storage == "s3" and not self.s3_bucket:
             self._refuse("s3_bucket", "must name a bucket when storage is 's3'")
-        if self.s3_endpoint_url and not self.s3_endpoint_url.startswith(("http://", "https://")):
-            self._refuse("s3_endpoint_url", f"must be an http(s) URL, not {self.s3_endpoint_url!r}")
-        if (self.s3_access_key_id is None) != (self.s3_secret_access_key is None):
-            self._refuse("s3_secret_access_key", "and s3_access_key_id must be set together")
         try:
             url = make_url(self.index_url)
         except ArgumentError:

@@ -29,10 +29,10 @@ class BookstoreExtension(ExtensionApp):
         self.bookstore_settings = settings = BookstoreSettings(parent=self)
         try:
             settings.validate()
+            self.store = open_store(settings)
         except ConfigurationError as exc:
             self.log.critical("bookstore cannot start: %s", exc)
             raise SystemExit(1) from exc
-        self.store = open_store(settings)
         self.index = open_index(settings)
         self.outbox = open_outbox(settings)
         self.archiver = Archiver(
@@ -85,12 +85,14 @@ class BookstoreExtension(ExtensionApp):
     def status(self) -> dict[str, Any]:
         """What ``GET /api/bookstore`` reports."""
         settings = self.bookstore_settings
+        assert self.serverapp is not None
         return {
             "release": __version__,
             "features": {
                 "archive": True,
                 "storage": settings.storage,
                 "archive_types": list(settings.archive_types),
+                "contents_manager": type(self.serverapp.contents_manager).__name__,
             },
             "archive": {
                 "ready": self.archiver.ready,

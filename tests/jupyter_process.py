@@ -9,12 +9,13 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import requests
+
 from moto_server import free_port
 
 __all__ = ["JupyterServer", "notebook", "wait_for"]
@@ -66,6 +67,7 @@ class JupyterServer:
         env: Mapping[str, str] | None = None,
         bookstore: bool = True,
         port: int | None = None,
+        args: Sequence[str] = (),
     ) -> None:
         self.base = base
         self.root = base / "root"
@@ -76,6 +78,7 @@ class JupyterServer:
         self.token = uuid.uuid4().hex
         self.extra_env = dict(env or {})
         self.bookstore = bookstore
+        self.args = list(args)
         self.process: subprocess.Popen[bytes] | None = None
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"token {self.token}"
@@ -124,6 +127,7 @@ class JupyterServer:
             f"--ServerApp.root_dir={self.root}",
             "--ServerApp.open_browser=False",
             "--ServerApp.allow_root=True",
+            *self.args,
         ]
         with open(self.log_file, "ab") as log:
             self.process = subprocess.Popen(command, env=env, stdout=log, stderr=log)

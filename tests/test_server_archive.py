@@ -9,6 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+import requests
+
+import bookstore
 from jupyter_process import JupyterServer, notebook
 
 
@@ -113,3 +116,32 @@ def test_a_bad_setting_stops_the_server_with_a_sentence_naming_it(tmp_path: Path
     assert "BookstoreSettings.s3_bucket (BOOKSTORE_S3_BUCKET) must name a bucket" in str(
         failure.value
     )
+
+
+def test_an_invalid_notebook_is_saved_and_archived_as_written(tmp_path: Path) -> None:
+    invalid = notebook("broken")
+    invalid["cells"][0]["cell_type"] = "no such cell type"
+    with JupyterServer(tmp_path) as server:
+        saved = server.save("broken.ipynb", invalid)
+        server.wait_archived()
+        on_disk = (server.root / "broken.ipynb").read_bytes()
+    assert "Notebook validation failed" in saved["message"]
+    assert stored_objects(server) == {index_rows(server)[0][2]: on_disk}
+
+
+def test_the_status_endpoint_needs_authentication(tmp_path: Path) -> None:
+    with JupyterServer(tmp_path) as server:
+        anonymous = requests.get(f"{server.url}/api/bookstore", timeout=10)
+        assert anonymous.status_code == 403
+        status = server.wait_archived()
+    assert status["release"] == bookstore.__version__
+    assert status["archive"] == {"ready": True, "backlog": 0, "archived": 0, "last_error": None}
+
+
+def test_the_original_contents_manager_class_name_still_works(tmp_path: Path) -> None:
+    manager = "--ServerApp.contents_manager_class=bookstore.BookstoreContentsArchiver"
+    with JupyterServer(tmp_path, args=[manager]) as server:
+        server.save("a.ipynb", notebook("original"))
+        status = server.wait_archived()
+    assert status["features"]["contents_manager"] == "BookstoreContentsArchiver"
+    assert [path for path, *_ in index_rows(server)] == ["a.ipynb"]

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from jupyter_process import JupyterServer, notebook
 from moto_server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, MotoServer
 from tcp_proxy import TcpProxy
@@ -168,3 +169,42 @@ def test_saves_acknowledged_before_a_sigkill_are_archived_after_restart(
         keys = [key for p, _, key, *_ in rows if p == path]
         assert [objects[key] for key in keys] == versions
     assert list(server.outbox_dir.glob("*.save")) == []
+
+
+def test_shutdown_waits_for_queued_saves(
+    tmp_path: Path, moto_server: MotoServer, s3_bucket: str, s3_proxy: TcpProxy
+) -> None:
+    server = s3_server(tmp_path, s3_bucket, s3_proxy).start()
+    server.wait_archived()
+    s3_proxy.set_mode("blackhole")
+    for n in range(5):
+        server.save("late.ipynb", notebook(f"late {n}"))
+    assert server.status()["archive"]["backlog"] == 5
+
+    assert server.process is not None
+    server.process.terminate()
+    s3_proxy.set_mode("forward")
+    assert server.stop() == 0
+
+    assert [version for _, version, *_ in index_rows(server)] == [1, 2, 3, 4, 5]
+    assert list(server.outbox_dir.glob("*.save")) == []
+
+
+def test_shutdown_is_bounded_and_leaves_the_rest_for_the_next_start(
+    tmp_path: Path, moto_server: MotoServer, s3_bucket: str, s3_proxy: TcpProxy
+) -> None:
+    server = s3_server(tmp_path, s3_bucket, s3_proxy)
+    server.extra_env["BOOKSTORE_SHUTDOWN_TIMEOUT"] = "1"
+    server.start()
+    server.wait_archived()
+    s3_proxy.set_mode("refuse")
+    for n in range(3):
+        server.save("pending.ipynb", notebook(f"pending {n}"))
+    assert server.stop() == 0
+    assert "3 saves are not archived yet" in server.log()
+    assert len(list(server.outbox_dir.glob("*.save"))) == 3
+
+    s3_proxy.set_mode("forward")
+    with server:
+        server.wait_archived()
+    assert len(index_rows(server)) == 3

@@ -11,10 +11,10 @@ import os
 from pathlib import Path
 
 import pytest
-from moto_server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, MotoServer, free_port
 
 from bookstore.errors import ConfigurationError, ObjectConflict, ObjectNotFound, StoreUnavailable
 from bookstore.store import LocalStore, ObjectInfo, S3Store, Store, StoredObject
+from moto_server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, MotoServer, free_port
 
 NOTEBOOK = b'{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}\n'
 METADATA = {"path": "reports/q1.ipynb", "user": "ada", "content-sha256": "abc123"}
@@ -32,6 +32,7 @@ def make_s3_store(server: MotoServer, bucket: str) -> S3Store:
 
 
 async def keys_of(store: Store, prefix: str) -> list[str]:
+    """The keys a listing yields, in the order it yields them."""
     return [info.key async for info in store.list(prefix)]
 
 

@@ -1,0 +1,103 @@
+"""The index on a real SQLite file: migrations, the view, numbering, and locking."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from bookstore.index import IndexDatabase, queries
+
+T0 = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+async def index(tmp_path: Path) -> AsyncIterator[IndexDatabase]:
+    database = IndexDatabase(f"sqlite+aiosqlite:///{tmp_path / 'deep' / 'index.sqlite'}")
+    await database.migrate()
+    yield database
+    await database.close()
+
+
+async def add(index: IndexDatabase, path: str, key: str, queued: datetime) -> int:
+    async with index.writing() as session:
+        row = await queries.add_version(
+            session,
+            path=path,
+            store_key=key,
+            size=10,
+            sha256="0" * 64,
+            queued_at=queued,
+            archived_at=queued + timedelta(milliseconds=250),
+        )
+        return row.version
+
+
+async def test_migrations_create_the_schema_and_are_idempotent(index: IndexDatabase) -> None:
+    await index.migrate()
+    async with index.reading() as session:
+        tables = await session.scalars(
+            text("SELECT name FROM sqlite_master WHERE type IN ('table', 'view') ORDER BY name")
+        )
+        assert {"versions", "archive_latency", "alembic_version"} <= set(tables)
+        assert await session.scalar(text("PRAGMA journal_mode")) == "wal"
+        assert await session.scalar(text("PRAGMA busy_timeout")) == 30000
+
+
+async def test_versions_count_per_path_and_a_replay_adds_nothing(index: IndexDatabase) -> None:
+    assert await add(index, "a.ipynb", "k/a1", T0) == 1
+    assert await add(index, "b.ipynb", "k/b1", T0) == 1
+    assert await add(index, "a.ipynb", "k/a2", T0 + timedelta(seconds=1)) == 2
+    assert await add(index, "a.ipynb", "k/a2", T0 + timedelta(seconds=1)) == 2
+    async with index.reading() as session:
+        latest = await queries.latest_version(session, "a.ipynb")
+        assert latest is not None
+        assert (latest.version, latest.store_key, latest.queued_at) == (
+            2,
+            "k/a2",
+            T0 + timedelta(seconds=1),
+        )
+        assert await queries.count_versions(session) == 3
+
+
+async def test_archive_latency_view_reports_milliseconds(index: IndexDatabase) -> None:
+    await add(index, "a.ipynb", "k/a1", T0)
+    async with index.reading() as session:
+        row = (await session.execute(text("SELECT * FROM archive_latency"))).one()
+    assert row.path == "a.ipynb"
+    assert row.version == 1
+    assert row.latency_ms == pytest.approx(250, abs=1)
+
+
+async def test_timestamps_are_stored_as_readable_utc(index: IndexDatabase, tmp_path: Path) -> None:
+    local = T0.astimezone(timezone(timedelta(hours=-5)))
+    await add(index, "a.ipynb", "k/a1", local)
+    with sqlite3.connect(tmp_path / "deep" / "index.sqlite") as raw:
+        assert raw.execute("SELECT queued_at FROM versions").fetchone() == (
+            "2026-11-25 12:00:00.000000",
+        )
+
+
+async def test_concurrent_writers_on_one_file_never_see_database_is_locked(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'shared.sqlite'}"
+    first, second = IndexDatabase(url), IndexDatabase(url)
+    await first.migrate()
+    await second.migrate()
+
+    async def writer(database: IndexDatabase, name: str) -> None:
+        for n in range(50):
+            await add(database, "shared.ipynb", f"k/{name}/{n}", T0 + timedelta(seconds=n))
+
+    try:
+        await asyncio.gather(writer(first, "one"), writer(second, "two"))
+        async with first.reading() as session:
+            versions = await session.scalars(text("SELECT version FROM versions ORDER BY version"))
+            assert list(versions) == list(range(1, 101))
+    finally:
+        await first.close()
+        await second.close()
