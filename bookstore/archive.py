@@ -33,8 +33,8 @@ def serialize_model(model: dict[str, Any]) -> bytes:
     """The bytes a file contents manager would write for ``model``."""
     content = model["content"]
     if model["type"] == "notebook":
-        notebook = nbformat.from_dict(content)  # type: ignore[no-untyped-call]
-        text: str = nbformat.writes(notebook, version=nbformat.NO_CONVERT)  # type: ignore[no-untyped-call]
+        notebook = nbformat.from_dict(content)
+        text: str = nbformat.writes(notebook, version=nbformat.NO_CONVERT)
         return text.encode("utf-8")
     if model.get("format") == "base64":
         return base64.b64decode(content)

@@ -20,11 +20,12 @@ from urllib.parse import quote
 
 from bookstore import keys
 from bookstore.errors import BookstoreError
-from bookstore.index import IndexDatabase, queries
-from bookstore.outbox import LoadedEntry, Outbox, OutboxEntry
+from bookstore.index import IndexDatabase, Version, queries
+from bookstore.outbox import Outbox, OutboxEntry
+from bookstore.record import HashedRecord
 from bookstore.store.base import Store
 
-__all__ = ["Archiver", "RetryPolicy", "object_metadata"]
+__all__ = ["Archiver", "RetryPolicy", "archive_record", "object_metadata"]
 
 
 class RetryPolicy(NamedTuple):
@@ -42,18 +43,46 @@ class RetryPolicy(NamedTuple):
 DEFAULT_RETRY = RetryPolicy()
 
 
-def object_metadata(loaded: LoadedEntry, version: int) -> dict[str, str]:
+def object_metadata(hashed: HashedRecord, version: int) -> dict[str, str]:
     """What an object says about itself, so the index can be rebuilt from a listing.
 
     S3 metadata is ASCII, so the path is percent-encoded.
     """
-    record = loaded.record
+    record = hashed.record
     return {
         "bookstore-path": quote(record.filepath, safe="/"),
         "bookstore-version": str(version),
         "bookstore-queued-time": record.queued_time.isoformat(),
-        "bookstore-sha256": loaded.sha256,
+        "bookstore-sha256": hashed.sha256,
     }
+
+
+async def archive_record(
+    store: Store, index: IndexDatabase, workspace_prefix: str, hashed: HashedRecord
+) -> Version | None:
+    """Store and index one save; ``None`` when it equals the path's latest version.
+
+    Safe to repeat after a crash at any point: the key is derived from the
+    record, the store accepts the same bytes again, and the index adds a key once.
+    """
+    record = hashed.record
+    async with index.reading() as session:
+        latest = await queries.latest_version(session, record.filepath)
+    if latest is not None and latest.sha256 == hashed.sha256:
+        return None
+    key = keys.version_key(workspace_prefix, record.filepath, record.queued_time)
+    next_version = latest.version + 1 if latest else 1
+    await store.put(key, record.content, object_metadata(hashed, next_version))
+    async with index.writing() as session:
+        return await queries.add_version(
+            session,
+            path=record.filepath,
+            store_key=key,
+            size=len(record.content),
+            sha256=hashed.sha256,
+            queued_at=record.queued_time,
+            archived_at=datetime.now(timezone.utc),
+        )
 
 
 class Archiver:
@@ -154,24 +183,8 @@ class Archiver:
                 self._idle.set()
 
     async def _archive(self, entry: OutboxEntry) -> None:
-        loaded = await asyncio.to_thread(self.outbox.load, entry)
-        record = loaded.record
-        async with self.index.reading() as session:
-            latest = await queries.latest_version(session, record.filepath)
-        if latest is None or latest.sha256 != loaded.sha256:
-            key = keys.version_key(self.workspace_prefix, record.filepath, record.queued_time)
-            next_version = latest.version + 1 if latest else 1
-            await self.store.put(key, record.content, object_metadata(loaded, next_version))
-            async with self.index.writing() as session:
-                await queries.add_version(
-                    session,
-                    path=record.filepath,
-                    store_key=key,
-                    size=len(record.content),
-                    sha256=loaded.sha256,
-                    queued_at=record.queued_time,
-                    archived_at=datetime.now(timezone.utc),
-                )
+        hashed = await asyncio.to_thread(self.outbox.load, entry)
+        if await archive_record(self.store, self.index, self.workspace_prefix, hashed):
             self.archived += 1
         await asyncio.to_thread(self.outbox.remove, entry)
 

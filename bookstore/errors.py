@@ -7,7 +7,11 @@ BookstoreError
 │   ├── ObjectConflict      the key already holds different bytes (versions are immutable)
 │   └── StoreUnavailable    the store cannot be used right now (network, credentials,
 │                           missing bucket); archiving retries until it can
-└── InvalidPath             a notebook path that could escape its prefix (``..``, NUL, ...)
+├── InvalidPath             a notebook path that could escape its prefix (``..``, NUL, ...)
+├── IndexMissing            the index database does not exist or cannot be opened
+├── VersionNotFound         no such archived path, version or time
+├── CorruptVersion          a stored version does not match its sha256 or is no valid notebook
+└── Refused                 the operation would lose data (or do nothing useful) unless forced
 """
 
 from __future__ import annotations
@@ -15,11 +19,15 @@ from __future__ import annotations
 __all__ = [
     "BookstoreError",
     "ConfigurationError",
+    "CorruptVersion",
+    "IndexMissing",
     "InvalidPath",
     "ObjectConflict",
     "ObjectNotFound",
+    "Refused",
     "StoreError",
     "StoreUnavailable",
+    "VersionNotFound",
 ]
 
 
@@ -57,3 +65,19 @@ class StoreUnavailable(StoreError):
 
 class InvalidPath(BookstoreError):
     """A notebook path that is empty, absolute, or could step outside its prefix."""
+
+
+class IndexMissing(BookstoreError):
+    """The index database does not exist yet, or cannot be opened at all."""
+
+
+class VersionNotFound(BookstoreError):
+    """No archived version matches the path, number or time asked for."""
+
+
+class CorruptVersion(BookstoreError):
+    """A stored version's bytes do not match its sha256, or are not a valid notebook."""
+
+
+class Refused(BookstoreError):
+    """Going ahead would lose data; the message says how to go ahead anyway."""

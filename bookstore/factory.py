@@ -24,9 +24,11 @@ def open_store(settings: BookstoreSettings) -> Store:
     return LocalStore(settings.local_store_dir)
 
 
-def open_index(settings: BookstoreSettings) -> IndexDatabase:
+def open_index(
+    settings: BookstoreSettings, *, create: bool = True, read_only: bool = False
+) -> IndexDatabase:
     """The configured index; its schema is migrated by ``IndexDatabase.migrate``."""
-    return IndexDatabase(settings.index_url)
+    return IndexDatabase(settings.index_url, create=create, read_only=read_only)
 
 
 def open_outbox(settings: BookstoreSettings) -> Outbox:

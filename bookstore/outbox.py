@@ -9,7 +9,6 @@ crash is archived at the next start.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import os
@@ -20,9 +19,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
-from bookstore.record import ArchiveRecord
+from bookstore.fsutil import fsync_directory
+from bookstore.record import ArchiveRecord, HashedRecord
 
-__all__ = ["LoadedEntry", "Outbox", "OutboxEntry"]
+__all__ = ["Outbox", "OutboxEntry"]
 
 _SUFFIX = ".save"
 
@@ -33,13 +33,6 @@ class OutboxEntry(NamedTuple):
     file: Path
     filepath: str
     queued_time: datetime
-
-
-class LoadedEntry(NamedTuple):
-    """An entry's record with the digest of its content, computed as it was read."""
-
-    record: ArchiveRecord
-    sha256: str
 
 
 class Outbox:
@@ -75,13 +68,12 @@ class Outbox:
             )
         return entries
 
-    def load(self, entry: OutboxEntry) -> LoadedEntry:
+    def load(self, entry: OutboxEntry) -> HashedRecord:
         """The entry's record and sha256; blocking, so run it off the event loop."""
         with open(entry.file, "rb") as stream:
             stream.readline()
             content = stream.read()
-        record = ArchiveRecord(entry.filepath, content, entry.queued_time)
-        return LoadedEntry(record, hashlib.sha256(content).hexdigest())
+        return HashedRecord.of(ArchiveRecord(entry.filepath, content, entry.queued_time))
 
     def remove(self, entry: OutboxEntry) -> None:
         """Forget an archived entry (another process may have removed it already)."""
@@ -105,12 +97,4 @@ class Outbox:
             os.replace(temporary, self.directory / name)
         finally:
             temporary.unlink(missing_ok=True)
-        _fsync_directory(self.directory)
-
-
-def _fsync_directory(directory: Path) -> None:
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
+        fsync_directory(self.directory)

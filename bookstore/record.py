@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import NamedTuple
 
-__all__ = ["ArchiveRecord"]
+__all__ = ["ArchiveRecord", "HashedRecord"]
 
 
 class ArchiveRecord(NamedTuple):
@@ -21,3 +22,14 @@ class ArchiveRecord(NamedTuple):
     """The bytes the save wrote to disk: what a restore gives back, byte for byte."""
     queued_time: datetime
     """When the save was made (timezone-aware UTC); it names the version's key."""
+
+
+class HashedRecord(NamedTuple):
+    """A record with the sha256 of its content, computed once, off the event loop."""
+
+    record: ArchiveRecord
+    sha256: str
+
+    @classmethod
+    def of(cls, record: ArchiveRecord) -> HashedRecord:
+        return cls(record, hashlib.sha256(record.content).hexdigest())

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from bookstore.errors import ConfigurationError, ObjectConflict, ObjectNotFound, StoreUnavailable
-from bookstore.store import LocalStore, ObjectInfo, S3Store, Store, StoredObject
+from bookstore.store import LocalStore, S3Store, Store, StoredObject
 from moto_server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, MotoServer, free_port
 
 NOTEBOOK = b'{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}\n'
@@ -99,14 +100,14 @@ async def test_reading_a_missing_key_raises_object_not_found(store: Store, opera
 
 
 async def test_list_yields_keys_under_the_prefix_in_order_with_sizes(store: Store) -> None:
+    before = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(seconds=1)
     for key in ["ab/x", "a/y/z", "b", "a/x", "a/b", "a.txt"]:
         await store.put(key, key.encode() * 3, {})
+    after = datetime.now(timezone.utc) + timedelta(seconds=1)
 
-    assert [info async for info in store.list("a/")] == [
-        ObjectInfo("a/b", 9),
-        ObjectInfo("a/x", 9),
-        ObjectInfo("a/y/z", 15),
-    ]
+    listing = [info async for info in store.list("a/")]
+    assert [(info.key, info.size) for info in listing] == [("a/b", 9), ("a/x", 9), ("a/y/z", 15)]
+    assert all(before <= info.modified <= after for info in listing)
     assert await keys_of(store, "ab/") == ["ab/x"]
     assert await keys_of(store, "a") == ["a.txt", "a/b", "a/x", "a/y/z", "ab/x"]
     assert await keys_of(store, "a/y") == ["a/y/z"]

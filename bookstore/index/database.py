@@ -55,12 +55,17 @@ def _configure_sqlite(engine: Any) -> None:
 class IndexDatabase:
     """One engine per process; sessions are short and owned by the caller."""
 
-    def __init__(self, url: str | URL) -> None:
+    def __init__(self, url: str | URL, *, create: bool = True, read_only: bool = False) -> None:
         self.url = make_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
-        if self.is_sqlite and self.url.database and self.url.database != ":memory:":
-            Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
-        self.engine = create_async_engine(self.url)
+        self.sqlite_file = (
+            Path(self.url.database)
+            if self.is_sqlite and self.url.database and self.url.database != ":memory:"
+            else None
+        )
+        if create and self.sqlite_file is not None:
+            self.sqlite_file.parent.mkdir(parents=True, exist_ok=True)
+        self.engine = create_async_engine(_read_only(self.url) if read_only else self.url)
         if self.is_sqlite:
             _configure_sqlite(self.engine)
         writer = self.engine.execution_options(**{_WRITE_OPTION: True})
@@ -71,6 +76,10 @@ class IndexDatabase:
     def description(self) -> str:
         """The URL without its password, for logs and messages."""
         return self.url.render_as_string(hide_password=True)
+
+    async def exists(self) -> bool:
+        """Whether the database is there to be opened (a server database always is)."""
+        return self.sqlite_file is None or self.sqlite_file.is_file()
 
     async def migrate(self) -> None:
         """Bring the schema to the newest migration; safe to run from many processes at once."""
@@ -91,6 +100,13 @@ class IndexDatabase:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+def _read_only(url: URL) -> URL:
+    """The same database, opened so that the connection itself refuses every write."""
+    if url.get_backend_name() == "sqlite" and url.database:
+        return url.set(database=f"file:{url.database}", query={"mode": "ro", "uri": "true"})
+    return url
 
 
 def _upgrade_to_head(connection: Connection) -> None:

@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
+from typing import Any, NamedTuple
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, column, func, select, table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookstore.index.models import Version
 
-__all__ = ["add_version", "count_versions", "latest_version", "version_by_key"]
+__all__ = [
+    "PathSummary",
+    "add_version",
+    "archive_stats",
+    "count_versions",
+    "get_version",
+    "latest_version",
+    "list_paths",
+    "list_versions",
+    "version_at",
+    "version_by_key",
+    "version_with_sha256",
+]
 
 
 async def latest_version(session: AsyncSession, path: str) -> Version | None:
@@ -55,3 +69,124 @@ async def add_version(
 async def count_versions(session: AsyncSession) -> int:
     """How many versions the index holds."""
     return await session.scalar(select(func.count()).select_from(Version)) or 0
+
+
+class PathSummary(NamedTuple):
+    """One archived path: how many versions, when last saved, and their bytes."""
+
+    path: str
+    versions: int
+    latest_queued_at: datetime
+    total_bytes: int
+
+
+def _window(since: datetime | None, until: datetime | None) -> list[ColumnElement[bool]]:
+    """Conditions keeping versions saved between ``since`` and ``until`` (inclusive)."""
+    conditions = []
+    if since is not None:
+        conditions.append(Version.queued_at >= since)
+    if until is not None:
+        conditions.append(Version.queued_at <= until)
+    return conditions
+
+
+async def list_paths(
+    session: AsyncSession,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int | None = None,
+) -> list[PathSummary]:
+    """Every archived path (deleted notebooks included), most recently saved first."""
+    latest = func.max(Version.queued_at)
+    query = (
+        select(Version.path, func.count(), latest, func.sum(Version.size))
+        .where(*_window(since, until))
+        .group_by(Version.path)
+    )
+    rows = await session.execute(query.order_by(latest.desc(), Version.path).limit(limit))
+    return [PathSummary(path, count, when, int(size)) for path, count, when, size in rows]
+
+
+async def list_versions(
+    session: AsyncSession,
+    path: str,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[Version]:
+    """Versions of ``path``, oldest first; with ``limit``, the newest ``limit`` of them."""
+    query = select(Version).where(Version.path == path, *_window(since, until))
+    if limit is None:
+        return list(await session.scalars(query.order_by(Version.version).offset(offset)))
+    newest = await session.scalars(
+        query.order_by(Version.version.desc()).offset(offset).limit(limit)
+    )
+    return sorted(newest, key=lambda row: row.version)
+
+
+async def get_version(session: AsyncSession, path: str, version: int) -> Version | None:
+    """Version number ``version`` of ``path``."""
+    query = select(Version).where(Version.path == path, Version.version == version)
+    return (await session.scalars(query)).first()
+
+
+async def version_at(session: AsyncSession, path: str, moment: datetime) -> Version | None:
+    """The newest version of ``path`` saved at or before ``moment``."""
+    query = (
+        select(Version)
+        .where(Version.path == path, Version.queued_at <= moment)
+        .order_by(Version.version.desc())
+        .limit(1)
+    )
+    return (await session.scalars(query)).first()
+
+
+async def version_with_sha256(session: AsyncSession, path: str, sha256: str) -> Version | None:
+    """A version of ``path`` with exactly this content, if one is archived."""
+    query = select(Version).where(Version.path == path, Version.sha256 == sha256).limit(1)
+    return (await session.scalars(query)).first()
+
+
+def _percentile(ordered: list[float], fraction: float) -> float:
+    """Nearest-rank percentile of an ascending list (what people read as p50, p95)."""
+    rank = max(1, math.ceil(fraction * len(ordered)))
+    return ordered[rank - 1]
+
+
+async def archive_stats(
+    session: AsyncSession, *, by: str = "path", path: str | None = None
+) -> list[dict[str, Any]]:
+    """Versions, bytes and archive latency per path or per UTC day, from ``archive_latency``.
+
+    Percentiles are computed here rather than in SQL, which has no portable
+    percentile function across SQLite and PostgreSQL.
+    """
+    latency = table("archive_latency", column("path"), column("version"), column("latency_ms"))
+    query = select(Version.path, Version.queued_at, Version.size, latency.c.latency_ms).join(
+        latency, (latency.c.path == Version.path) & (latency.c.version == Version.version)
+    )
+    if path is not None:
+        query = query.where(Version.path == path)
+    groups: dict[str, tuple[list[float], list[int]]] = {}
+    for row_path, queued_at, size, latency_ms in await session.execute(query):
+        key = row_path if by == "path" else queued_at.date().isoformat()
+        latencies, sizes = groups.setdefault(key, ([], []))
+        latencies.append(float(latency_ms))
+        sizes.append(size)
+    result = []
+    for key, (latencies, sizes) in sorted(groups.items()):
+        latencies.sort()
+        result.append(
+            {
+                "group": key,
+                "versions": len(latencies),
+                "bytes": sum(sizes),
+                "p50_ms": _percentile(latencies, 0.50),
+                "p95_ms": _percentile(latencies, 0.95),
+                "max_ms": latencies[-1],
+            }
+        )
+    return result

@@ -8,16 +8,18 @@ the CLI never see a backend-specific exception.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
+from datetime import datetime
 from typing import NamedTuple, Protocol
 
 __all__ = ["ObjectInfo", "Store", "StoredObject"]
 
 
 class ObjectInfo(NamedTuple):
-    """What a listing tells about one object: its key and size in bytes."""
+    """What a listing tells about one object: its key, size in bytes, and when it was written."""
 
     key: str
     size: int
+    modified: datetime
 
 
 class StoredObject(NamedTuple):

@@ -23,9 +23,11 @@ import os
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
+from datetime import datetime, timezone
 from pathlib import Path
 
 from bookstore.errors import ObjectConflict, ObjectNotFound, StoreUnavailable
+from bookstore.fsutil import fsync_directory, write_durably
 from bookstore.store.base import ObjectInfo, StoredObject
 
 __all__ = ["LocalStore"]
@@ -78,15 +80,6 @@ def _file_and_directory(key: str) -> ValueError:
 def _may_match(directory: str, prefix: str) -> bool:
     """Whether keys under ``directory`` (ending in ``/``) can start with ``prefix``."""
     return directory.startswith(prefix) or prefix.startswith(directory)
-
-
-def _fsync_dir(path: Path) -> None:
-    """Make a rename or link inside ``path`` durable."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _same_bytes(path: Path, data: bytes) -> bool:
@@ -166,28 +159,21 @@ class LocalStore:
                     meta_path.parent.mkdir(parents=True, exist_ok=True)
                     meta_tmp = self._write_tmp(meta_bytes)
                     os.replace(meta_tmp, meta_path)
-                    _fsync_dir(meta_path.parent)
+                    fsync_directory(meta_path.parent)
                     try:
                         os.link(data_tmp, data_path)
                     except FileExistsError:
                         # Another process wrote the key since the check above.
                         self._settle_existing(key, data_path, data)
                         return
-                    _fsync_dir(data_path.parent)
+                    fsync_directory(data_path.parent)
             finally:
                 data_tmp.unlink(missing_ok=True)
 
     def _write_tmp(self, content: bytes) -> Path:
         """A durable temp file holding ``content``, named so no key can collide with it."""
         path = self._tmp / f"{_TMP_PREFIX}{uuid.uuid4().hex}"
-        try:
-            with path.open("xb") as stream:
-                stream.write(content)
-                stream.flush()
-                os.fsync(stream.fileno())
-        except BaseException:
-            path.unlink(missing_ok=True)
-            raise
+        write_durably(path, content)
         return path
 
     @staticmethod
@@ -267,10 +253,11 @@ class LocalStore:
                     if not key.startswith(prefix):
                         continue
                     try:
-                        size = os.stat(os.path.join(dirpath, name)).st_size
+                        stat = os.stat(os.path.join(dirpath, name))
                     except FileNotFoundError:
                         continue  # deleted while listing
-                    found.append(ObjectInfo(key, size))
+                    modified = datetime.fromtimestamp(stat.st_mtime, timezone.utc)
+                    found.append(ObjectInfo(key, stat.st_size, modified))
         # Python orders str by code point, which is the UTF-8 byte order S3 uses.
         found.sort()
         return found

@@ -261,7 +261,7 @@ class S3Store:
             paginator = client.get_paginator("list_objects_v2")
             async for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
                 for item in page.get("Contents", ()):
-                    yield ObjectInfo(str(item["Key"]), int(item["Size"]))
+                    yield ObjectInfo(str(item["Key"]), int(item["Size"]), item["LastModified"])
 
     async def delete(self, key: str) -> None:
         """Remove an object; S3 answers a missing key with success."""

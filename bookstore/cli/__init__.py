@@ -1,0 +1,1 @@
+"""``bookstore-history``: the command line for archived notebook versions."""

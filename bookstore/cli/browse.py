@@ -1,0 +1,323 @@
+"""Commands that read history: list, show, diff, stats, sql."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, cast
+
+import click
+
+from bookstore.cli.options import json_option, pass_runtime, path_argument, time_option
+from bookstore.cli.runtime import Runtime, local_time, print_json, print_table, run
+
+if TYPE_CHECKING:
+    from bookstore.index import Version
+
+__all__ = ["COMMANDS"]
+
+
+def version_json(row: Version) -> dict[str, Any]:
+    """A version as ``--json`` prints it."""
+    latency = (row.archived_at - row.queued_at).total_seconds() * 1000
+    return {
+        "path": row.path,
+        "version": row.version,
+        "store_key": row.store_key,
+        "size": row.size,
+        "sha256": row.sha256,
+        "queued_at": row.queued_at,
+        "archived_at": row.archived_at,
+        "latency_ms": round(latency, 3),
+        "label": row.label,
+        "pinned": row.pinned,
+    }
+
+
+@click.command("list")
+@click.argument("path", required=False)
+@time_option("--since", "Only versions saved at or after TIME.")
+@time_option("--until", "Only versions saved at or before TIME.")
+@click.option("--limit", type=click.IntRange(min=1), help="At most N rows (the newest).")
+@json_option
+@pass_runtime
+def list_command(
+    runtime: Runtime,
+    path: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int | None,
+    as_json: bool,
+) -> None:
+    """List archived notebooks, or the versions of one.
+
+    Without PATH: every archived path (deleted notebooks included) with its
+    number of versions, latest save and bytes. With PATH: its versions, with
+    their save time (local), size, archive latency and label.
+
+    \b
+    Examples:
+      bookstore-history list
+      bookstore-history list analysis.ipynb --since 2026-11-01
+      bookstore-history list analysis.ipynb --json | jq '.[-1].sha256'
+    """
+    from bookstore.index import queries
+    from bookstore.keys import normalize_path
+
+    async def work() -> None:
+        async with runtime.open() as opened, opened.index.reading() as session:
+            if path is None:
+                summaries = await queries.list_paths(session, since=since, until=until, limit=limit)
+                if as_json:
+                    print_json([summary._asdict() for summary in summaries])
+                    return
+                print_table(
+                    ["path", "versions", "latest save", "bytes"],
+                    [
+                        (s.path, s.versions, local_time(s.latest_queued_at), s.total_bytes)
+                        for s in summaries
+                    ],
+                    right=["versions", "bytes"],
+                )
+                return
+            name = normalize_path(path)
+            rows = await queries.list_versions(session, name, since=since, until=until, limit=limit)
+            if not rows and await queries.latest_version(session, name) is None:
+                from bookstore.errors import VersionNotFound
+
+                raise VersionNotFound(f"{name!r} has no archived versions")
+            if as_json:
+                print_json([version_json(row) for row in rows])
+                return
+            print_table(
+                ["version", "saved at", "size", "latency ms", "label"],
+                [
+                    (
+                        row.version,
+                        local_time(row.queued_at),
+                        row.size,
+                        f"{version_json(row)['latency_ms']:.0f}",
+                        _label(row),
+                    )
+                    for row in rows
+                ],
+                right=["version", "size", "latency ms"],
+            )
+
+    run(work())
+
+
+def _label(row: Version) -> str:
+    pin = "📌 " if row.pinned else ""
+    return f"{pin}{row.label or ''}".strip()
+
+
+@click.command("show")
+@path_argument
+@click.argument("version", type=click.IntRange(min=1))
+@click.option("--cells", is_flag=True, help="A readable summary of the cells instead of JSON.")
+@pass_runtime
+def show_command(runtime: Runtime, path: str, version: int, cells: bool) -> None:
+    """Print one version of a notebook.
+
+    The notebook's JSON goes to stdout exactly as it was saved, so it can be
+    redirected to a file; --cells prints a summary of its cells instead.
+
+    \b
+    Examples:
+      bookstore-history show analysis.ipynb 3 > analysis-v3.ipynb
+      bookstore-history show analysis.ipynb 3 --cells
+    """
+    from bookstore.history import fetch_version, find_version
+    from bookstore.keys import normalize_path
+
+    async def work() -> bytes:
+        async with runtime.open() as opened:
+            async with opened.index.reading() as session:
+                row = await find_version(session, normalize_path(path), version)
+            return await fetch_version(opened.store, row)
+
+    content = run(work())
+    if not cells:
+        click.echo(content.decode("utf-8"), nl=False)
+        return
+    for line in _cell_summary(content):
+        click.echo(line)
+
+
+def _cell_summary(content: bytes) -> list[str]:
+    notebook = json.loads(content)
+    lines = []
+    for number, cell in enumerate(notebook.get("cells", []), start=1):
+        source = cell.get("source", "")
+        text = "".join(source) if isinstance(source, list) else str(source)
+        first = text.strip().splitlines()[0] if text.strip() else "(empty)"
+        outputs = len(cell.get("outputs", []))
+        suffix = f"  [{outputs} output{'s' if outputs != 1 else ''}]" if outputs else ""
+        lines.append(f"{number:>4}  {cell.get('cell_type', '?'):<8}  {first[:80]}{suffix}")
+    return lines
+
+
+@click.command("diff")
+@path_argument
+@click.argument("v1", type=click.IntRange(min=1))
+@click.argument("v2", type=click.IntRange(min=1), required=False)
+@json_option
+@pass_runtime
+def diff_command(runtime: Runtime, path: str, v1: int, v2: int | None, as_json: bool) -> None:
+    """Show what changed between two versions, cell by cell.
+
+    Added, removed and changed cells with their source diffs; outputs are
+    summarised, never dumped. Without V2, compares V1 with the file as it is now.
+
+    \b
+    Examples:
+      bookstore-history diff analysis.ipynb 3 5
+      bookstore-history diff analysis.ipynb 3
+    """
+    from bookstore.diff import diff_notebooks, render_text
+    from bookstore.errors import VersionNotFound
+    from bookstore.history import fetch_version, find_version
+    from bookstore.keys import normalize_path
+
+    name = normalize_path(path)
+
+    async def work() -> tuple[bytes, bytes]:
+        async with runtime.open() as opened:
+            async with opened.index.reading() as session:
+                old_row = await find_version(session, name, v1)
+                new_row = await find_version(session, name, v2) if v2 is not None else None
+            old = await fetch_version(opened.store, old_row)
+            new = await fetch_version(opened.store, new_row) if new_row is not None else None
+        if new is None:
+            current = runtime.notebook_root / name
+            if not current.is_file():
+                raise VersionNotFound(f"{current} does not exist; name a second version")
+            new = current.read_bytes()
+        return old, new
+
+    old, new = run(work())
+    try:
+        difference = diff_notebooks(old, new)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        print_json(_as_json(difference))
+        return
+    click.echo(difference.summary())
+    for line in render_text(difference):
+        colour = {"+": "green", "-": "red", "#": "cyan"}.get(line[:1])
+        click.secho(line, fg=colour)
+
+
+def _as_json(value: Any) -> Any:
+    if hasattr(value, "_asdict"):
+        return {key: _as_json(item) for key, item in value._asdict().items()}
+    if hasattr(value, "__dataclass_fields__"):
+        return {key: _as_json(getattr(value, key)) for key in value.__dataclass_fields__}
+    if isinstance(value, (list, tuple)):
+        return [_as_json(item) for item in value]
+    return value
+
+
+@click.command("stats")
+@click.argument("path", required=False)
+@click.option(
+    "--by",
+    type=click.Choice(["path", "day"]),
+    default="path",
+    show_default=True,
+    help="Group by notebook or by UTC day.",
+)
+@json_option
+@pass_runtime
+def stats_command(runtime: Runtime, path: str | None, by: str, as_json: bool) -> None:
+    """Versions, bytes and archive latency (count, p50, p95, max).
+
+    Latency is the time from a save to its version being indexed, read from
+    the archive_latency view. Days are UTC days.
+
+    \b
+    Examples:
+      bookstore-history stats
+      bookstore-history stats --by day
+      bookstore-history stats analysis.ipynb --json
+    """
+    from bookstore.index.queries import archive_stats
+    from bookstore.keys import normalize_path
+
+    async def work() -> list[dict[str, Any]]:
+        async with runtime.open() as opened, opened.index.reading() as session:
+            name = normalize_path(path) if path else None
+            return await archive_stats(session, by=by, path=name)
+
+    groups = run(work())
+    if as_json:
+        print_json(groups)
+        return
+    print_table(
+        [by, "versions", "bytes", "p50 ms", "p95 ms", "max ms"],
+        [
+            (
+                g["group"],
+                g["versions"],
+                g["bytes"],
+                *(f"{g[k]:.0f}" for k in ("p50_ms", "p95_ms", "max_ms")),
+            )
+            for g in groups
+        ],
+        right=["versions", "bytes", "p50 ms", "p95 ms", "max ms"],
+    )
+
+
+@click.command("sql")
+@click.argument("query")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
+@json_option
+@pass_runtime
+def sql_command(runtime: Runtime, query: str, as_csv: bool, as_json: bool) -> None:
+    """Run a read-only SQL query against the index.
+
+    The connection itself is read-only: a statement that writes is refused by
+    the database. Tables: versions; view: archive_latency (see docs/index-schema.md).
+
+    \b
+    Examples:
+      bookstore-history sql "SELECT path, count(*) FROM versions GROUP BY path"
+      bookstore-history sql "SELECT * FROM archive_latency ORDER BY latency_ms DESC LIMIT 5" --csv
+    """
+    columns, rows = run(_read_only_query(runtime, query))
+    if as_json:
+        print_json([dict(zip(columns, row, strict=True)) for row in rows])
+    elif as_csv:
+        import csv
+        import sys
+
+        writer = csv.writer(sys.stdout)
+        writer.writerow(columns)
+        writer.writerows(rows)
+    else:
+        print_table(columns, rows)
+
+
+async def _read_only_query(runtime: Runtime, query: str) -> tuple[list[str], list[Any]]:
+    from sqlalchemy import text
+    from sqlalchemy.engine import CursorResult
+
+    from bookstore.errors import IndexMissing
+    from bookstore.factory import open_index
+
+    index = open_index(runtime.settings, create=False, read_only=True)
+    try:
+        if not await index.exists():
+            raise IndexMissing(f"the index {index.description} does not exist yet")
+        async with index.reading() as session:
+            result = cast("CursorResult[Any]", await session.execute(text(query)))
+            if not result.returns_rows:
+                return [], []
+            return list(result.keys()), [tuple(row) for row in result]
+    finally:
+        await index.close()
+
+
+COMMANDS = [list_command, show_command, diff_command, stats_command, sql_command]

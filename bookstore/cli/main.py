@@ -1,0 +1,167 @@
+"""The ``bookstore-history`` command group, its global options, and its exit codes.
+
+Every expected failure is translated here, and only here, into one line on
+stderr and a documented exit code; a traceback means a bug.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from bookstore._version import __version__
+from bookstore.cli import browse, labels, maintain, restore
+from bookstore.cli.runtime import Runtime
+
+__all__ = ["EXIT_CODES", "main"]
+
+EXIT_CODES = {
+    0: "success",
+    1: "verify or reindex found problems",
+    2: "wrong usage: an unknown command, option or value",
+    3: "no such path, version or time in the index",
+    4: "the store cannot be reached or refused the request",
+    5: "the index does not exist or cannot be opened",
+    6: "refused: going ahead would lose data (see --force) or prune everything",
+    7: "a stored version is damaged or is not a valid notebook",
+    8: "a setting has a value bookstore cannot use",
+}
+
+
+def _exit_code(exc: Exception) -> int | None:
+    from sqlalchemy.exc import DBAPIError
+
+    from bookstore import errors
+
+    codes: list[tuple[type[Exception], int]] = [
+        (errors.VersionNotFound, 3),
+        (errors.InvalidPath, 3),
+        (errors.StoreError, 4),
+        (errors.IndexMissing, 5),
+        (DBAPIError, 5),
+        (errors.Refused, 6),
+        (errors.CorruptVersion, 7),
+        (errors.ConfigurationError, 8),
+    ]
+    return next((code for kind, code in codes if isinstance(exc, kind)), None)
+
+
+class HistoryGroup(click.Group):
+    """A click group that turns bookstore's errors into a sentence and an exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            code = _exit_code(exc)
+            if code is None:
+                raise
+            click.echo(f"bookstore-history: error: {_sentence(exc)}", err=True)
+            ctx.exit(code)
+
+
+def _sentence(exc: Exception) -> str:
+    from sqlalchemy.exc import DBAPIError
+
+    if isinstance(exc, DBAPIError):
+        return f"the index cannot be used: {str(exc.orig).strip() or type(exc.orig).__name__}"
+    return str(exc)
+
+
+def _override(name: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    def remember(ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
+        if value is not None:
+            ctx.ensure_object(Runtime).overrides[name] = value
+        return value
+
+    return remember
+
+
+@click.group(
+    cls=HistoryGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog="Exit codes: "
+    + "; ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES.items())
+    + ".",
+)
+@click.version_option(__version__, prog_name="bookstore-history")
+@click.option(
+    "--config",
+    "config_file",
+    metavar="FILE",
+    help="A jupyter_server_config.py/.json to read instead of those on the Jupyter config path.",
+)
+@click.option(
+    "--root-dir",
+    metavar="DIR",
+    help="The notebooks' root directory [default: ServerApp.root_dir, or the current directory].",
+)
+@click.option(
+    "--storage",
+    type=click.Choice(["local", "s3"]),
+    expose_value=False,
+    callback=_override("storage"),
+    help="Override BookstoreSettings.storage.",
+)
+@click.option(
+    "--index-url",
+    metavar="URL",
+    expose_value=False,
+    callback=_override("index_url"),
+    help="Override BookstoreSettings.index_url.",
+)
+@click.option(
+    "--local-store-dir",
+    metavar="DIR",
+    expose_value=False,
+    callback=_override("local_store_dir"),
+    help="Override BookstoreSettings.local_store_dir.",
+)
+@click.option(
+    "--s3-bucket",
+    metavar="NAME",
+    expose_value=False,
+    callback=_override("s3_bucket"),
+    help="Override BookstoreSettings.s3_bucket.",
+)
+@click.option(
+    "--s3-endpoint-url",
+    metavar="URL",
+    expose_value=False,
+    callback=_override("s3_endpoint_url"),
+    help="Override BookstoreSettings.s3_endpoint_url.",
+)
+@click.option(
+    "--workspace-prefix",
+    metavar="PREFIX",
+    expose_value=False,
+    callback=_override("workspace_prefix"),
+    help="Override BookstoreSettings.workspace_prefix.",
+)
+@click.pass_context
+def main(ctx: click.Context, config_file: str | None, root_dir: str | None) -> None:
+    """List, show, diff and restore the archived versions of your notebooks.
+
+    Reads the same configuration as the Jupyter server (config files,
+    BOOKSTORE_* variables), so it sees the same store and index.
+
+    \b
+    Examples:
+      bookstore-history list
+      bookstore-history list analysis.ipynb
+      bookstore-history diff analysis.ipynb 3
+      bookstore-history restore analysis.ipynb 3 --to analysis-v3.ipynb
+    """
+    runtime = ctx.ensure_object(Runtime)
+    runtime.config_file = config_file
+    runtime.root_dir = root_dir
+
+
+# Each command module imports its heavy dependencies only when the command runs.
+for _module in (browse, restore, labels, maintain):
+    for _command in _module.COMMANDS:
+        main.add_command(_command)

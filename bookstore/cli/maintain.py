@@ -1,0 +1,232 @@
+"""Commands that keep the archive healthy: reindex, verify, prune."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from bookstore.cli.options import json_option, pass_runtime
+from bookstore.cli.runtime import Runtime, local_time, print_json, print_table, progress, run
+
+__all__ = ["COMMANDS"]
+
+
+@click.command("reindex")
+@json_option
+@pass_runtime
+def reindex_command(runtime: Runtime, as_json: bool) -> None:
+    """Rebuild the index from a listing of the store and the objects' metadata.
+
+    Safe to run at any time and again: it adds versions the index lacks,
+    fixes rows whose size or sha256 disagree with the store, and reports rows
+    whose object is missing. Creates the index if it does not exist. Exits 1
+    when rows had to be fixed or objects are missing.
+
+    \b
+    Example:
+      bookstore-history reindex
+    """
+    from bookstore.factory import open_index, open_store
+    from bookstore.maintenance import reindex
+
+    settings = runtime.settings
+
+    async def work() -> Any:
+        store, index = open_store(settings), open_index(settings)
+        try:
+            await index.migrate()
+            with progress("reading the store", None) as bar:
+                task = bar.task_ids[0]
+                return await reindex(
+                    store,
+                    index,
+                    settings.workspace_prefix,
+                    on_listed=lambda total: bar.update(task, total=total),
+                    tick=lambda: bar.advance(task),
+                )
+        finally:
+            await store.close()
+            await index.close()
+
+    report = run(work())
+    if as_json:
+        print_json(
+            {
+                "added": report.added,
+                "fixed": report.fixed,
+                "missing": report.missing,
+                "ignored": report.ignored,
+            }
+        )
+    else:
+        click.echo(
+            f"added {len(report.added)} versions, fixed {len(report.fixed)}, "
+            f"{len(report.missing)} indexed versions missing from the store"
+        )
+        for key in report.missing:
+            click.echo(f"missing: {key}")
+        for key in report.fixed:
+            click.echo(f"fixed: {key}")
+    if not report.clean:
+        raise SystemExit(1)
+
+
+@click.command("verify")
+@click.option(
+    "--sample", type=click.IntRange(min=1), help="Check N random versions instead of all."
+)
+@json_option
+@pass_runtime
+def verify_command(runtime: Runtime, sample: int | None, as_json: bool) -> None:
+    """Check that every indexed version exists in the store and matches its sha256.
+
+    Also reports orphans: objects in the store that no index row points to.
+    Exits 1 when anything is wrong.
+
+    \b
+    Examples:
+      bookstore-history verify
+      bookstore-history verify --sample 100 --json
+    """
+    from bookstore.maintenance import verify
+
+    async def work() -> Any:
+        async with runtime.open() as opened:
+            with progress("verifying", None) as bar:
+                task = bar.task_ids[0]
+                return await verify(
+                    opened.store,
+                    opened.index,
+                    opened.settings.workspace_prefix,
+                    sample=sample,
+                    on_total=lambda total: bar.update(task, total=total),
+                    tick=lambda: bar.advance(task),
+                )
+
+    report = run(work())
+    if as_json:
+        print_json(
+            {
+                "checked": report.checked,
+                "ok": report.ok,
+                "problems": [problem._asdict() for problem in report.problems],
+            }
+        )
+    else:
+        for problem in report.problems:
+            click.echo(f"{problem.kind}: {problem.store_key} ({problem.detail})")
+        verdict = "all intact" if report.ok else f"{len(report.problems)} problems"
+        click.echo(f"checked {report.checked} versions: {verdict}")
+    if not report.ok:
+        raise SystemExit(1)
+
+
+@click.command("prune")
+@click.option("--keep-last", type=int, metavar="N", help="Keep the N newest versions.")
+@click.option("--keep-hourly", type=int, metavar="N", help="Keep the newest of each of N hours.")
+@click.option("--keep-daily", type=int, metavar="N", help="Keep the newest of each of N days.")
+@click.option("--keep-weekly", type=int, metavar="N", help="Keep the newest of each of N weeks.")
+@click.option("--keep-monthly", type=int, metavar="N", help="Keep the newest of each of N months.")
+@click.option("--keep-yearly", type=int, metavar="N", help="Keep the newest of each of N years.")
+@click.option(
+    "--keep-within",
+    metavar="DURATION",
+    help="Keep every version within DURATION (e.g. 2d, 1y6m) of the path's latest.",
+)
+@click.option("--path", "path_glob", metavar="GLOB", help="Only paths matching GLOB.")
+@click.option("--dry-run", is_flag=True, help="Show what would be kept and why; delete nothing.")
+@json_option
+@pass_runtime
+def prune_command(
+    runtime: Runtime,
+    keep_last: int | None,
+    keep_hourly: int | None,
+    keep_daily: int | None,
+    keep_weekly: int | None,
+    keep_monthly: int | None,
+    keep_yearly: int | None,
+    keep_within: str | None,
+    path_glob: str | None,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Delete old versions by a retention policy, as restic's forget does.
+
+    A version is kept if any rule keeps it; labelled and pinned versions are
+    always kept; a policy with no rule is refused. Periods (hours, days, ISO
+    weeks, months) are in local time and only count when they hold a version.
+    The index stops pointing at a version before its object is deleted.
+
+    \b
+    Examples:
+      bookstore-history prune --keep-last 10 --keep-daily 7 --dry-run
+      bookstore-history prune --keep-within 30d --keep-monthly 12 --path 'reports/*'
+    """
+    from bookstore.maintenance import plan_prune, prune
+    from bookstore.retention import RetentionPolicy
+
+    try:
+        policy = RetentionPolicy.from_options(
+            keep_last=keep_last,
+            keep_hourly=keep_hourly,
+            keep_daily=keep_daily,
+            keep_weekly=keep_weekly,
+            keep_monthly=keep_monthly,
+            keep_yearly=keep_yearly,
+            keep_within=keep_within,
+        )
+    except (TypeError, ValueError) as exc:
+        raise click.UsageError(str(exc)) from exc
+
+    async def work() -> tuple[list[Any], int]:
+        async with runtime.open() as opened:
+            plans = await plan_prune(opened.index, policy, path_glob=path_glob)
+            doomed = sum(len(plan.removed()) for plan in plans)
+            if dry_run or not doomed:
+                return plans, 0
+            with progress("deleting", doomed) as bar:
+                task = bar.task_ids[0]
+                removed = await prune(
+                    opened.store, opened.index, plans, tick=lambda: bar.advance(task)
+                )
+            return plans, len(removed)
+
+    plans, removed = run(work())
+    decisions = [
+        {
+            "path": plan.path,
+            "version": d.version.version,
+            "saved_at": d.version.saved_at,
+            "keep": d.keep,
+            "reasons": list(d.reasons),
+        }
+        for plan in plans
+        for d in plan.decisions
+    ]
+    if as_json:
+        print_json({"policy": policy.describe(), "dry_run": dry_run, "decisions": decisions})
+        return
+    click.echo(policy.describe())
+    print_table(
+        ["path", "version", "saved at", "", "why"],
+        [
+            (
+                d["path"],
+                d["version"],
+                local_time(d["saved_at"]),
+                "keep" if d["keep"] else "remove",
+                ", ".join(d["reasons"]),
+            )
+            for d in decisions
+        ],
+        right=["version"],
+    )
+    dropped = sum(not d["keep"] for d in decisions)
+    if dry_run:
+        click.echo(f"would remove {dropped} of {len(decisions)} versions (dry run)")
+    else:
+        click.echo(f"removed {removed} of {len(decisions)} versions")
+
+
+COMMANDS = [reindex_command, verify_command, prune_command]

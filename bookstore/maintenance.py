@@ -1,0 +1,302 @@
+"""Keeping the index and the store in agreement: reindex, verify, prune.
+
+The store is the truth and the index is derived from it, so every operation
+here is written to be safe to interrupt and to run again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import hashlib
+import random
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone, tzinfo
+from typing import NamedTuple, TypeVar
+
+from sqlalchemy import delete, select, update
+
+from bookstore import keys
+from bookstore.errors import ObjectNotFound
+from bookstore.index import IndexDatabase, Version
+from bookstore.retention import Decision, RetentionPolicy, VersionInfo, decide
+from bookstore.store.base import ObjectInfo, Store
+
+__all__ = [
+    "PathDecisions",
+    "Problem",
+    "ReindexReport",
+    "VerifyReport",
+    "plan_prune",
+    "prune",
+    "reindex",
+    "verify",
+]
+
+T = TypeVar("T")
+Tick = Callable[[], None]
+_PARALLEL = 16
+
+
+def _no_tick() -> None:
+    return None
+
+
+async def _bounded(items: Iterable[T], work: Callable[[T], Awaitable[None]]) -> None:
+    """Run ``work`` on every item, at most ``_PARALLEL`` at a time."""
+    slots = asyncio.Semaphore(_PARALLEL)
+
+    async def one(item: T) -> None:
+        async with slots:
+            await work(item)
+
+    await asyncio.gather(*(one(item) for item in items))
+
+
+def _workspace_root(workspace_prefix: str) -> str:
+    root = workspace_prefix.strip("/")
+    return f"{root}/" if root else ""
+
+
+async def list_versions_in_store(store: Store, workspace_prefix: str) -> list[ObjectInfo]:
+    """Every object under the workspace prefix, in key order."""
+    return [info async for info in store.list(_workspace_root(workspace_prefix))]
+
+
+# -- reindex -------------------------------------------------------------------
+
+
+@dataclass
+class ReindexReport:
+    """What a reindex changed: keys added, rows fixed, rows whose object is gone."""
+
+    added: list[str] = field(default_factory=list)
+    fixed: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return not (self.fixed or self.missing)
+
+
+class _Found(NamedTuple):
+    info: ObjectInfo
+    key: keys.VersionKey
+    sha256: str
+    recorded_version: int | None
+
+
+async def reindex(
+    store: Store,
+    index: IndexDatabase,
+    workspace_prefix: str,
+    *,
+    on_listed: Callable[[int], None] = lambda _: None,
+    tick: Tick = _no_tick,
+) -> ReindexReport:
+    """Make the index describe exactly what the store holds; idempotent.
+
+    Each object's metadata gives its sha256 and version number (objects
+    without metadata are read and hashed). Rows whose object is missing are
+    reported, not deleted: the object may come back (a restored bucket).
+    """
+    report = ReindexReport()
+    listing = await list_versions_in_store(store, workspace_prefix)
+    on_listed(len(listing))
+    async with index.reading() as session:
+        rows = {row.store_key: row for row in await session.scalars(select(Version))}
+    found: list[_Found] = []
+
+    async def inspect(info: ObjectInfo) -> None:
+        try:
+            parsed = keys.parse_version_key(workspace_prefix, info.key)
+            if parsed is None:
+                report.ignored.append(info.key)
+            else:
+                found.append(await _describe(store, info, parsed))
+        finally:
+            tick()
+
+    await _bounded(listing, inspect)
+    found.sort(key=lambda item: item.info.key)
+    present = {item.info.key for item in found}
+    report.missing = sorted(key for key in rows if key not in present)
+    new = [item for item in found if item.info.key not in rows]
+    report.added = [item.info.key for item in new]
+    async with index.writing() as session:
+        for item in found:
+            row = rows.get(item.info.key)
+            if row is not None and (row.sha256, row.size) != (item.sha256, item.info.size):
+                await session.execute(
+                    update(Version)
+                    .where(Version.id == row.id)
+                    .values(sha256=item.sha256, size=item.info.size)
+                )
+                report.fixed.append(item.info.key)
+        session.add_all(_numbered(new, {(row.path, row.version) for row in rows.values()}))
+    return report
+
+
+async def _describe(store: Store, info: ObjectInfo, key: keys.VersionKey) -> _Found:
+    metadata = (await store.head(info.key)).metadata
+    sha256 = metadata.get("bookstore-sha256")
+    if sha256 is None:
+        sha256 = hashlib.sha256((await store.get(info.key)).data).hexdigest()
+    recorded = metadata.get("bookstore-version", "")
+    return _Found(info, key, sha256, int(recorded) if recorded.isdigit() else None)
+
+
+def _numbered(new: list[_Found], taken: set[tuple[str, int]]) -> list[Version]:
+    """Rows for objects the index lacks, numbered as when they were archived.
+
+    A recorded version number is used when it is free; the others (no metadata,
+    or a number already taken) follow the path's highest number, in save order.
+    """
+    numbers: dict[str, int] = {}
+    for item in new:
+        wanted = (item.key.path, item.recorded_version or 0)
+        if item.recorded_version and wanted not in taken:
+            taken.add(wanted)
+            numbers[item.info.key] = item.recorded_version
+    highest: dict[str, int] = {}
+    for path, version in taken:
+        highest[path] = max(highest.get(path, 0), version)
+    rows = []
+    for item in new:
+        path = item.key.path
+        if item.info.key not in numbers:
+            highest[path] = highest.get(path, 0) + 1
+            numbers[item.info.key] = highest[path]
+        rows.append(
+            Version(
+                path=path,
+                version=numbers[item.info.key],
+                store_key=item.info.key,
+                size=item.info.size,
+                sha256=item.sha256,
+                queued_at=item.key.queued_time,
+                archived_at=item.info.modified,
+            )
+        )
+    return rows
+
+
+# -- verify --------------------------------------------------------------------
+
+
+class Problem(NamedTuple):
+    """One disagreement between index and store, in words."""
+
+    kind: str  # "missing", "corrupt" or "orphan"
+    store_key: str
+    detail: str
+
+
+@dataclass
+class VerifyReport:
+    checked: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+async def verify(
+    store: Store,
+    index: IndexDatabase,
+    workspace_prefix: str,
+    *,
+    sample: int | None = None,
+    on_total: Callable[[int], None] = lambda _: None,
+    tick: Tick = _no_tick,
+) -> VerifyReport:
+    """Check indexed versions exist and match their sha256; report objects with no row."""
+    report = VerifyReport()
+    async with index.reading() as session:
+        rows = list(await session.scalars(select(Version)))
+    listing = await list_versions_in_store(store, workspace_prefix)
+    indexed = {row.store_key for row in rows}
+    for info in listing:
+        if info.key not in indexed and keys.parse_version_key(workspace_prefix, info.key):
+            report.problems.append(Problem("orphan", info.key, "in the store but not indexed"))
+    chosen = random.sample(rows, sample) if sample is not None and sample < len(rows) else rows
+    on_total(len(chosen))
+
+    async def check(row: Version) -> None:
+        try:
+            data = (await store.get(row.store_key)).data
+        except ObjectNotFound:
+            report.problems.append(
+                Problem("missing", row.store_key, f"version {row.version} of {row.path}")
+            )
+        else:
+            if hashlib.sha256(data).hexdigest() != row.sha256:
+                detail = f"version {row.version} of {row.path}: sha256 differs from the index"
+                report.problems.append(Problem("corrupt", row.store_key, detail))
+        finally:
+            report.checked += 1
+            tick()
+
+    await _bounded(chosen, check)
+    report.problems.sort(key=lambda problem: (problem.kind, problem.store_key))
+    return report
+
+
+# -- prune ---------------------------------------------------------------------
+
+
+class PathDecisions(NamedTuple):
+    """The policy's verdict on every version of one path."""
+
+    path: str
+    rows: list[Version]
+    decisions: list[Decision]
+
+    def removed(self) -> list[Version]:
+        keep = {d.version.version for d in self.decisions if d.keep}
+        return [row for row in self.rows if row.version not in keep]
+
+
+async def plan_prune(
+    index: IndexDatabase,
+    policy: RetentionPolicy,
+    *,
+    path_glob: str | None = None,
+    tz: tzinfo | None = None,
+) -> list[PathDecisions]:
+    """What ``policy`` keeps and removes, path by path; changes nothing."""
+    async with index.reading() as session:
+        rows = list(await session.scalars(select(Version).order_by(Version.path, Version.version)))
+    now = datetime.now(timezone.utc)
+    by_path: dict[str, list[Version]] = {}
+    for row in rows:
+        if path_glob is None or fnmatch.fnmatchcase(row.path, path_glob):
+            by_path.setdefault(row.path, []).append(row)
+    plans = []
+    for path, versions in by_path.items():
+        infos = [VersionInfo(r.version, r.queued_at, r.label, r.pinned) for r in versions]
+        plans.append(PathDecisions(path, versions, decide(infos, policy, tz, now=now)))
+    return plans
+
+
+async def prune(
+    store: Store, index: IndexDatabase, plans: Iterable[PathDecisions], *, tick: Tick = _no_tick
+) -> list[Version]:
+    """Remove what the plans drop: index rows first, then objects.
+
+    In that order a crash leaves at worst an object no row points to, which
+    ``verify`` reports as an orphan; the index never points at a missing object.
+    """
+    doomed = [row for plan in plans for row in plan.removed()]
+    async with index.writing() as session:
+        await session.execute(delete(Version).where(Version.id.in_([row.id for row in doomed])))
+
+    async def remove(row: Version) -> None:
+        await store.delete(row.store_key)
+        tick()
+
+    await _bounded(doomed, remove)
+    return doomed
