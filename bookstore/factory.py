@@ -5,7 +5,7 @@ from __future__ import annotations
 from bookstore.config import BookstoreSettings
 from bookstore.index import IndexDatabase
 from bookstore.outbox import Outbox
-from bookstore.store import LocalStore, S3Store, Store
+from bookstore.store import Store
 
 __all__ = ["open_index", "open_outbox", "open_store"]
 
@@ -13,6 +13,8 @@ __all__ = ["open_index", "open_outbox", "open_store"]
 def open_store(settings: BookstoreSettings) -> Store:
     """The configured store; nothing is contacted until it is first used."""
     if settings.storage == "s3":
+        from bookstore.store.s3 import S3Store
+
         return S3Store(
             settings.s3_bucket,
             endpoint_url=settings.s3_endpoint_url,
@@ -21,6 +23,8 @@ def open_store(settings: BookstoreSettings) -> Store:
             secret_access_key=settings.s3_secret_access_key,
             max_pool_connections=max(10, settings.archive_concurrency * 2),
         )
+    from bookstore.store.local import LocalStore
+
     return LocalStore(settings.local_store_dir)
 
 

@@ -7,9 +7,10 @@ import sqlite3
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from bookstore.index import IndexDatabase, queries
 
@@ -101,3 +102,36 @@ async def test_concurrent_writers_on_one_file_never_see_database_is_locked(tmp_p
     finally:
         await first.close()
         await second.close()
+
+
+async def test_listing_one_paths_versions_uses_the_path_version_index(
+    index: IndexDatabase,
+) -> None:
+    for n in range(20):
+        await add(index, f"p{n % 4}.ipynb", f"k/{n}", T0 + timedelta(seconds=n))
+    statements: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            statements.append((statement, parameters))
+
+    event.listen(index.engine.sync_engine, "before_cursor_execute", capture)
+    async with index.reading() as session:
+        assert len(await queries.list_versions(session, "p1.ipynb", limit=3)) == 3
+        [(statement, parameters)] = statements
+        connection = await session.connection()
+        plan = await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+        details = " ".join(row.detail for row in plan)
+    assert "USING INDEX sqlite_autoindex_versions" in details, details  # (path, version)
+    assert "SCAN versions" not in details.replace("SCAN versions USING", ""), details
+
+
+def test_the_schema_revision_constant_is_alembics_head() -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from bookstore.index.database import SCHEMA_REVISION, migrations_dir
+
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir()))
+    assert ScriptDirectory.from_config(config).get_current_head() == SCHEMA_REVISION

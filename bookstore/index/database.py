@@ -12,9 +12,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
@@ -22,6 +20,8 @@ import bookstore
 
 __all__ = ["IndexDatabase", "migrations_dir"]
 
+SCHEMA_REVISION = "0001"
+"""The newest migration; when the database is there already, Alembic is not even imported."""
 _WRITE_OPTION = "bookstore_write"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -83,6 +83,9 @@ class IndexDatabase:
 
     async def migrate(self) -> None:
         """Bring the schema to the newest migration; safe to run from many processes at once."""
+        async with self.engine.connect() as connection:
+            if await connection.run_sync(_revision) == SCHEMA_REVISION:
+                return
         async with self.engine.execution_options(**{_WRITE_OPTION: True}).begin() as connection:
             await connection.run_sync(_upgrade_to_head)
 
@@ -109,7 +112,19 @@ def _read_only(url: URL) -> URL:
     return url
 
 
+def _revision(connection: Connection) -> str | None:
+    """The schema revision the database is at, without Alembic (``None`` before the first)."""
+    from sqlalchemy import inspect
+
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
 def _upgrade_to_head(connection: Connection) -> None:
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
     config = AlembicConfig()
     config.set_main_option("script_location", str(migrations_dir()))
     config.attributes["connection"] = connection
