@@ -22,11 +22,17 @@ from jupyter_server.services.contents.largefilemanager import AsyncLargeFileMana
 
 from bookstore.outbox import Outbox, OutboxEntry
 
-__all__ = ["BookstoreContentsArchiver", "SaveHooks", "serialize_model"]
+__all__ = ["BookstoreContentsArchiver", "SaveHooks", "save_in_progress", "serialize_model"]
 
 _pending_save: contextvars.ContextVar[tuple[str, datetime] | None] = contextvars.ContextVar(
     "bookstore_pending_save", default=None
 )
+
+
+def save_in_progress(path: str) -> datetime | None:
+    """The time of the save of ``path`` this task is making, if its post-save hook is to come."""
+    pending = _pending_save.get()
+    return pending[1] if pending is not None and pending[0] == path else None
 
 
 def serialize_model(model: dict[str, Any]) -> bytes:
@@ -81,6 +87,19 @@ class SaveHooks:
         _pending_save.set(None)
         filepath, queued_time = pending
         self._keep(lambda: self.outbox.add_file(filepath, queued_time, os_path))
+
+    def capture(self, filepath: str, os_path: str | None, content: bytes | None) -> OutboxEntry:
+        """Queue the current state of a file as a save (a checkpoint asked for by the UI).
+
+        Raises ``OSError`` when the outbox cannot be written: the caller reports it.
+        """
+        queued_time = self._next_time()
+        if os_path is not None:
+            entry = self.outbox.add_file(filepath, queued_time, os_path)
+        else:
+            entry = self.outbox.add_bytes(filepath, queued_time, content or b"")
+        self.submit(entry)
+        return entry
 
     def _keep(self, add: Callable[[], OutboxEntry]) -> None:
         try:

@@ -125,6 +125,10 @@ class Archiver:
         """Saves acknowledged but not yet archived."""
         return len(self._known)
 
+    def pending(self, path: str) -> list[OutboxEntry]:
+        """Saves of ``path`` acknowledged but not yet archived, oldest first."""
+        return list(self._waiting.get(path, ()))
+
     def submit(self, entry: OutboxEntry) -> None:
         """Queue a save that is already safe in the outbox."""
         if entry.file.name in self._known:

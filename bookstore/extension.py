@@ -6,10 +6,12 @@ import asyncio
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
+from jupyter_server.services.contents.manager import AsyncContentsManager
 
 from bookstore import __version__
 from bookstore.archive import SaveHooks
 from bookstore.archiver import Archiver, RetryPolicy
+from bookstore.checkpoints import BookstoreCheckpoints
 from bookstore.config import BookstoreSettings
 from bookstore.errors import ConfigurationError, StoreError
 from bookstore.factory import open_index, open_outbox, open_store
@@ -44,11 +46,24 @@ class BookstoreExtension(ExtensionApp):
             retry=RetryPolicy(settings.retry_initial_delay, settings.retry_max_delay),
             log=self.log,
         )
-        hooks = SaveHooks(self.outbox, self.archiver.submit, settings.archive_types, self.log)
+        self.hooks = SaveHooks(self.outbox, self.archiver.submit, settings.archive_types, self.log)
         assert self.serverapp is not None, "jupyter_server links the extension to its ServerApp"
-        hooks.install(self.serverapp.contents_manager)
+        contents_manager = self.serverapp.contents_manager
+        self.hooks.install(contents_manager)
+        self._serve_checkpoints(contents_manager)
         self._startup: asyncio.Task[None] | None = None
         self.settings["bookstore"] = self
+
+    def _serve_checkpoints(self, contents_manager: Any) -> None:
+        """Make the archive the contents manager's checkpoints (async managers only)."""
+        if isinstance(contents_manager, AsyncContentsManager):
+            contents_manager.checkpoints = BookstoreCheckpoints(parent=self, bookstore=self)
+        else:
+            self.log.warning(
+                "bookstore: %s is not asynchronous, so archived versions are not offered as "
+                "checkpoints (File > Revert to Checkpoint); they are archived all the same",
+                type(contents_manager).__name__,
+            )
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(handlers)

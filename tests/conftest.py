@@ -10,6 +10,7 @@ import pytest
 
 from bookstore.store import LocalStore, S3Store, Store
 from moto_server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, MotoServer
+from tcp_proxy import TcpProxy
 
 # -- S3 (moto) ---------------------------------------------------------------
 
@@ -66,3 +67,11 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         yield backend
     finally:
         await backend.close()
+
+
+@pytest.fixture
+def s3_proxy(moto_server: MotoServer) -> Iterator[TcpProxy]:
+    """A proxy in front of the moto server, so a test can slow it, hang it or cut it off."""
+    proxy = TcpProxy(moto_server.port)
+    yield proxy
+    proxy.close()

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from jupyter_process import JupyterServer, notebook
 from moto_server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, MotoServer
@@ -15,13 +12,6 @@ from test_server_archive import index_rows
 
 NORMAL_SAVE_BOUND = 5.0
 """Seconds no save may take: ~100x a normal save, and less than any S3 timeout bookstore has."""
-
-
-@pytest.fixture
-def s3_proxy(moto_server: MotoServer) -> Iterator[TcpProxy]:
-    proxy = TcpProxy(moto_server.port)
-    yield proxy
-    proxy.close()
 
 
 def s3_server(base: Path, bucket: str, proxy: TcpProxy) -> JupyterServer:

@@ -1,0 +1,170 @@
+"""Archived versions as Jupyter checkpoints, so JupyterLab's own picker shows history.
+
+Stock JupyterLab 4 and Notebook 7 list ``GET /api/contents/<path>/checkpoints``
+under File > Revert Notebook to Checkpoint. Here that list is every archived
+version of the path (from the index: no store call) followed by saves still
+waiting in the outbox, oldest first. Restoring one writes it back through the
+contents manager, which archives the restored state as a new version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import re
+from datetime import datetime
+from typing import Any
+
+from jupyter_server.services.contents.checkpoints import AsyncCheckpoints
+from jupyter_server.services.contents.fileio import FileManagerMixin
+from sqlalchemy.exc import SQLAlchemyError
+from tornado.web import HTTPError
+from traitlets import Any as AnyTrait
+
+from bookstore import keys
+from bookstore.archive import save_in_progress
+from bookstore.errors import BookstoreError, CorruptVersion, VersionNotFound
+from bookstore.history import fetch_version, find_version, validate_notebook
+from bookstore.index import Version, queries
+from bookstore.outbox import OutboxEntry
+from bookstore.record import HashedRecord
+
+__all__ = ["BookstoreCheckpoints", "checkpoint_id"]
+
+_PENDING = re.compile(r"\Apending-(?P<name>[\w-]+)\Z")
+
+
+def checkpoint_id(item: Version | OutboxEntry) -> str:
+    """``3`` for version 3; ``pending-…`` for a save not archived yet (ids match ``[\\w-]+``)."""
+    if isinstance(item, Version):
+        return str(item.version)
+    return "pending-" + item.file.name.removesuffix(".save").replace(".", "_")
+
+
+def _model(item: Version | OutboxEntry) -> dict[str, Any]:
+    moment: datetime = item.queued_at if isinstance(item, Version) else item.queued_time
+    return {"id": checkpoint_id(item), "last_modified": moment}
+
+
+class BookstoreCheckpoints(AsyncCheckpoints):
+    """Checkpoints backed by the archive; history is never deleted from here."""
+
+    bookstore = AnyTrait(help="The BookstoreExtension whose store, index and archiver serve us.")
+
+    async def list_checkpoints(self, path: str) -> list[dict[str, Any]]:
+        name = keys.normalize_path(path)
+        versions = await self._indexed(name)
+        return [_model(item) for item in [*versions, *self.bookstore.archiver.pending(name)]]
+
+    async def _indexed(self, name: str) -> list[Version]:
+        """The path's versions; none while the index is not ready, so a save never fails on it.
+
+        The contents manager lists checkpoints inside every save.
+        """
+        if not self.bookstore.archiver.ready:
+            return []
+        try:
+            async with self.bookstore.index.reading() as session:
+                return await queries.list_versions(session, name)
+        except SQLAlchemyError as exc:
+            self.log.warning("bookstore: cannot read the index for checkpoints: %s", exc)
+            return []
+
+    async def create_checkpoint(self, contents_mgr: Any, path: str) -> dict[str, Any]:
+        """The version holding the file's current content, queuing it if no version does."""
+        name = keys.normalize_path(path)
+        in_progress = save_in_progress(name)
+        if in_progress is not None:
+            # Called from inside a save, whose post-save hook queues this very content.
+            return {"id": "pending-save", "last_modified": in_progress}
+        os_path, content = await self._current(contents_mgr, name)
+        digest = hashlib.sha256(content).hexdigest()
+        versions = await self._indexed(name)
+        latest = versions[-1] if versions else None
+        if (
+            latest is not None
+            and latest.sha256 == digest
+            and not self.bookstore.archiver.pending(name)
+        ):
+            return _model(latest)
+        try:
+            entry = self.bookstore.hooks.capture(name, os_path, content)
+        except OSError as exc:
+            raise HTTPError(507, f"bookstore could not keep this checkpoint: {exc}") from exc
+        return _model(entry)
+
+    async def restore_checkpoint(self, contents_mgr: Any, checkpoint_id: str, path: str) -> None:
+        """Save the chosen version as the file's content: the restore is itself archived."""
+        name = keys.normalize_path(path)
+        try:
+            content = await self._content_of(name, checkpoint_id)
+            if name.endswith(".ipynb"):
+                validate_notebook(content, f"checkpoint {checkpoint_id} of {name!r}")
+        except VersionNotFound as exc:
+            raise HTTPError(404, str(exc)) from exc
+        except CorruptVersion as exc:
+            raise HTTPError(500, str(exc)) from exc
+        except BookstoreError as exc:
+            raise HTTPError(503, f"the archive cannot be read now: {exc}") from exc
+        await contents_mgr.save(_save_model(name, content), name)
+
+    async def delete_checkpoint(self, checkpoint_id: str, path: str) -> None:
+        raise HTTPError(
+            403, "bookstore keeps every version; remove old ones with `bookstore-history prune`"
+        )
+
+    async def delete_all_checkpoints(self, path: str) -> None:
+        """Deleting a notebook keeps its history: it can be listed and restored later."""
+        self.log.info("bookstore: %s was deleted; its archived versions are kept", path)
+
+    async def rename_checkpoint(self, checkpoint_id: str, old_path: str, new_path: str) -> None:
+        """Versions stay under the path they were saved at (their keys name it)."""
+
+    async def rename_all_checkpoints(self, old_path: str, new_path: str) -> None:
+        self.log.info(
+            "bookstore: %s was renamed to %s; versions saved before stay listed under %s",
+            old_path,
+            new_path,
+            old_path,
+        )
+
+    async def _current(self, contents_mgr: Any, name: str) -> tuple[str | None, bytes]:
+        if isinstance(contents_mgr, FileManagerMixin):
+            os_path: str = contents_mgr._get_os_path(name)  # type: ignore[no-untyped-call]
+            return os_path, await asyncio.to_thread(_read, os_path)
+        from bookstore.archive import serialize_model
+
+        return None, serialize_model(await contents_mgr.get(name, content=True))
+
+    async def _content_of(self, name: str, checkpoint: str) -> bytes:
+        pending = _PENDING.match(checkpoint)
+        if pending is None:
+            if not checkpoint.isdigit():
+                raise VersionNotFound(f"{checkpoint!r} is not a checkpoint of {name!r}")
+            async with self.bookstore.index.reading() as session:
+                row = await find_version(session, name, int(checkpoint))
+            return await fetch_version(self.bookstore.store, row)
+        for entry in self.bookstore.archiver.pending(name):
+            if checkpoint_id(entry) == checkpoint:
+                hashed: HashedRecord = await asyncio.to_thread(self.bookstore.outbox.load, entry)
+                return hashed.record.content
+        raise VersionNotFound(
+            f"checkpoint {checkpoint!r} of {name!r} has been archived since; reload the list"
+        )
+
+
+def _read(os_path: str) -> bytes:
+    with open(os_path, "rb") as stream:
+        return stream.read()
+
+
+def _save_model(name: str, content: bytes) -> dict[str, Any]:
+    if name.endswith(".ipynb"):
+        return {"type": "notebook", "format": "json", "content": json.loads(content)}
+    try:
+        return {"type": "file", "format": "text", "content": content.decode("utf-8")}
+    except UnicodeDecodeError:
+        import base64
+
+        return {"type": "file", "format": "base64", "content": base64.b64encode(content).decode()}
