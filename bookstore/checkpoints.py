@@ -23,7 +23,7 @@ from tornado.web import HTTPError
 from traitlets import Any as AnyTrait
 
 from bookstore import keys
-from bookstore.archive import save_in_progress
+from bookstore.archive import save_in_progress, serialize_model
 from bookstore.errors import BookstoreError, CorruptVersion, VersionNotFound
 from bookstore.history import fetch_version, find_version, validate_notebook
 from bookstore.index import Version, queries
@@ -133,8 +133,6 @@ class BookstoreCheckpoints(AsyncCheckpoints):
         if isinstance(contents_mgr, FileManagerMixin):
             os_path: str = contents_mgr._get_os_path(name)  # type: ignore[no-untyped-call]
             return os_path, await asyncio.to_thread(_read, os_path)
-        from bookstore.archive import serialize_model
-
         return None, serialize_model(await contents_mgr.get(name, content=True))
 
     async def _content_of(self, name: str, checkpoint: str) -> bytes:
