@@ -82,7 +82,7 @@ def query_list(file: Path, path: str, runs: int) -> float:
         for _ in range(runs):
             started = time.perf_counter()
             async with database.reading() as session:
-                await queries.list_versions(session, path, limit=50)
+                await queries.list_versions(session, path, limit=50, newest=True)
             times.append((time.perf_counter() - started) * 1000)
         await database.close()
         return statistics.median(times)

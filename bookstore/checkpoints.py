@@ -11,24 +11,24 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import re
 from datetime import datetime
 from typing import Any
 
 from jupyter_server.services.contents.checkpoints import AsyncCheckpoints
-from jupyter_server.services.contents.fileio import FileManagerMixin
 from sqlalchemy.exc import SQLAlchemyError
 from tornado.web import HTTPError
 from traitlets import Any as AnyTrait
 
 from bookstore import keys
-from bookstore.archive import save_in_progress, serialize_model
-from bookstore.errors import BookstoreError, CorruptVersion, VersionNotFound
-from bookstore.history import fetch_version, find_version, validate_notebook
+from bookstore.archive import save_in_progress
+from bookstore.errors import VersionNotFound
+from bookstore.history import fetch_version, find_version
+from bookstore.http_errors import http_errors
 from bookstore.index import Version, queries
 from bookstore.outbox import OutboxEntry
 from bookstore.record import HashedRecord
+from bookstore.restore import current_content, restore_into
 
 __all__ = ["BookstoreCheckpoints", "checkpoint_id"]
 
@@ -78,7 +78,7 @@ class BookstoreCheckpoints(AsyncCheckpoints):
         if in_progress is not None:
             # Called from inside a save, whose post-save hook queues this very content.
             return {"id": "pending-save", "last_modified": in_progress}
-        os_path, content = await self._current(contents_mgr, name)
+        os_path, content = await current_content(contents_mgr, name)
         digest = hashlib.sha256(content).hexdigest()
         versions = await self._indexed(name)
         latest = versions[-1] if versions else None
@@ -97,17 +97,10 @@ class BookstoreCheckpoints(AsyncCheckpoints):
     async def restore_checkpoint(self, contents_mgr: Any, checkpoint_id: str, path: str) -> None:
         """Save the chosen version as the file's content: the restore is itself archived."""
         name = keys.normalize_path(path)
-        try:
+        bookstore = self.bookstore
+        with http_errors():
             content = await self._content_of(name, checkpoint_id)
-            if name.endswith(".ipynb"):
-                validate_notebook(content, f"checkpoint {checkpoint_id} of {name!r}")
-        except VersionNotFound as exc:
-            raise HTTPError(404, str(exc)) from exc
-        except CorruptVersion as exc:
-            raise HTTPError(500, str(exc)) from exc
-        except BookstoreError as exc:
-            raise HTTPError(503, f"the archive cannot be read now: {exc}") from exc
-        await contents_mgr.save(_save_model(name, content), name)
+            await restore_into(contents_mgr, bookstore.index, bookstore.hooks, name, content)
 
     async def delete_checkpoint(self, checkpoint_id: str, path: str) -> None:
         raise HTTPError(
@@ -129,12 +122,6 @@ class BookstoreCheckpoints(AsyncCheckpoints):
             old_path,
         )
 
-    async def _current(self, contents_mgr: Any, name: str) -> tuple[str | None, bytes]:
-        if isinstance(contents_mgr, FileManagerMixin):
-            os_path: str = contents_mgr._get_os_path(name)  # type: ignore[no-untyped-call]
-            return os_path, await asyncio.to_thread(_read, os_path)
-        return None, serialize_model(await contents_mgr.get(name, content=True))
-
     async def _content_of(self, name: str, checkpoint: str) -> bytes:
         pending = _PENDING.match(checkpoint)
         if pending is None:
@@ -150,19 +137,3 @@ class BookstoreCheckpoints(AsyncCheckpoints):
         raise VersionNotFound(
             f"checkpoint {checkpoint!r} of {name!r} has been archived since; reload the list"
         )
-
-
-def _read(os_path: str) -> bytes:
-    with open(os_path, "rb") as stream:
-        return stream.read()
-
-
-def _save_model(name: str, content: bytes) -> dict[str, Any]:
-    if name.endswith(".ipynb"):
-        return {"type": "notebook", "format": "json", "content": json.loads(content)}
-    try:
-        return {"type": "file", "format": "text", "content": content.decode("utf-8")}
-    except UnicodeDecodeError:
-        import base64
-
-        return {"type": "file", "format": "base64", "content": base64.b64encode(content).decode()}

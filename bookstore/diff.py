@@ -35,7 +35,7 @@ import json
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Literal, NamedTuple
 
 __all__ = [
@@ -44,6 +44,7 @@ __all__ = [
     "ChangeKind",
     "NotebookDiff",
     "OutputSummary",
+    "diff_as_dict",
     "diff_notebooks",
     "render_text",
 ]
@@ -205,6 +206,11 @@ def diff_notebooks(old: bytes | str, new: bytes | str) -> NotebookDiff:
     ]
     metadata_keys = _changed_keys(old_notebook.metadata, new_notebook.metadata)
     return NotebookDiff(tuple(changes), bool(metadata_keys), metadata_keys)
+
+
+def diff_as_dict(diff: NotebookDiff) -> dict[str, Any]:
+    """The diff as plain JSON-ready data, with its one-line summary."""
+    return {"summary": diff.summary(), **asdict(diff)}
 
 
 def render_text(diff: NotebookDiff) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,7 +17,24 @@ from bookstore.errors import CorruptVersion, VersionNotFound
 from bookstore.index import Version, queries
 from bookstore.store.base import Store
 
-__all__ = ["fetch_version", "find_version", "validate_notebook"]
+__all__ = ["describe_version", "fetch_version", "find_version", "validate_notebook"]
+
+
+def describe_version(row: Version) -> dict[str, Any]:
+    """A version as JSON surfaces give it (``list --json``, the REST API)."""
+    latency = (row.archived_at - row.queued_at).total_seconds() * 1000
+    return {
+        "path": row.path,
+        "version": row.version,
+        "store_key": row.store_key,
+        "size": row.size,
+        "sha256": row.sha256,
+        "queued_at": row.queued_at.isoformat(),
+        "archived_at": row.archived_at.isoformat(),
+        "latency_ms": round(latency, 3),
+        "label": row.label,
+        "pinned": row.pinned,
+    }
 
 
 async def find_version(

@@ -117,7 +117,7 @@ async def test_listing_one_paths_versions_uses_the_path_version_index(
 
     event.listen(index.engine.sync_engine, "before_cursor_execute", capture)
     async with index.reading() as session:
-        assert len(await queries.list_versions(session, "p1.ipynb", limit=3)) == 3
+        assert len(await queries.list_versions(session, "p1.ipynb", limit=3, newest=True)) == 3
         [(statement, parameters)] = statements
         connection = await session.connection()
         plan = await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)

@@ -17,23 +17,6 @@ if TYPE_CHECKING:
 __all__ = ["COMMANDS"]
 
 
-def version_json(row: Version) -> dict[str, Any]:
-    """A version as ``--json`` prints it."""
-    latency = (row.archived_at - row.queued_at).total_seconds() * 1000
-    return {
-        "path": row.path,
-        "version": row.version,
-        "store_key": row.store_key,
-        "size": row.size,
-        "sha256": row.sha256,
-        "queued_at": row.queued_at,
-        "archived_at": row.archived_at,
-        "latency_ms": round(latency, 3),
-        "label": row.label,
-        "pinned": row.pinned,
-    }
-
-
 @click.command("list")
 @click.argument("path", required=False)
 @time_option("--since", "Only versions saved at or after TIME.")
@@ -61,6 +44,7 @@ def list_command(
       bookstore-history list analysis.ipynb --since 2026-11-01
       bookstore-history list analysis.ipynb --json | jq '.[-1].sha256'
     """
+    from bookstore.history import describe_version
     from bookstore.index import queries
     from bookstore.keys import normalize_path
 
@@ -81,13 +65,15 @@ def list_command(
                 )
                 return
             name = normalize_path(path)
-            rows = await queries.list_versions(session, name, since=since, until=until, limit=limit)
+            rows = await queries.list_versions(
+                session, name, since=since, until=until, limit=limit, newest=True
+            )
             if not rows and await queries.latest_version(session, name) is None:
                 from bookstore.errors import VersionNotFound
 
                 raise VersionNotFound(f"{name!r} has no archived versions")
             if as_json:
-                print_json([version_json(row) for row in rows])
+                print_json([describe_version(row) for row in rows])
                 return
             print_table(
                 ["version", "saved at", "size", "latency ms", "label"],
@@ -96,7 +82,7 @@ def list_command(
                         row.version,
                         local_time(row.queued_at),
                         row.size,
-                        f"{version_json(row)['latency_ms']:.0f}",
+                        f"{describe_version(row)['latency_ms']:.0f}",
                         _label(row),
                     )
                     for row in rows
@@ -175,7 +161,7 @@ def diff_command(runtime: Runtime, path: str, v1: int, v2: int | None, as_json: 
       bookstore-history diff analysis.ipynb 3 5
       bookstore-history diff analysis.ipynb 3
     """
-    from bookstore.diff import diff_notebooks, render_text
+    from bookstore.diff import diff_as_dict, diff_notebooks, render_text
     from bookstore.errors import VersionNotFound
     from bookstore.history import fetch_version, find_version
     from bookstore.keys import normalize_path
@@ -202,22 +188,12 @@ def diff_command(runtime: Runtime, path: str, v1: int, v2: int | None, as_json: 
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:
-        print_json(_as_json(difference))
+        print_json(diff_as_dict(difference))
         return
     click.echo(difference.summary())
     for line in render_text(difference):
         colour = {"+": "green", "-": "red", "#": "cyan"}.get(line[:1])
         click.secho(line, fg=colour)
-
-
-def _as_json(value: Any) -> Any:
-    if hasattr(value, "_asdict"):
-        return {key: _as_json(item) for key, item in value._asdict().items()}
-    if hasattr(value, "__dataclass_fields__"):
-        return {key: _as_json(getattr(value, key)) for key in value.__dataclass_fields__}
-    if isinstance(value, (list, tuple)):
-        return [_as_json(item) for item in value]
-    return value
 
 
 @click.command("stats")

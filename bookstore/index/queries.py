@@ -16,6 +16,7 @@ __all__ = [
     "add_version",
     "archive_stats",
     "count_versions",
+    "count_versions_of",
     "get_version",
     "latest_version",
     "list_paths",
@@ -116,15 +117,14 @@ async def list_versions(
     until: datetime | None = None,
     limit: int | None = None,
     offset: int = 0,
+    newest: bool = False,
 ) -> list[Version]:
-    """Versions of ``path``, oldest first; with ``limit``, the newest ``limit`` of them."""
+    """Versions of ``path``, oldest first: a page of ``limit`` after ``offset`` of them,
+    counted from the oldest, or with ``newest`` from the newest."""
     query = select(Version).where(Version.path == path, *_window(since, until))
-    if limit is None:
-        return list(await session.scalars(query.order_by(Version.version).offset(offset)))
-    newest = await session.scalars(
-        query.order_by(Version.version.desc()).offset(offset).limit(limit)
-    )
-    return sorted(newest, key=lambda row: row.version)
+    order = Version.version.desc() if newest else Version.version
+    rows = await session.scalars(query.order_by(order).offset(offset).limit(limit))
+    return sorted(rows, key=lambda row: row.version)
 
 
 async def get_version(session: AsyncSession, path: str, version: int) -> Version | None:
@@ -190,3 +190,9 @@ async def archive_stats(
             }
         )
     return result
+
+
+async def count_versions_of(session: AsyncSession, path: str) -> int:
+    """How many versions ``path`` has."""
+    query = select(func.count()).select_from(Version).where(Version.path == path)
+    return await session.scalar(query) or 0

@@ -1,0 +1,43 @@
+"""The one place bookstore's errors become HTTP statuses, for every handler and checkpoint."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy.exc import SQLAlchemyError
+from tornado.web import HTTPError
+
+from bookstore.errors import (
+    BookstoreError,
+    CorruptVersion,
+    InvalidPath,
+    ObjectNotFound,
+    Refused,
+    StoreError,
+    VersionNotFound,
+)
+
+__all__ = ["http_errors"]
+
+_STATUS: list[tuple[type[Exception], int]] = [
+    (InvalidPath, 400),
+    (VersionNotFound, 404),
+    (ObjectNotFound, 404),
+    (Refused, 409),
+    (CorruptVersion, 422),
+    (StoreError, 503),
+    (BookstoreError, 500),
+]
+
+
+@contextmanager
+def http_errors() -> Iterator[None]:
+    """Translate bookstore's errors raised inside the block into ``HTTPError`` with words."""
+    try:
+        yield
+    except BookstoreError as exc:
+        status = next(code for kind, code in _STATUS if isinstance(exc, kind))
+        raise HTTPError(status, str(exc)) from exc
+    except SQLAlchemyError as exc:
+        raise HTTPError(503, "the version index cannot be read now; try again shortly") from exc
