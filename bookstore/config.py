@@ -14,7 +14,7 @@ from typing import Any
 from jupyter_core.paths import jupyter_data_dir
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
-from traitlets import Enum, Float, Integer, List, TraitError, Unicode, default
+from traitlets import Bool, Enum, Float, Integer, List, TraitError, Unicode, default
 from traitlets.config import Config, LoggingConfigurable
 
 from bookstore.errors import ConfigurationError
@@ -96,6 +96,20 @@ class BookstoreSettings(LoggingConfigurable):
         "published", help="Key prefix under which published notebooks are stored."
     ).tag(config=True)
 
+    enable_publish = Bool(
+        True, help="Allow PUT /api/bookstore/publish/<path> (copies to published_prefix)."
+    ).tag(config=True)
+    clone_s3_buckets = List(
+        Unicode(),
+        default_value=[],
+        help="Buckets notebooks may be cloned from (comma-separated in the variable); "
+        "empty turns S3 cloning off.",
+    ).tag(config=True)
+    fs_clone_dir = Unicode(
+        "",
+        help="Directory notebooks may be cloned from on the server's disk; empty turns it off.",
+    ).tag(config=True)
+
     archive_concurrency = Integer(8, help="How many different paths are uploaded at once.").tag(
         config=True
     )
@@ -172,6 +186,10 @@ class BookstoreSettings(LoggingConfigurable):
             self._refuse("retry_initial_delay", "must be positive and at most retry_max_delay")
         if self.shutdown_timeout < 0:
             self._refuse("shutdown_timeout", "must not be negative")
+        if self.fs_clone_dir and not Path(self.fs_clone_dir).expanduser().is_dir():
+            self._refuse(
+                "fs_clone_dir", f"must be an existing directory, not {self.fs_clone_dir!r}"
+            )
         if "\\" in self.workspace_prefix or ".." in self.workspace_prefix.split("/"):
             self._refuse("workspace_prefix", "must be a plain key prefix without '..' or '\\'")
 

@@ -11,7 +11,8 @@ BookstoreError
 ├── IndexMissing            the index database does not exist or cannot be opened
 ├── VersionNotFound         no such archived path, version or time
 ├── CorruptVersion          a stored version does not match its sha256 or is no valid notebook
-└── Refused                 the operation would lose data (or do nothing useful) unless forced
+├── Refused                 the operation would lose data (or do nothing useful) unless forced
+└── NotAllowed              the configuration does not allow this (a bucket not on the allowlist)
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ __all__ = [
     "CorruptVersion",
     "IndexMissing",
     "InvalidPath",
+    "NotAllowed",
     "ObjectConflict",
     "ObjectNotFound",
     "Refused",
@@ -81,3 +83,7 @@ class CorruptVersion(BookstoreError):
 
 class Refused(BookstoreError):
     """Going ahead would lose data; the message says how to go ahead anyway."""
+
+
+class NotAllowed(BookstoreError):
+    """The configuration forbids it; the message names the setting that would allow it."""

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
-from jupyter_server.extension.application import ExtensionApp
+from jupyter_server.extension.application import ExtensionApp, ExtensionAppJinjaMixin
 from jupyter_server.services.contents.manager import AsyncContentsManager
 
 from bookstore import __version__
@@ -16,15 +17,17 @@ from bookstore.config import BookstoreSettings
 from bookstore.errors import ConfigurationError, StoreError
 from bookstore.factory import open_index, open_outbox, open_store
 from bookstore.handlers import handlers
+from bookstore.sharing_handlers import sharing_handlers
 
 __all__ = ["BookstoreExtension"]
 
 
-class BookstoreExtension(ExtensionApp):
+class BookstoreExtension(ExtensionAppJinjaMixin, ExtensionApp):
     """Archives every save of the server's contents manager."""
 
     name = "bookstore"
     description = "Every save of every notebook, archived as a version."
+    template_paths = [str(Path(__file__).parent / "templates")]  # noqa: RUF012
     classes = [*ExtensionApp.classes, BookstoreSettings]  # noqa: RUF012 (traitlets' own pattern)
 
     def initialize_settings(self) -> None:
@@ -66,7 +69,7 @@ class BookstoreExtension(ExtensionApp):
             )
 
     def initialize_handlers(self) -> None:
-        self.handlers.extend(handlers)
+        self.handlers.extend([*handlers, *sharing_handlers])
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         # In the background: the server must not wait on an unreachable store or index.
@@ -105,6 +108,11 @@ class BookstoreExtension(ExtensionApp):
             "release": __version__,
             "features": {
                 "archive": True,
+                "history_api": True,
+                "checkpoints": isinstance(self.serverapp.contents_manager, AsyncContentsManager),
+                "publish": settings.enable_publish,
+                "clone_s3": bool(settings.clone_s3_buckets),
+                "clone_fs": bool(settings.fs_clone_dir),
                 "storage": settings.storage,
                 "archive_types": list(settings.archive_types),
                 "contents_manager": type(self.serverapp.contents_manager).__name__,

@@ -12,6 +12,7 @@ from bookstore.errors import (
     BookstoreError,
     CorruptVersion,
     InvalidPath,
+    NotAllowed,
     ObjectNotFound,
     Refused,
     StoreError,
@@ -22,6 +23,7 @@ __all__ = ["http_errors"]
 
 _STATUS: list[tuple[type[Exception], int]] = [
     (InvalidPath, 400),
+    (NotAllowed, 403),
     (VersionNotFound, 404),
     (ObjectNotFound, 404),
     (Refused, 409),

@@ -25,6 +25,7 @@ __all__ = [
     "normalize_path",
     "parse_version_key",
     "path_prefix",
+    "published_key",
     "version_key",
 ]
 
@@ -72,6 +73,11 @@ def _prefix_root(workspace_prefix: str) -> str:
 def path_prefix(workspace_prefix: str, path: str) -> str:
     """The key prefix under which exactly the versions of ``path`` are stored."""
     return f"{_prefix_root(workspace_prefix)}{_encode(normalize_path(path))}{_VERSION_MARK}"
+
+
+def published_key(published_prefix: str, path: str) -> str:
+    """Where the published copy of ``path`` lives: one key per path, replaced on publish."""
+    return f"{_prefix_root(published_prefix)}{normalize_path(path)}"
 
 
 def version_key(workspace_prefix: str, path: str, queued_time: datetime) -> str:

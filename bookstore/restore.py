@@ -21,7 +21,7 @@ from bookstore.archive import SaveHooks, serialize_model
 from bookstore.history import validate_notebook
 from bookstore.index import IndexDatabase, queries
 
-__all__ = ["current_content", "restore_into"]
+__all__ = ["current_content", "restore_into", "save_model"]
 
 
 async def current_content(contents_mgr: Any, path: str) -> tuple[str | None, bytes]:
@@ -47,7 +47,7 @@ async def restore_into(
             archived = await queries.version_with_sha256(session, target, digest)
         if archived is None:
             hooks.capture(target, os_path, current)
-    await ensure_async(contents_mgr.save(_save_model(target, content), target))
+    await ensure_async(contents_mgr.save(save_model(target, content), target))
 
 
 def _read(os_path: str) -> bytes:
@@ -55,7 +55,7 @@ def _read(os_path: str) -> bytes:
         return stream.read()
 
 
-def _save_model(name: str, content: bytes) -> dict[str, Any]:
+def save_model(name: str, content: bytes) -> dict[str, Any]:
     """A contents-API model whose save writes ``content`` back byte for byte."""
     if name.endswith(".ipynb"):
         return {"type": "notebook", "format": "json", "content": json.loads(content)}

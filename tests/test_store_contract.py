@@ -471,3 +471,11 @@ async def test_local_refuses_prefixes_that_could_escape_the_root(
 ) -> None:
     with pytest.raises(ValueError, match="store prefix"):
         await keys_of(LocalStore(tmp_path), prefix)
+
+
+async def test_put_with_overwrite_replaces_bytes_and_metadata(store: Store) -> None:
+    await store.put("published/a.ipynb", b"first", {"n": "1"})
+    await store.put("published/a.ipynb", b"second", {"n": "2"}, overwrite=True)
+    stored = await store.get("published/a.ipynb")
+    assert (stored.data, stored.metadata) == (b"second", {"n": "2"})
+    assert [info.key async for info in store.list("published/")] == ["published/a.ipynb"]

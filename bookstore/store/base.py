@@ -40,11 +40,14 @@ class Store(Protocol):
     description: str
     """Where the objects live, in words for logs and errors (``s3://bucket``, a directory)."""
 
-    async def put(self, key: str, data: bytes, metadata: Mapping[str, str]) -> None:
+    async def put(
+        self, key: str, data: bytes, metadata: Mapping[str, str], *, overwrite: bool = False
+    ) -> None:
         """Store ``data`` at ``key`` unless an object is already there.
 
         Writing the same bytes again is a success (a retried upload); different
-        bytes raise ``ObjectConflict``. Raises ``StoreUnavailable``.
+        bytes raise ``ObjectConflict``. With ``overwrite`` (published copies,
+        never versions) the object is replaced. Raises ``StoreUnavailable``.
         """
         ...
 

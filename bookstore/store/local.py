@@ -130,15 +130,25 @@ class LocalStore:
 
     # -- Store -------------------------------------------------------------
 
-    async def put(self, key: str, data: bytes, metadata: Mapping[str, str]) -> None:
-        """Write ``data`` unless ``key`` exists; same bytes again is a success."""
+    async def put(
+        self, key: str, data: bytes, metadata: Mapping[str, str], *, overwrite: bool = False
+    ) -> None:
+        """Write ``data`` unless ``key`` exists (or replace it, with ``overwrite``)."""
         data_path = self._data_path(key)
         meta_path = self._meta_path(key)
         meta_bytes = json.dumps(dict(metadata), sort_keys=True).encode("utf-8")
-        await asyncio.to_thread(self._put_sync, key, data_path, meta_path, data, meta_bytes)
+        await asyncio.to_thread(
+            self._put_sync, key, data_path, meta_path, data, meta_bytes, overwrite
+        )
 
     def _put_sync(
-        self, key: str, data_path: Path, meta_path: Path, data: bytes, meta_bytes: bytes
+        self,
+        key: str,
+        data_path: Path,
+        meta_path: Path,
+        data: bytes,
+        meta_bytes: bytes,
+        overwrite: bool,
     ) -> None:
         with self._unavailable(f"store {key!r}"):
             self._tmp.mkdir(parents=True, exist_ok=True)
@@ -147,7 +157,7 @@ class LocalStore:
                 with self._lock:
                     if data_path.is_dir():
                         raise _file_and_directory(key)
-                    if data_path.exists():
+                    if data_path.exists() and not overwrite:
                         self._settle_existing(key, data_path, data)
                         return
                     try:
@@ -161,7 +171,10 @@ class LocalStore:
                     os.replace(meta_tmp, meta_path)
                     fsync_directory(meta_path.parent)
                     try:
-                        os.link(data_tmp, data_path)
+                        if overwrite:
+                            os.replace(data_tmp, data_path)
+                        else:
+                            os.link(data_tmp, data_path)
                     except FileExistsError:
                         # Another process wrote the key since the check above.
                         self._settle_existing(key, data_path, data)

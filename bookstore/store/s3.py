@@ -205,10 +205,22 @@ class S3Store:
 
     # -- Store -------------------------------------------------------------
 
-    async def put(self, key: str, data: bytes, metadata: Mapping[str, str]) -> None:
-        """Write ``data`` unless ``key`` exists; same bytes again is a success."""
+    async def put(
+        self, key: str, data: bytes, metadata: Mapping[str, str], *, overwrite: bool = False
+    ) -> None:
+        """Write ``data`` unless ``key`` exists (or replace it, with ``overwrite``)."""
         client = await self._get_client()
         content_type = "application/json" if key.endswith(".ipynb") else "application/octet-stream"
+        if overwrite:
+            with self._translate():
+                await client.put_object(
+                    Bucket=self.bucket,
+                    Key=key,
+                    Body=data,
+                    ContentType=content_type,
+                    Metadata=dict(metadata),
+                )
+            return
         for _ in range(_PUT_ATTEMPTS):
             with self._translate():
                 try:
@@ -238,11 +250,12 @@ class S3Store:
             "although no object could be read there"
         )
 
-    async def get(self, key: str) -> StoredObject:
-        """Read an object's bytes and metadata."""
+    async def get(self, key: str, *, version_id: str | None = None) -> StoredObject:
+        """Read an object's bytes and metadata (an older S3 object version by id)."""
         client = await self._get_client()
+        extra = {"VersionId": version_id} if version_id else {}
         with self._translate(key):
-            response = await client.get_object(Bucket=self.bucket, Key=key)
+            response = await client.get_object(Bucket=self.bucket, Key=key, **extra)
             async with response["Body"] as body:
                 data = await body.read()
         return StoredObject(key, bytes(data), dict(response.get("Metadata", {})))

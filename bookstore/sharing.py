@@ -1,0 +1,93 @@
+"""Publishing a notebook to a shared prefix, and cloning one in from S3 or a directory.
+
+As in the original bookstore, made safe: clones come only from buckets on an
+allowlist or from inside one configured directory, what they bring in is
+validated as a notebook before anything is written, and a clone never
+overwrites an existing file (it takes the next free name instead).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import posixpath
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from jupyter_server.utils import ensure_async
+
+from bookstore.config import BookstoreSettings
+from bookstore.errors import InvalidPath, NotAllowed, VersionNotFound
+from bookstore.history import validate_notebook
+from bookstore.keys import normalize_path, published_key
+from bookstore.restore import save_model
+from bookstore.store.base import Store
+
+__all__ = ["publish", "read_fs_clone", "read_s3_clone", "save_clone"]
+
+
+async def publish(store: Store, settings: BookstoreSettings, path: str, content: bytes) -> str:
+    """Copy ``content`` to the published key of ``path`` (replacing the previous copy)."""
+    if path.endswith(".ipynb"):
+        validate_notebook(content, f"the notebook published as {path!r}")
+    key = published_key(settings.published_prefix, path)
+    metadata = {
+        "bookstore-path": quote(path, safe="/"),
+        "bookstore-sha256": hashlib.sha256(content).hexdigest(),
+        "bookstore-published-at": datetime.now(timezone.utc).isoformat(),
+    }
+    await store.put(key, content, metadata, overwrite=True)
+    return key
+
+
+async def read_s3_clone(
+    settings: BookstoreSettings, bucket: str, key: str, version_id: str | None
+) -> bytes:
+    """A notebook's bytes from an allowlisted bucket, with the server's S3 settings."""
+    if bucket not in settings.clone_s3_buckets:
+        raise NotAllowed(
+            f"cloning from the bucket {bucket!r} is not allowed; allowed buckets are set "
+            "with c.BookstoreSettings.clone_s3_buckets"
+        )
+    from bookstore.store.s3 import S3Store
+
+    source = S3Store(
+        bucket,
+        endpoint_url=settings.s3_endpoint_url,
+        region_name=settings.s3_region_name,
+        access_key_id=settings.s3_access_key_id,
+        secret_access_key=settings.s3_secret_access_key,
+    )
+    try:
+        return (await source.get(key, version_id=version_id)).data
+    finally:
+        await source.close()
+
+
+async def read_fs_clone(settings: BookstoreSettings, relpath: str) -> bytes:
+    """A notebook's bytes from inside ``fs_clone_dir``; anything outside it is refused."""
+    return await asyncio.to_thread(_read_inside, Path(settings.fs_clone_dir), relpath)
+
+
+def _read_inside(directory: Path, relpath: str) -> bytes:
+    base = directory.expanduser().resolve()
+    source = (base / normalize_path(relpath)).resolve()
+    if not source.is_relative_to(base):
+        raise InvalidPath(f"{relpath!r} is outside the clone directory")
+    if not source.is_file():
+        raise VersionNotFound(f"{relpath!r} does not exist in the clone directory")
+    return source.read_bytes()
+
+
+async def save_clone(contents_mgr: Any, content: bytes, target: str) -> str:
+    """Save a cloned notebook at ``target``, or at the next free name if that exists."""
+    name = normalize_path(target)
+    validate_notebook(content, f"the notebook cloned to {name!r}")
+    directory, filename = posixpath.split(name)
+    if await ensure_async(contents_mgr.file_exists(name)):
+        filename = await ensure_async(contents_mgr.increment_filename(filename, directory, "-"))
+        name = posixpath.join(directory, filename)
+    await ensure_async(contents_mgr.save(save_model(name, content), name))
+    return name
