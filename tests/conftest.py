@@ -10,6 +10,7 @@ import pytest
 
 from bookstore.store import LocalStore, S3Store, Store
 from moto_server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, MotoServer
+from postgres_server import PostgresServer
 from tcp_proxy import TcpProxy
 
 # -- S3 (moto) ---------------------------------------------------------------
@@ -75,3 +76,23 @@ def s3_proxy(moto_server: MotoServer) -> Iterator[TcpProxy]:
     proxy = TcpProxy(moto_server.port)
     yield proxy
     proxy.close()
+
+
+# -- index databases -------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the session; each test gets its own database."""
+    server = PostgresServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def index_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty index database of each kind the index runs on."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'index' / 'index.sqlite'}"
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.create_database()

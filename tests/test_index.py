@@ -1,4 +1,8 @@
-"""The index on a real SQLite file: migrations, the view, numbering, and locking."""
+"""The index on real databases: migrations, the view, numbering and locking.
+
+Tests taking ``index`` run on a SQLite file and on a PostgreSQL server; those
+taking ``sqlite_index`` check what is particular to SQLite.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import event, inspect, text
 
 from bookstore.index import IndexDatabase, queries
 
@@ -18,7 +22,15 @@ T0 = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
 
 
 @pytest.fixture
-async def index(tmp_path: Path) -> AsyncIterator[IndexDatabase]:
+async def index(index_url: str) -> AsyncIterator[IndexDatabase]:
+    database = IndexDatabase(index_url)
+    await database.migrate()
+    yield database
+    await database.close()
+
+
+@pytest.fixture
+async def sqlite_index(tmp_path: Path) -> AsyncIterator[IndexDatabase]:
     database = IndexDatabase(f"sqlite+aiosqlite:///{tmp_path / 'deep' / 'index.sqlite'}")
     await database.migrate()
     yield database
@@ -41,11 +53,15 @@ async def add(index: IndexDatabase, path: str, key: str, queued: datetime) -> in
 
 async def test_migrations_create_the_schema_and_are_idempotent(index: IndexDatabase) -> None:
     await index.migrate()
-    async with index.reading() as session:
-        tables = await session.scalars(
-            text("SELECT name FROM sqlite_master WHERE type IN ('table', 'view') ORDER BY name")
+    async with index.engine.connect() as connection:
+        names = await connection.run_sync(
+            lambda sync: {*inspect(sync).get_table_names(), *inspect(sync).get_view_names()}
         )
-        assert {"versions", "archive_latency", "alembic_version"} <= set(tables)
+    assert {"versions", "archive_latency", "alembic_version"} <= names
+
+
+async def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(sqlite_index: IndexDatabase) -> None:
+    async with sqlite_index.reading() as session:
         assert await session.scalar(text("PRAGMA journal_mode")) == "wal"
         assert await session.scalar(text("PRAGMA busy_timeout")) == 30000
 
@@ -75,18 +91,21 @@ async def test_archive_latency_view_reports_milliseconds(index: IndexDatabase) -
     assert row.latency_ms == pytest.approx(250, abs=1)
 
 
-async def test_timestamps_are_stored_as_readable_utc(index: IndexDatabase, tmp_path: Path) -> None:
+async def test_timestamps_are_stored_as_readable_utc(
+    sqlite_index: IndexDatabase, tmp_path: Path
+) -> None:
     local = T0.astimezone(timezone(timedelta(hours=-5)))
-    await add(index, "a.ipynb", "k/a1", local)
+    await add(sqlite_index, "a.ipynb", "k/a1", local)
     with sqlite3.connect(tmp_path / "deep" / "index.sqlite") as raw:
         assert raw.execute("SELECT queued_at FROM versions").fetchone() == (
             "2026-11-25 12:00:00.000000",
         )
 
 
-async def test_concurrent_writers_on_one_file_never_see_database_is_locked(tmp_path: Path) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'shared.sqlite'}"
-    first, second = IndexDatabase(url), IndexDatabase(url)
+async def test_concurrent_writers_never_fail_and_number_versions_without_gaps(
+    index_url: str,
+) -> None:
+    first, second = IndexDatabase(index_url), IndexDatabase(index_url)
     await first.migrate()
     await second.migrate()
 
@@ -105,8 +124,9 @@ async def test_concurrent_writers_on_one_file_never_see_database_is_locked(tmp_p
 
 
 async def test_listing_one_paths_versions_uses_the_path_version_index(
-    index: IndexDatabase,
+    sqlite_index: IndexDatabase,
 ) -> None:
+    index = sqlite_index
     for n in range(20):
         await add(index, f"p{n % 4}.ipynb", f"k/{n}", T0 + timedelta(seconds=n))
     statements: list[tuple[str, Any]] = []

@@ -65,7 +65,7 @@ class IndexDatabase:
         )
         if create and self.sqlite_file is not None:
             self.sqlite_file.parent.mkdir(parents=True, exist_ok=True)
-        self.engine = create_async_engine(_read_only(self.url) if read_only else self.url)
+        self.engine = create_async_engine(**_engine_options(self.url, read_only))
         if self.is_sqlite:
             _configure_sqlite(self.engine)
         writer = self.engine.execution_options(**{_WRITE_OPTION: True})
@@ -105,11 +105,18 @@ class IndexDatabase:
         await self.engine.dispose()
 
 
-def _read_only(url: URL) -> URL:
-    """The same database, opened so that the connection itself refuses every write."""
+def _engine_options(url: URL, read_only: bool) -> dict[str, Any]:
+    """How to connect so that, when asked, the connection itself refuses every write."""
+    if not read_only:
+        return {"url": url}
     if url.get_backend_name() == "sqlite" and url.database:
-        return url.set(database=f"file:{url.database}", query={"mode": "ro", "uri": "true"})
-    return url
+        return {
+            "url": url.set(database=f"file:{url.database}", query={"mode": "ro", "uri": "true"})
+        }
+    if url.get_backend_name() == "postgresql":
+        settings = {"default_transaction_read_only": "on"}
+        return {"url": url, "connect_args": {"server_settings": settings}}
+    raise ValueError(f"read-only connections to {url.get_backend_name()} are not supported")
 
 
 def _revision(connection: Connection) -> str | None:

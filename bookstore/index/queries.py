@@ -49,6 +49,9 @@ async def add_version(
     archived_at: datetime,
 ) -> Version:
     """Index a stored object as the next version of its path (once: a replay returns the row)."""
+    if session.get_bind().dialect.name == "postgresql":
+        # Servers sharing one database number a path's versions one at a time.
+        await session.execute(select(func.pg_advisory_xact_lock(func.hashtext(path))))
     existing = await version_by_key(session, store_key)
     if existing is not None:
         return existing

@@ -1,0 +1,82 @@
+"""A throwaway PostgreSQL server from Debian's binaries, on a free loopback port.
+
+Each test gets a database of its own from ``create_database``. Run as root (as
+CI is), the server runs as the ``postgres`` user, since PostgreSQL refuses root.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import tempfile
+import uuid
+from pathlib import Path
+
+from moto_server import free_port
+
+__all__ = ["PostgresServer"]
+
+
+def _binaries() -> Path:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+    if not found:
+        raise RuntimeError(
+            "PostgreSQL is not installed: the index tests run on it too "
+            "(apt-get install -y postgresql)"
+        )
+    return Path(found[-1]).parent
+
+
+class PostgresServer:
+    """One PostgreSQL server in a temporary directory; ``close()`` removes it all."""
+
+    def __init__(self) -> None:
+        self.bin = _binaries()
+        self.port = free_port()
+        self.base = Path(tempfile.mkdtemp(prefix="bookstore-pg-"))
+        self.data = self.base / "data"
+        self._as_postgres = os.geteuid() == 0
+        if self._as_postgres:
+            shutil.chown(self.base, "postgres")
+        self._run("initdb", "-D", str(self.data), "-U", "bookstore", "--auth=trust", "-E", "UTF8")
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.base / "server.log"),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "start",
+        )
+
+    def _run(self, program: str, *args: str) -> None:
+        command = [str(self.bin / program), *args]
+        if self._as_postgres:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, check=True, capture_output=True, cwd=self.base)
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql+asyncpg://bookstore@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self) -> str:
+        """A new empty database; its SQLAlchemy URL."""
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        psql = [str(self.bin / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "bookstore"]
+        subprocess.run(
+            [*psql, "-d", "postgres", "-q", "-c", f"CREATE DATABASE {name}"],
+            check=True,
+            capture_output=True,
+        )
+        return self.url(name)
+
+    def close(self) -> None:
+        try:
+            self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "stop")
+        finally:
+            shutil.rmtree(self.base, ignore_errors=True)
