@@ -139,13 +139,15 @@ class Archiver:
         if entry.filepath not in self._drains:
             self._drains[entry.filepath] = asyncio.ensure_future(self._drain(entry.filepath))
 
-    async def start(self, earlier: Iterable[OutboxEntry]) -> None:
-        """Begin archiving once the index is migrated, starting with ``earlier`` saves.
+    async def start(
+        self, earlier: Iterable[OutboxEntry], prepare: Callable[[], Awaitable[None]]
+    ) -> None:
+        """Begin archiving once ``prepare`` has made the index usable, ``earlier`` saves first.
 
         Saves submitted before this call wait in their queues; nothing reaches the
         index before its schema does.
         """
-        await self._until_done(self.index.migrate, "prepare the index")
+        await self._until_done(prepare, "prepare the index")
         for entry in sorted(earlier, key=lambda e: e.file.name):
             self.submit(entry)
         self._ready.set()

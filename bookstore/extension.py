@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from bookstore.config import BookstoreSettings
 from bookstore.errors import ConfigurationError, StoreError
 from bookstore.factory import open_index, open_outbox, open_store
 from bookstore.handlers import handlers
+from bookstore.maintenance import prepare_index
 from bookstore.sharing_handlers import sharing_handlers
 
 __all__ = ["BookstoreExtension"]
@@ -85,7 +87,10 @@ class BookstoreExtension(ExtensionAppJinjaMixin, ExtensionApp):
                 self.outbox.directory,
             )
         earlier = await asyncio.to_thread(self.outbox.pending)
-        await self.archiver.start(earlier)
+        prefix = self.bookstore_settings.workspace_prefix
+        await self.archiver.start(
+            earlier, partial(prepare_index, self.store, self.index, prefix, self.log)
+        )
         self.log.info(
             "bookstore %s: archiving to %s, indexed in %s",
             __version__,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import hashlib
+import logging
 import random
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from datetime import datetime, timezone, tzinfo
 from typing import NamedTuple, TypeVar
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import DatabaseError
 
 from bookstore import keys
 from bookstore.errors import ObjectNotFound
@@ -29,6 +31,7 @@ __all__ = [
     "ReindexReport",
     "VerifyReport",
     "plan_prune",
+    "prepare_index",
     "prune",
     "reindex",
     "verify",
@@ -300,3 +303,41 @@ async def prune(
 
     await _bounded(doomed, remove)
     return doomed
+
+
+# -- start-up ------------------------------------------------------------------
+
+
+async def prepare_index(
+    store: Store, index: IndexDatabase, workspace_prefix: str, log: logging.Logger
+) -> None:
+    """Make the index usable before anything is archived into it.
+
+    A missing index is created and filled from the store; a damaged SQLite file
+    is moved aside (never deleted) and rebuilt the same way, so the server
+    starts and archives instead of failing at every start.
+    """
+    rebuild = not await index.exists()
+    try:
+        await index.migrate()
+        await index.check_integrity()
+    except DatabaseError as exc:
+        if index.sqlite_file is None:
+            raise
+        moved = await index.move_aside()
+        log.error(
+            "bookstore: the index %s is damaged (%s); moved it to %s and rebuilding it "
+            "from the store",
+            index.sqlite_file,
+            str(exc.orig or exc).strip(),
+            moved,
+        )
+        rebuild = True
+        await index.migrate()
+    if rebuild:
+        report = await reindex(store, index, workspace_prefix)
+        if report.added:
+            log.warning(
+                "bookstore: rebuilt the index from the store: %d versions indexed",
+                len(report.added),
+            )

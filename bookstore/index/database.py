@@ -7,13 +7,17 @@ front instead of failing with "database is locked" halfway through.
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DatabaseError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 import bookstore
@@ -81,6 +85,24 @@ class IndexDatabase:
         """Whether the database is there to be opened (a server database always is)."""
         return self.sqlite_file is None or self.sqlite_file.is_file()
 
+    async def check_integrity(self) -> None:
+        """Raise ``DatabaseError`` if SQLite finds the file damaged (a quick check)."""
+        if not self.is_sqlite:
+            return
+        async with self.engine.connect() as connection:
+            result = (await connection.exec_driver_sql("PRAGMA quick_check")).scalar()
+        if result != "ok":
+            raise DatabaseError("PRAGMA quick_check", None, Exception(str(result)))
+
+    async def move_aside(self) -> Path:
+        """Rename a damaged SQLite file (and its WAL) out of the way; return the new name."""
+        assert self.sqlite_file is not None, "only a SQLite index is a file to move"
+        await self.engine.dispose()
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        damaged = self.sqlite_file.with_name(f"{self.sqlite_file.name}.damaged-{stamp}")
+        await asyncio.to_thread(_rename_with_wal, self.sqlite_file, damaged)
+        return damaged
+
     async def migrate(self) -> None:
         """Bring the schema to the newest migration; safe to run from many processes at once."""
         async with self.engine.connect() as connection:
@@ -103,6 +125,12 @@ class IndexDatabase:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+def _rename_with_wal(source: Path, target: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        if Path(f"{source}{suffix}").exists():
+            os.replace(f"{source}{suffix}", f"{target}{suffix}")
 
 
 def _engine_options(url: URL, read_only: bool) -> dict[str, Any]:
