@@ -13,13 +13,13 @@ import logging
 import random
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import partial
 from typing import NamedTuple
 from urllib.parse import quote
 
 from bookstore import keys
-from bookstore.errors import BookstoreError
+from bookstore.errors import BookstoreError, ObjectConflict
 from bookstore.index import IndexDatabase, Version, queries
 from bookstore.outbox import Outbox, OutboxEntry
 from bookstore.record import HashedRecord
@@ -41,6 +41,7 @@ class RetryPolicy(NamedTuple):
 
 
 DEFAULT_RETRY = RetryPolicy()
+_KEY_ATTEMPTS = 16
 
 
 def object_metadata(hashed: HashedRecord, version: int) -> dict[str, str]:
@@ -64,15 +65,25 @@ async def archive_record(
 
     Safe to repeat after a crash at any point: the key is derived from the
     record, the store accepts the same bytes again, and the index adds a key once.
+    Another server that saved the same path in the same microsecond holds the
+    key with other bytes; the save then takes the next free microsecond.
     """
     record = hashed.record
     async with index.reading() as session:
         latest = await queries.latest_version(session, record.filepath)
     if latest is not None and latest.sha256 == hashed.sha256:
         return None
-    key = keys.version_key(workspace_prefix, record.filepath, record.queued_time)
     next_version = latest.version + 1 if latest else 1
-    await store.put(key, record.content, object_metadata(hashed, next_version))
+    queued_time = record.queued_time
+    for _ in range(_KEY_ATTEMPTS):
+        key = keys.version_key(workspace_prefix, record.filepath, queued_time)
+        try:
+            await store.put(key, record.content, object_metadata(hashed, next_version))
+            break
+        except ObjectConflict:
+            queued_time += timedelta(microseconds=1)
+    else:
+        raise ObjectConflict(key)
     async with index.writing() as session:
         return await queries.add_version(
             session,
@@ -80,7 +91,7 @@ async def archive_record(
             store_key=key,
             size=len(record.content),
             sha256=hashed.sha256,
-            queued_at=record.queued_time,
+            queued_at=queued_time,
             archived_at=datetime.now(timezone.utc),
         )
 
