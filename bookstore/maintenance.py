@@ -21,7 +21,7 @@ from sqlalchemy.exc import DatabaseError
 
 from bookstore import keys
 from bookstore.errors import ObjectNotFound
-from bookstore.index import IndexDatabase, Version
+from bookstore.index import IndexDatabase, PrunedObject, Version
 from bookstore.retention import Decision, RetentionPolicy, VersionInfo, decide
 from bookstore.store.base import ObjectInfo, Store
 
@@ -30,6 +30,7 @@ __all__ = [
     "Problem",
     "ReindexReport",
     "VerifyReport",
+    "finish_interrupted_prunes",
     "plan_prune",
     "prepare_index",
     "prune",
@@ -110,12 +111,13 @@ async def reindex(
     on_listed(len(listing))
     async with index.reading() as session:
         rows = {row.store_key: row for row in await session.scalars(select(Version))}
+        pruned = set(await session.scalars(select(PrunedObject.store_key)))
     found: list[_Found] = []
 
     async def inspect(info: ObjectInfo) -> None:
         try:
             parsed = keys.parse_version_key(workspace_prefix, info.key)
-            if parsed is None:
+            if parsed is None or info.key in pruned:
                 report.ignored.append(info.key)
             else:
                 found.append(await _describe(store, info, parsed))
@@ -220,11 +222,17 @@ async def verify(
     report = VerifyReport()
     async with index.reading() as session:
         rows = list(await session.scalars(select(Version)))
+        pruned = set(await session.scalars(select(PrunedObject.store_key)))
     listing = await list_versions_in_store(store, workspace_prefix)
     indexed = {row.store_key for row in rows}
     for info in listing:
         if info.key not in indexed and keys.parse_version_key(workspace_prefix, info.key):
-            report.problems.append(Problem("orphan", info.key, "in the store but not indexed"))
+            detail = (
+                "left by an interrupted prune; the next prune deletes it"
+                if info.key in pruned
+                else "in the store but not indexed (bookstore-history reindex adds it)"
+            )
+            report.problems.append(Problem("orphan", info.key, detail))
     chosen = random.sample(rows, sample) if sample is not None and sample < len(rows) else rows
     on_total(len(chosen))
 
@@ -290,19 +298,36 @@ async def prune(
 ) -> list[Version]:
     """Remove what the plans drop: index rows first, then objects.
 
-    In that order a crash leaves at worst an object no row points to, which
-    ``verify`` reports as an orphan; the index never points at a missing object.
+    The rows go, and their keys are listed in ``pruned_objects``, in one
+    transaction; the objects are deleted after it. A crash in between leaves
+    objects no row points to (``verify`` reports them), which the next prune
+    deletes first; the index never points at a missing object.
     """
     doomed = [row for plan in plans for row in plan.removed()]
+    now = datetime.now(timezone.utc)
     async with index.writing() as session:
         await session.execute(delete(Version).where(Version.id.in_([row.id for row in doomed])))
+        session.add_all(PrunedObject(store_key=row.store_key, pruned_at=now) for row in doomed)
+    await _delete_objects(store, index, [row.store_key for row in doomed], tick)
+    return doomed
 
-    async def remove(row: Version) -> None:
-        await store.delete(row.store_key)
+
+async def finish_interrupted_prunes(store: Store, index: IndexDatabase) -> list[str]:
+    """Delete the objects an interrupted prune left behind; their keys."""
+    async with index.reading() as session:
+        leftovers = list(await session.scalars(select(PrunedObject.store_key)))
+    await _delete_objects(store, index, leftovers, _no_tick)
+    return leftovers
+
+
+async def _delete_objects(store: Store, index: IndexDatabase, keys_: list[str], tick: Tick) -> None:
+    async def remove(key: str) -> None:
+        await store.delete(key)
         tick()
 
-    await _bounded(doomed, remove)
-    return doomed
+    await _bounded(keys_, remove)
+    async with index.writing() as session:
+        await session.execute(delete(PrunedObject).where(PrunedObject.store_key.in_(keys_)))
 
 
 # -- start-up ------------------------------------------------------------------

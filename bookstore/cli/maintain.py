@@ -163,7 +163,7 @@ def prune_command(
       bookstore-history prune --keep-last 10 --keep-daily 7 --dry-run
       bookstore-history prune --keep-within 30d --keep-monthly 12 --path 'reports/*'
     """
-    from bookstore.maintenance import plan_prune, prune
+    from bookstore.maintenance import finish_interrupted_prunes, plan_prune, prune
     from bookstore.retention import RetentionPolicy
 
     try:
@@ -181,6 +181,8 @@ def prune_command(
 
     async def work() -> tuple[list[Any], int]:
         async with runtime.open() as opened:
+            if not dry_run:
+                await finish_interrupted_prunes(opened.store, opened.index)
             plans = await plan_prune(opened.index, policy, path_glob=path_glob)
             doomed = sum(len(plan.removed()) for plan in plans)
             if dry_run or not doomed:

@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from bookstore.index.database import IndexDatabase
-from bookstore.index.models import Version
+from bookstore.index.models import PrunedObject, Version
 
-__all__ = ["IndexDatabase", "Version"]
+__all__ = ["IndexDatabase", "PrunedObject", "Version"]

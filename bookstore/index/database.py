@@ -24,7 +24,7 @@ import bookstore
 
 __all__ = ["IndexDatabase", "migrations_dir"]
 
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = "0002"
 """The newest migration; when the database is there already, Alembic is not even imported."""
 _WRITE_OPTION = "bookstore_write"
 SQLITE_BUSY_TIMEOUT_MS = 30_000

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import DateTime, Dialect, Index, String, UniqueConstraint, types
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "UTCDateTime", "Version"]
+__all__ = ["Base", "PrunedObject", "UTCDateTime", "Version"]
 
 
 class UTCDateTime(types.TypeDecorator[datetime]):
@@ -59,3 +59,17 @@ class Version(Base):
     archived_at: Mapped[datetime] = mapped_column(UTCDateTime())
     label: Mapped[str | None] = mapped_column(String(1024), default=None)
     pinned: Mapped[bool] = mapped_column(default=False)
+
+
+class PrunedObject(Base):
+    """An object whose version was pruned; listed until the object itself is deleted.
+
+    Prune removes index rows and writes these in one transaction, then deletes
+    the objects: a prune interrupted in between leaves a list of leftovers that
+    the next prune finishes and that reindex does not bring back.
+    """
+
+    __tablename__ = "pruned_objects"
+
+    store_key: Mapped[str] = mapped_column(String(8192), primary_key=True)
+    pruned_at: Mapped[datetime] = mapped_column(UTCDateTime())

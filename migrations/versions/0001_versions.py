@@ -21,7 +21,9 @@ depends_on: str | Sequence[str] | None = None
 
 _LATENCY_MS = {
     "sqlite": "(julianday(archived_at) - julianday(queued_at)) * 86400000.0",
-    "postgresql": "CAST(EXTRACT(EPOCH FROM (archived_at - queued_at)) * 1000.0 AS DOUBLE PRECISION)",
+    "postgresql": (
+        "CAST(EXTRACT(EPOCH FROM (archived_at - queued_at)) * 1000.0 AS DOUBLE PRECISION)"
+    ),
 }
 
 

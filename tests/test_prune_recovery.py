@@ -1,0 +1,67 @@
+"""A prune interrupted after the index changed and before the objects went: nothing is lost,
+the index never points at a missing object, and the next prune finishes the job."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from bookstore.archiver import archive_record
+from bookstore.errors import StoreUnavailable
+from bookstore.index import IndexDatabase
+from bookstore.maintenance import (
+    finish_interrupted_prunes,
+    plan_prune,
+    prune,
+    reindex,
+    verify,
+)
+from bookstore.record import ArchiveRecord, HashedRecord
+from bookstore.retention import RetentionPolicy
+from bookstore.store.local import LocalStore
+
+T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
+
+
+class CrashingStore(LocalStore):
+    """A real local store whose deletes fail, as when the process dies mid-prune."""
+
+    async def delete(self, key: str) -> None:
+        raise StoreUnavailable("the process died here")
+
+
+@pytest.fixture
+async def history(tmp_path: Path) -> AsyncIterator[tuple[LocalStore, IndexDatabase]]:
+    store = LocalStore(tmp_path / "store")
+    index = IndexDatabase(f"sqlite+aiosqlite:///{tmp_path / 'index.sqlite'}")
+    await index.migrate()
+    for n in range(5):
+        record = ArchiveRecord("a.ipynb", f"v{n}".encode(), T0 + timedelta(hours=n))
+        await archive_record(store, index, "ws", HashedRecord.of(record))
+    yield store, index
+    await index.close()
+
+
+async def test_an_interrupted_prune_is_finished_by_the_next(
+    history: tuple[LocalStore, IndexDatabase],
+) -> None:
+    store, index = history
+    policy = RetentionPolicy(keep_last=2)
+    crashing = CrashingStore(store.root)
+    with pytest.raises(StoreUnavailable):
+        await prune(crashing, index, await plan_prune(index, policy))
+
+    report = await verify(store, index, "ws")
+    assert [problem.kind for problem in report.problems] == ["orphan"] * 3
+    assert all("interrupted prune" in problem.detail for problem in report.problems)
+    assert report.checked == 2  # every row still points at an object that exists
+
+    assert (await reindex(store, index, "ws")).added == []
+
+    leftovers = await finish_interrupted_prunes(store, index)
+    assert len(leftovers) == 3
+    assert (await verify(store, index, "ws")).ok
+    assert len([info async for info in store.list("ws/")]) == 2
