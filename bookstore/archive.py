@@ -69,9 +69,19 @@ class SaveHooks:
             contents_manager.register_pre_save_hook(self.pre_save)
             contents_manager.register_post_save_hook(self.post_save)
 
+    def _archived(self, path: str, kind: str | None) -> bool:
+        """Whether saves of this path are archived; a ``.ipynb`` uploaded as a file counts."""
+        return ("notebook" if path.endswith(".ipynb") else kind) in self.archive_types
+
     def pre_save(self, model: dict[str, Any], path: str, contents_manager: Any, **_: Any) -> None:
-        """Stamp the save; without a local file to copy later, keep its content now."""
-        if model.get("type") not in self.archive_types or model.get("content") is None:
+        """Stamp the save; without a local file to copy later, keep its content now.
+
+        A chunked upload runs this hook on its first chunk only, so it is stamped
+        by the post-save hook of its last chunk instead, when the file is whole.
+        """
+        if model.get("chunk") is not None or model.get("content") is None:
+            return
+        if not self._archived(path, model.get("type")):
             return
         filepath, queued_time = path.strip("/"), self._next_time()
         if isinstance(contents_manager, FileManagerMixin):
@@ -82,9 +92,13 @@ class SaveHooks:
     def post_save(self, model: dict[str, Any], os_path: str, contents_manager: Any) -> None:
         """Copy the file the save wrote into the outbox before the save is acknowledged."""
         pending = _pending_save.get()
-        if pending is None:
-            return
         _pending_save.set(None)
+        if pending is None:
+            # The last chunk of an upload (its pre-save hook ran in another request).
+            path = str(model.get("path", "")).strip("/")
+            if not path or not self._archived(path, model.get("type")):
+                return
+            pending = (path, self._next_time())
         filepath, queued_time = pending
         self._keep(lambda: self.outbox.add_file(filepath, queued_time, os_path))
 

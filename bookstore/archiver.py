@@ -159,8 +159,13 @@ class Archiver:
         index before its schema does.
         """
         await self._until_done(prepare, "prepare the index")
-        for entry in sorted(earlier, key=lambda e: e.file.name):
+        for entry in earlier:
             self.submit(entry)
+        for waiting in self._waiting.values():
+            # Saves made while the index was prepared queued ahead of older ones.
+            ordered = sorted(waiting, key=lambda entry: entry.file.name)
+            waiting.clear()
+            waiting.extend(ordered)
         self._ready.set()
 
     async def wait_idle(self) -> None:

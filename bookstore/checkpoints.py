@@ -53,6 +53,10 @@ class BookstoreCheckpoints(AsyncCheckpoints):
     bookstore = AnyTrait(help="The BookstoreExtension whose store, index and archiver serve us.")
 
     async def list_checkpoints(self, path: str) -> list[dict[str, Any]]:
+        in_progress = save_in_progress(path.strip("/"))
+        if in_progress is not None:
+            # Inside a save, which only asks whether a checkpoint exists: its own will.
+            return [{"id": "pending-save", "last_modified": in_progress}]
         name = keys.normalize_path(path)
         versions = await self._indexed(name)
         return [_model(item) for item in [*versions, *self.bookstore.archiver.pending(name)]]

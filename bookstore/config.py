@@ -158,7 +158,7 @@ class BookstoreSettings(LoggingConfigurable):
             else:
                 value = trait.from_string(raw)
             setattr(self, name, value)
-        except TraitError as exc:
+        except (TraitError, ValueError) as exc:
             raise ConfigurationError(
                 f"the environment variable {variable}={raw!r} is not a valid {name}: {exc}"
             ) from exc
@@ -175,23 +175,35 @@ class BookstoreSettings(LoggingConfigurable):
             url = make_url(self.index_url)
         except ArgumentError:
             self._refuse("index_url", f"is not a SQLAlchemy URL: {self.index_url!r}")
-        if url.get_backend_name() == "sqlite" and url.get_driver_name() != "aiosqlite":
-            self._refuse("index_url", "must use the async driver: sqlite+aiosqlite:///PATH")
+        drivers = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
+        backend = url.get_backend_name()
+        if drivers.get(backend) != url.get_driver_name():
+            self._refuse(
+                "index_url",
+                "must name a SQLite or PostgreSQL database with its async driver: "
+                "sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER@HOST/DB",
+            )
         if self.archive_concurrency < 1:
             self._refuse("archive_concurrency", "must be at least 1")
         unknown = sorted(set(self.archive_types) - set(ARCHIVABLE_TYPES))
         if unknown:
             self._refuse("archive_types", f"may only hold {ARCHIVABLE_TYPES}, not {unknown}")
-        if not 0 < self.retry_initial_delay <= self.retry_max_delay:
-            self._refuse("retry_initial_delay", "must be positive and at most retry_max_delay")
+        if self.retry_initial_delay <= 0:
+            self._refuse("retry_initial_delay", "must be positive")
+        if self.retry_max_delay < self.retry_initial_delay:
+            self._refuse("retry_max_delay", "must be at least retry_initial_delay")
         if self.shutdown_timeout < 0:
             self._refuse("shutdown_timeout", "must not be negative")
         if self.fs_clone_dir and not Path(self.fs_clone_dir).expanduser().is_dir():
             self._refuse(
                 "fs_clone_dir", f"must be an existing directory, not {self.fs_clone_dir!r}"
             )
-        if "\\" in self.workspace_prefix or ".." in self.workspace_prefix.split("/"):
-            self._refuse("workspace_prefix", "must be a plain key prefix without '..' or '\\'")
+        for name in ("workspace_prefix", "published_prefix"):
+            parts = getattr(self, name).strip("/").split("/")
+            if "\0" in getattr(self, name) or any(part in (".", "..") for part in parts):
+                self._refuse(name, "must be a plain key prefix without '.', '..' or NUL")
+        if self.workspace_prefix.strip("/") == self.published_prefix.strip("/"):
+            self._refuse("published_prefix", "must differ from workspace_prefix")
 
     def _refuse(self, name: str, problem: str) -> None:
         variable = self.variables(name)[0]

@@ -9,6 +9,7 @@ from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp, ExtensionAppJinjaMixin
 from jupyter_server.services.contents.manager import AsyncContentsManager
+from traitlets import TraitError
 
 from bookstore import __version__
 from bookstore.archive import SaveHooks
@@ -33,11 +34,11 @@ class BookstoreExtension(ExtensionAppJinjaMixin, ExtensionApp):
     classes = [*ExtensionApp.classes, BookstoreSettings]  # noqa: RUF012 (traitlets' own pattern)
 
     def initialize_settings(self) -> None:
-        self.bookstore_settings = settings = BookstoreSettings(parent=self)
         try:
+            self.bookstore_settings = settings = BookstoreSettings(parent=self)
             settings.validate()
             self.store = open_store(settings)
-        except ConfigurationError as exc:
+        except (ConfigurationError, TraitError) as exc:
             self.log.critical("bookstore cannot start: %s", exc)
             raise SystemExit(1) from exc
         self.index = open_index(settings)

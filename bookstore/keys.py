@@ -45,15 +45,16 @@ def normalize_path(path: str) -> str:
     """The canonical form of a notebook path, or ``InvalidPath`` if it could escape.
 
     Leading and trailing slashes are dropped (the contents API sends both forms);
-    empty, ``.`` and ``..`` components, backslashes and NUL are refused rather than
-    resolved, because a path that needs resolving did not come from a contents manager.
+    empty, ``.`` and ``..`` components and NUL are refused rather than resolved,
+    because a path that needs resolving did not come from a contents manager.
+    A backslash is an ordinary character in a POSIX file name, and is kept.
     """
     stripped = path.strip("/")
     parts = stripped.split("/")
     if not stripped or any(part in ("", ".", "..") for part in parts):
         raise InvalidPath(f"{path!r} is not a notebook path relative to the server root")
-    if "\\" in stripped or "\0" in stripped:
-        raise InvalidPath(f"{path!r} contains a backslash or NUL character")
+    if "\0" in stripped:
+        raise InvalidPath(f"{path!r} contains a NUL character")
     return stripped
 
 

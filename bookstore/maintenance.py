@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone, tzinfo
 from typing import NamedTuple, TypeVar
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import DatabaseError
 
 from bookstore import keys
@@ -338,14 +338,16 @@ async def prepare_index(
 ) -> None:
     """Make the index usable before anything is archived into it.
 
-    A missing index is created and filled from the store; a damaged SQLite file
-    is moved aside (never deleted) and rebuilt the same way, so the server
-    starts and archives instead of failing at every start.
+    An empty index (new, deleted, or created by an attempt that failed) is
+    filled from the store; a damaged SQLite file is moved aside (never deleted)
+    and rebuilt the same way, so the server starts and archives instead of
+    failing at every start.
     """
-    rebuild = not await index.exists()
     try:
         await index.migrate()
         await index.check_integrity()
+        async with index.reading() as session:
+            rebuild = await session.scalar(select(func.count()).select_from(Version)) == 0
     except DatabaseError as exc:
         if index.sqlite_file is None:
             raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import sqlite3
 from collections import Counter
@@ -145,3 +146,32 @@ def test_the_original_contents_manager_class_name_still_works(tmp_path: Path) ->
         status = server.wait_archived()
     assert status["features"]["contents_manager"] == "BookstoreContentsArchiver"
     assert [path for path, *_ in index_rows(server)] == ["a.ipynb"]
+
+
+def test_a_setting_of_the_wrong_type_stops_the_server_too(tmp_path: Path) -> None:
+    server = JupyterServer(tmp_path, env={"BOOKSTORE_ARCHIVE_CONCURRENCY": "many"})
+    with pytest.raises(AssertionError, match="exited early") as failure:
+        server.start()
+    assert "BOOKSTORE_ARCHIVE_CONCURRENCY='many' is not a valid archive_concurrency" in str(
+        failure.value
+    )
+
+
+def test_uploads_are_archived_whole_and_notebooks_uploaded_as_files_count(
+    tmp_path: Path,
+) -> None:
+    payload = json.dumps(notebook("uploaded", cells=400)).encode()
+    chunks = [payload[i : i + 20_000] for i in range(0, len(payload), 20_000)]
+    with JupyterServer(tmp_path) as server:
+        for number, chunk in enumerate(chunks, start=1):
+            body = {
+                "type": "file",
+                "format": "base64",
+                "content": base64.b64encode(chunk).decode(),
+                "chunk": -1 if number == len(chunks) else number,
+            }
+            response = server.api("PUT", "/api/contents/uploaded.ipynb", json=body)
+            assert response.status_code in (200, 201), response.text
+        server.wait_archived()
+    assert len(chunks) > 2
+    assert list(stored_objects(server).values()) == [payload]

@@ -198,3 +198,23 @@ def test_shutdown_is_bounded_and_leaves_the_rest_for_the_next_start(
     with server:
         server.wait_archived()
     assert len(index_rows(server)) == 3
+
+
+def test_saves_from_before_a_restart_are_archived_before_saves_made_during_start_up(
+    tmp_path: Path, moto_server: MotoServer, s3_bucket: str, s3_proxy: TcpProxy
+) -> None:
+    s3_proxy.set_mode("refuse")
+    first = s3_server(tmp_path, s3_bucket, s3_proxy).start()
+    first.save("order.ipynb", notebook("saved before the crash"))
+    first.kill()
+
+    # An empty index is rebuilt from the store before anything is archived, and
+    # the store is down: saves made meanwhile wait behind the older one.
+    with s3_server(tmp_path, s3_bucket, s3_proxy) as server:
+        server.save("order.ipynb", notebook("saved during start-up"))
+        assert server.status()["archive"]["ready"] is False
+        s3_proxy.set_mode("forward")
+        server.wait_archived(timeout=60)
+    objects = bucket_objects(moto_server, s3_bucket)
+    contents = [objects[key].decode() for _, _, key, *_ in index_rows(server)]
+    assert ["before the crash" in contents[0], "during start-up" in contents[1]] == [True, True]

@@ -436,7 +436,7 @@ async def test_local_metadata_left_by_a_crashed_put_is_replaced(tmp_path: Path) 
 
 
 @pytest.mark.parametrize(
-    "key", ["", "/etc/passwd", "../escape", "a/../../b", "a/./b", "a//b", "a\x00b", "a\\b"]
+    "key", ["", "/etc/passwd", "../escape", "a/../../b", "a/./b", "a//b", "a\x00b"]
 )
 async def test_local_refuses_keys_that_could_escape_the_root(tmp_path: Path, key: str) -> None:
     store = LocalStore(tmp_path / "store")

@@ -49,8 +49,8 @@ def _check_key(key: str) -> list[str]:
         raise ValueError("a store key must not be empty")
     if "\x00" in key:
         raise ValueError(f"a store key must not contain NUL: {key!r}")
-    if key.startswith("/") or "\\" in key:
-        raise ValueError(f"a store key must be relative and use '/' only: {key!r}")
+    if key.startswith("/"):
+        raise ValueError(f"a store key must be relative: {key!r}")
     parts = key.split("/")
     if any(part in ("", ".", "..") for part in parts):
         raise ValueError(f"a store key must not have empty, '.' or '..' components: {key!r}")
@@ -59,10 +59,8 @@ def _check_key(key: str) -> list[str]:
 
 def _check_prefix(prefix: str) -> list[str]:
     """The directories a prefix surely lies under, or ``ValueError`` if it could escape."""
-    if "\x00" in prefix or prefix.startswith("/") or "\\" in prefix:
-        raise ValueError(
-            f"a store prefix must be relative, use '/' only and not hold NUL: {prefix!r}"
-        )
+    if "\x00" in prefix or prefix.startswith("/"):
+        raise ValueError(f"a store prefix must be relative and not hold NUL: {prefix!r}")
     directories = prefix.split("/")[:-1]
     if any(part in ("", ".", "..") for part in directories):
         raise ValueError(f"a store prefix must not have empty, '.' or '..' components: {prefix!r}")
