@@ -25,7 +25,15 @@ from bookstore.outbox import Outbox, OutboxEntry
 from bookstore.record import HashedRecord
 from bookstore.store.base import Store
 
-__all__ = ["Archiver", "RetryPolicy", "archive_record", "object_metadata"]
+__all__ = [
+    "Archiver",
+    "Latest",
+    "RetryPolicy",
+    "archive_record",
+    "latest_of",
+    "object_metadata",
+    "store_and_index",
+]
 
 
 class RetryPolicy(NamedTuple):
@@ -58,10 +66,36 @@ def object_metadata(hashed: HashedRecord, version: int) -> dict[str, str]:
     }
 
 
+class Latest(NamedTuple):
+    """What archiving needs to know of a path's newest version."""
+
+    version: int
+    sha256: str
+
+
+async def latest_of(index: IndexDatabase, path: str) -> Latest | None:
+    """The newest version of ``path`` in the index."""
+    async with index.reading() as session:
+        row = await queries.latest_version(session, path)
+    return Latest(row.version, row.sha256) if row is not None else None
+
+
 async def archive_record(
     store: Store, index: IndexDatabase, workspace_prefix: str, hashed: HashedRecord
 ) -> Version | None:
-    """Store and index one save; ``None`` when it equals the path's latest version.
+    """Store and index one save; ``None`` when it equals the path's latest version."""
+    latest = await latest_of(index, hashed.record.filepath)
+    return await store_and_index(store, index, workspace_prefix, hashed, latest)
+
+
+async def store_and_index(
+    store: Store,
+    index: IndexDatabase,
+    workspace_prefix: str,
+    hashed: HashedRecord,
+    latest: Latest | None,
+) -> Version | None:
+    """Store and index one save, given the path's ``latest`` version as last seen.
 
     Safe to repeat after a crash at any point: the key is derived from the
     record, the store accepts the same bytes again, and the index adds a key once.
@@ -69,8 +103,6 @@ async def archive_record(
     key with other bytes; the save then takes the next free microsecond.
     """
     record = hashed.record
-    async with index.reading() as session:
-        latest = await queries.latest_version(session, record.filepath)
     if latest is not None and latest.sha256 == hashed.sha256:
         return None
     next_version = latest.version + 1 if latest else 1
@@ -189,12 +221,16 @@ class Archiver:
 
     async def _drain(self, path: str) -> None:
         waiting = self._waiting[path]
+        # The path's newest version, read once per burst of saves and then followed
+        # here: the drain is the only writer of this path in this process.
+        latest: list[Latest | None] = []
         try:
             await self._ready.wait()
             while waiting:
                 entry = waiting[0]
                 async with self._slots:
-                    await self._until_done(partial(self._archive, entry), f"archive {path!r}")
+                    archive = partial(self._archive, entry, latest)
+                    await self._until_done(archive, f"archive {path!r}")
                 waiting.popleft()
                 self._known.discard(entry.file.name)
         finally:
@@ -204,9 +240,15 @@ class Archiver:
             if not self._drains:
                 self._idle.set()
 
-    async def _archive(self, entry: OutboxEntry) -> None:
+    async def _archive(self, entry: OutboxEntry, latest: list[Latest | None]) -> None:
         hashed = await asyncio.to_thread(self.outbox.load, entry)
-        if await archive_record(self.store, self.index, self.workspace_prefix, hashed):
+        if not latest:
+            latest.append(await latest_of(self.index, entry.filepath))
+        row = await store_and_index(
+            self.store, self.index, self.workspace_prefix, hashed, latest[0]
+        )
+        if row is not None:
+            latest[0] = Latest(row.version, row.sha256)
             self.archived += 1
         await asyncio.to_thread(self.outbox.remove, entry)
 

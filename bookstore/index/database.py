@@ -74,6 +74,9 @@ class IndexDatabase:
             _configure_sqlite(self.engine)
         writer = self.engine.execution_options(**{_WRITE_OPTION: True})
         self._read_sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # One writer at a time in this process: SQLite's busy handler would make
+        # the others sleep and poll, so they queue here instead.
+        self._write_turn = asyncio.Lock()
         self._write_sessions = async_sessionmaker(writer, expire_on_commit=False)
 
     @property
@@ -120,7 +123,7 @@ class IndexDatabase:
     @asynccontextmanager
     async def writing(self) -> AsyncIterator[AsyncSession]:
         """A write transaction that holds the write lock from its first statement."""
-        async with self._write_sessions() as session, session.begin():
+        async with self._write_turn, self._write_sessions() as session, session.begin():
             yield session
 
     async def close(self) -> None:

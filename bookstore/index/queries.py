@@ -6,10 +6,12 @@ import math
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, column, func, select, table
+from sqlalchemy import ColumnElement, column, func, literal, select, table
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bookstore.index.models import Version
+from bookstore.index.models import UTCDateTime, Version
 
 __all__ = [
     "PathSummary",
@@ -48,26 +50,60 @@ async def add_version(
     queued_at: datetime,
     archived_at: datetime,
 ) -> Version:
-    """Index a stored object as the next version of its path (once: a replay returns the row)."""
-    if session.get_bind().dialect.name == "postgresql":
+    """Index a stored object as the next version of its path (once: a replay returns the row).
+
+    One statement numbers and inserts the row, so archiving costs the index a
+    single round trip in the common case.
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
         # Servers sharing one database number a path's versions one at a time.
         await session.execute(select(func.pg_advisory_xact_lock(func.hashtext(path))))
-    existing = await version_by_key(session, store_key)
-    if existing is not None:
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    next_version = select(
+        literal(path),
+        func.coalesce(func.max(Version.version), 0) + 1,
+        literal(store_key),
+        literal(size),
+        literal(sha256),
+        literal(queued_at, UTCDateTime()),
+        literal(archived_at, UTCDateTime()),
+        literal(False),
+    ).where(Version.path == path)
+    statement = (
+        insert(Version)
+        .from_select(
+            [
+                "path",
+                "version",
+                "store_key",
+                "size",
+                "sha256",
+                "queued_at",
+                "archived_at",
+                "pinned",
+            ],
+            next_version,
+        )
+        .on_conflict_do_nothing(index_elements=["store_key"])
+        .returning(Version.version)
+    )
+    version = (await session.execute(statement)).scalar()
+    if version is None:
+        existing = await version_by_key(session, store_key)
+        assert existing is not None, "the insert conflicted on store_key"
         return existing
-    highest = await session.scalar(select(func.max(Version.version)).where(Version.path == path))
-    row = Version(
+    return Version(
         path=path,
-        version=(highest or 0) + 1,
+        version=version,
         store_key=store_key,
         size=size,
         sha256=sha256,
         queued_at=queued_at,
         archived_at=archived_at,
+        label=None,
+        pinned=False,
     )
-    session.add(row)
-    await session.flush()
-    return row
 
 
 async def count_versions(session: AsyncSession) -> int:
