@@ -129,7 +129,7 @@ class BookstoreCheckpoints(AsyncCheckpoints):
     async def _content_of(self, name: str, checkpoint: str) -> bytes:
         pending = _PENDING.match(checkpoint)
         if pending is None:
-            if not checkpoint.isdigit():
+            if not re.fullmatch(r"[1-9][0-9]{0,17}", checkpoint):
                 raise VersionNotFound(f"{checkpoint!r} is not a checkpoint of {name!r}")
             async with self.bookstore.index.reading() as session:
                 row = await find_version(session, name, int(checkpoint))

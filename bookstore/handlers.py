@@ -7,10 +7,13 @@ notebook path, including one whose last part is a number, reads one way only.
 from __future__ import annotations
 
 import json
+import posixpath
+import re
 from typing import TYPE_CHECKING, Any
 
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler, JupyterHandler, path_regex
+from jupyter_server.utils import ensure_async
 from tornado import web
 
 from bookstore.diff import diff_as_dict, diff_notebooks
@@ -26,7 +29,10 @@ if TYPE_CHECKING:
 __all__ = ["handlers"]
 
 MAX_PAGE = 1000
-_VERSION = r"(?P<version>[1-9][0-9]*)"
+_MAX_NAME_BYTES = 255
+_NUMBER = re.compile(r"[0-9]{1,18}")
+"""ASCII digits only (``str.isdigit`` takes ``²``), and few enough to fit a 64-bit column."""
+_VERSION = r"(?P<version>[1-9][0-9]{0,17})"
 
 
 class BookstoreHandler(APIHandler):
@@ -45,7 +51,7 @@ class BookstoreHandler(APIHandler):
 
     def int_argument(self, name: str, default: int, maximum: int) -> int:
         raw = self.get_argument(name, str(default))
-        if not raw.isdigit() or not 0 <= int(raw) <= maximum:
+        if not _NUMBER.fullmatch(raw) or int(raw) > maximum:
             raise web.HTTPError(400, f"{name} must be a whole number from 0 to {maximum}")
         return int(raw)
 
@@ -121,11 +127,15 @@ class RestoreHandler(BookstoreHandler):
         body = self.get_json_body() or {}
         if not isinstance(body, dict):
             raise web.HTTPError(400, "the body must be a JSON object")
-        target = self.notebook_path(str(body.get("target") or name))
+        raw_target = body.get("target") or name
+        if not isinstance(raw_target, str):
+            raise web.HTTPError(400, "target must be a path (a string)")
+        target = self.notebook_path(raw_target)
         overwrite = body.get("overwrite", False)
         if not isinstance(overwrite, bool):
             raise web.HTTPError(400, "overwrite must be true or false")
         contents = self.contents_manager
+        await _check_writable(contents, target)
         with http_errors():
             async with self.bookstore.index.reading() as session:
                 row = await find_version(session, name, int(version))
@@ -151,7 +161,7 @@ class DiffHandler(BookstoreHandler):
     async def get(self, version: str, path: str) -> None:
         name = self.notebook_path(path)
         to = self.get_argument("to", None)
-        if to is not None and not to.isdigit():
+        if to is not None and not _NUMBER.fullmatch(to):
             raise web.HTTPError(400, "to must be a version number")
         with http_errors():
             store = self.bookstore.store
@@ -176,9 +186,20 @@ class DiffHandler(BookstoreHandler):
 
 
 async def _exists(contents_mgr: Any, path: str) -> bool:
-    from jupyter_server.utils import ensure_async
-
     return bool(await ensure_async(contents_mgr.file_exists(path)))
+
+
+async def _check_writable(contents_mgr: Any, target: str) -> None:
+    """Refuse, before anything is written, a target the contents API would refuse."""
+    folder = posixpath.dirname(target)
+    if any(len(part.encode()) > _MAX_NAME_BYTES for part in target.split("/")):
+        raise web.HTTPError(400, f"a part of {target!r} is longer than file names may be")
+    if folder and not await ensure_async(contents_mgr.dir_exists(folder)):
+        raise web.HTTPError(404, f"the folder {folder} does not exist")
+    if await ensure_async(contents_mgr.dir_exists(target)):
+        raise web.HTTPError(409, f"{target} is a folder; name a file")
+    if not contents_mgr.allow_hidden and await ensure_async(contents_mgr.is_hidden(target)):
+        raise web.HTTPError(400, f"{target} is hidden; the server does not write hidden files")
 
 
 handlers = [

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bookstore.errors import CorruptVersion, VersionNotFound
+from bookstore.errors import CorruptVersion, ObjectNotFound, VersionNotFound
 from bookstore.index import Version, queries
 from bookstore.store.base import Store
 
@@ -56,7 +56,13 @@ async def find_version(
 
 async def fetch_version(store: Store, row: Version) -> bytes:
     """The version's bytes, after checking them against the sha256 the index recorded."""
-    stored = await store.get(row.store_key)
+    try:
+        stored = await store.get(row.store_key)
+    except ObjectNotFound as exc:
+        raise CorruptVersion(
+            f"version {row.version} of {row.path!r} is missing from the store ({row.store_key}); "
+            "`bookstore-history verify` lists every such version"
+        ) from exc
     if hashlib.sha256(stored.data).hexdigest() != row.sha256:
         raise CorruptVersion(
             f"version {row.version} of {row.path!r} is damaged in the store: its bytes do not "

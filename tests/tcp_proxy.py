@@ -44,6 +44,10 @@ class TcpProxy:
         self.mode = mode
         self._drop_connections()
         if mode == "refuse" and self._listener is not None:
+            # shutdown() wakes the thread blocked in accept(); close() alone would
+            # leave the socket accepting connections on Linux.
+            with contextlib.suppress(OSError):
+                self._listener.shutdown(socket.SHUT_RDWR)
             self._listener.close()
             self._listener = None
         elif mode != "refuse" and self._listener is None:

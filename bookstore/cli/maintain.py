@@ -178,6 +178,10 @@ def prune_command(
         )
     except (TypeError, ValueError) as exc:
         raise click.UsageError(str(exc)) from exc
+    if policy.is_empty:
+        from bookstore.retention import EmptyPolicy
+
+        raise EmptyPolicy()
 
     async def work() -> tuple[list[Any], int]:
         async with runtime.open() as opened:

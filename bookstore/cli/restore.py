@@ -69,8 +69,9 @@ def restore_command(
     if version is not None and at is not None:
         raise click.UsageError("give either VERSION or --at, not both")
     source = normalize_path(path)
-    target_name = normalize_path(target or path)
-    destination = _inside(runtime.notebook_root, target_name)
+    root = runtime.notebook_root
+    target_name = normalize_path(_relative(root, target) if target else path)
+    destination = _inside(root, target_name)
     current = destination.read_bytes() if destination.is_file() else None
 
     async def work() -> tuple[RestorePlan, int | None]:
@@ -120,13 +121,31 @@ def restore_command(
         click.echo(message)
 
 
+def _relative(root: Path, target: str) -> str:
+    """A ``--to`` given as an absolute path, as a path under ``root`` (or refused)."""
+    from bookstore.errors import InvalidPath
+
+    if not Path(target).is_absolute():
+        return target
+    resolved = Path(target).resolve()
+    if not resolved.is_relative_to(root):
+        raise InvalidPath(f"{target} is outside the notebooks' root directory {root}")
+    return resolved.relative_to(root).as_posix()
+
+
 def _inside(root: Path, name: str) -> Path:
-    """``root/name``, refusing a name whose resolved location leaves ``root`` (symlinks too)."""
+    """``root/name`` as a file that can be written, refusing any location outside ``root``
+    (symlinks included), a folder, or a path below a file."""
     from bookstore.errors import InvalidPath
 
     destination = root / name
     if not destination.resolve().is_relative_to(root):
         raise InvalidPath(f"{name!r} resolves to {destination.resolve()}, outside {root}")
+    if destination.exists() and not destination.is_file():
+        raise InvalidPath(f"{destination} is a folder, not a notebook; name a file")
+    blocking = next((p for p in destination.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise InvalidPath(f"{destination} cannot be written: {blocking} is a file")
     return destination
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
@@ -19,6 +20,7 @@ from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DatabaseError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.util import await_only
 
 import bookstore
 
@@ -39,15 +41,24 @@ def migrations_dir() -> Path:
     raise FileNotFoundError(f"bookstore's migrations are missing from {package}")
 
 
-def _configure_sqlite(engine: Any) -> None:
+def _refuse_attach(action: int, *_: Any) -> int:
+    """SQLite authorizer for read-only connections: ATTACH could create or write other files."""
+    return sqlite3.SQLITE_DENY if action == sqlite3.SQLITE_ATTACH else sqlite3.SQLITE_OK
+
+
+def _configure_sqlite(engine: Any, read_only: bool) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy, not the driver, decide when transactions begin (see _on_begin).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        if read_only:
+            cursor.execute("PRAGMA query_only=ON")
+            await_only(dbapi_connection.driver_connection.set_authorizer(_refuse_attach))
+        else:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
@@ -71,7 +82,7 @@ class IndexDatabase:
             self.sqlite_file.parent.mkdir(parents=True, exist_ok=True)
         self.engine = create_async_engine(**_engine_options(self.url, read_only))
         if self.is_sqlite:
-            _configure_sqlite(self.engine)
+            _configure_sqlite(self.engine, read_only)
         writer = self.engine.execution_options(**{_WRITE_OPTION: True})
         self._read_sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         # One writer at a time in this process: SQLite's busy handler would make

@@ -1,0 +1,1126 @@
+"""``bookstore-history`` run as people run it, on archives the real server filled.
+
+Every command runs the installed console script in a subprocess, with the same
+Jupyter directories and ``BOOKSTORE_*`` variables as the server, so it finds
+the server's store and index the way a user's shell would.
+
+* ``filled``: one archive per backend (local directory, S3 on moto), filled by
+  a real ``jupyter server`` saving over HTTP, built once per module and only
+  read. ``scratch``: a copy of it (files, index and bucket) for tests that
+  change things.
+* ``history``: a history with chosen save times, built with the library's own
+  ``archive_record`` (saves at chosen times cannot be made through a server),
+  for the retention rules of ``prune``.
+
+Every command that reaches the store (list, show, diff, restore, reindex,
+verify, prune) runs on both backends. To keep the file fast (each run of the
+command line costs 0.5-1.5 s of imports), what the index alone decides (stats,
+sql, labels, list's filters, restore's choices of version, target and refusal,
+error messages) runs on the local archive only: the index is the same SQLite
+file whatever the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import csv
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, NamedTuple, TypeVar
+
+import nbformat
+import pytest
+
+from bookstore.archiver import archive_record
+from bookstore.index import IndexDatabase
+from bookstore.record import ArchiveRecord, HashedRecord
+from bookstore.store import LocalStore, S3Store, Store
+from jupyter_process import JupyterServer, notebook
+from moto_server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, MotoServer, free_port
+
+T = TypeVar("T")
+
+_found = shutil.which("bookstore-history", path=str(Path(sys.executable).parent))
+assert _found is not None, f"bookstore-history is not installed next to {sys.executable}"
+CLI = _found
+
+BACKENDS = ["local", "s3"]
+LOCAL_ONLY = pytest.mark.parametrize("filled", ["local"], indirect=True)
+"""For tests of index-only behaviour: the index is the same whatever the store."""
+
+PREFIX = "workspace"
+
+# -- what the server archives --------------------------------------------------
+
+PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 3).decode()
+
+
+def analysis_v3() -> dict[str, Any]:
+    """Version 3 of analysis.ipynb: cell 2 rewritten with an image output, a cell added."""
+    nb = notebook("two", cells=2)
+    plot = nb["cells"][1]
+    plot["source"] = "show_plot()"
+    plot["execution_count"] = 1
+    plot["outputs"] = [
+        nbformat.v4.new_output("display_data", data={"image/png": PNG, "text/plain": "<Figure>"})
+    ]
+    nb["cells"].append(nbformat.v4.new_markdown_cell("# Results", id="results"))
+    return nb
+
+
+SAVES: dict[str, list[dict[str, Any]]] = {
+    "analysis.ipynb": [notebook("one"), notebook("two", cells=2), analysis_v3()],
+    "reports/Q1 summary.ipynb": [notebook("Ünïcode ✓ first"), notebook("Ünïcode ✓ second")],
+    "gone.ipynb": [notebook("draft 1"), notebook("draft 2")],
+}
+"""Saved in this order, each one version; gone.ipynb is deleted afterwards."""
+
+VERSIONS = {path: len(saves) for path, saves in SAVES.items()}
+TOTAL = sum(VERSIONS.values())
+
+# -- running the command line --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Result:
+    """One finished run of the command line."""
+
+    args: tuple[str, ...]
+    code: int
+    stdout: bytes
+    stderr: str
+
+    @property
+    def out(self) -> str:
+        return self.stdout.decode("utf-8")
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+    def __str__(self) -> str:
+        return (
+            f"bookstore-history {' '.join(self.args)} -> {self.code}\n"
+            f"--- stdout\n{self.out}\n--- stderr\n{self.stderr}"
+        )
+
+
+class Row(NamedTuple):
+    """One row of the index's versions table, timestamps as SQLite stores them."""
+
+    path: str
+    version: int
+    store_key: str
+    size: int
+    sha256: str
+    queued_at: str
+    label: str | None
+    pinned: int
+
+    @property
+    def identity(self) -> tuple[str, int, str, str]:
+        """What a reindex must reproduce: (path, version, sha256, queued_at)."""
+        return (self.path, self.version, self.sha256, self.queued_at)
+
+
+@dataclass
+class Archive:
+    """A notebook root and Jupyter directories, with the store and index that go with them.
+
+    ``options`` are global options put before every command (``--index-url`` ...);
+    for S3 the settings travel as ``BOOKSTORE_*`` variables, as for the server.
+    """
+
+    backend: str
+    base: Path
+    index_file: Path
+    store_dir: Path
+    saves: dict[str, list[bytes]] = field(default_factory=dict)
+    options: tuple[str, ...] = ()
+    moto: MotoServer | None = None
+    bucket: str | None = None
+
+    @property
+    def root(self) -> Path:
+        return self.base / "root"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.base / "data"
+
+    @property
+    def config_dir(self) -> Path:
+        return self.base / "config"
+
+    def settings_env(self) -> dict[str, str]:
+        """The BOOKSTORE_* variables the server and the command line share."""
+        if self.backend == "local":
+            return {}
+        assert self.moto is not None
+        assert self.bucket is not None
+        return {
+            "BOOKSTORE_STORAGE": "s3",
+            "BOOKSTORE_S3_BUCKET": self.bucket,
+            "BOOKSTORE_S3_ENDPOINT_URL": self.moto.endpoint_url,
+            "BOOKSTORE_S3_REGION_NAME": REGION,
+            "BOOKSTORE_S3_ACCESS_KEY_ID": ACCESS_KEY_ID,
+            "BOOKSTORE_S3_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
+        }
+
+    def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        """A user's environment: none of the test runner's settings, this archive's."""
+        inherited = ("BOOKSTORE_", "JPYNB_", "AWS_", "JUPYTER_")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(inherited)}
+        env.update(
+            JUPYTER_DATA_DIR=str(self.data_dir),
+            JUPYTER_CONFIG_DIR=str(self.config_dir),
+            JUPYTER_RUNTIME_DIR=str(self.base / "runtime"),
+            JUPYTER_PLATFORM_DIRS="1",
+            TZ="UTC",
+            COLUMNS="200",
+            NO_COLOR="1",
+        )
+        env.update(self.settings_env())
+        env.update(extra or {})
+        return env
+
+    def cli(
+        self, *args: str, expect: int | None = 0, env: Mapping[str, str] | None = None
+    ) -> Result:
+        """Run ``bookstore-history --root-dir ROOT [options] ARGS``; check the exit code."""
+        full = ("--root-dir", str(self.root), *self.options, *args)
+        process = subprocess.run(
+            [CLI, *full],
+            env=self.env(env),
+            cwd=self.base,
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+        result = Result(tuple(args), process.returncode, process.stdout, process.stderr.decode())
+        assert expect is None or result.code == expect, str(result)
+        return result
+
+    # -- looking behind the command line's back --------------------------------
+
+    def rows(self) -> list[Row]:
+        with closing(sqlite3.connect(f"file:{self.index_file}?mode=ro", uri=True)) as db:
+            return [
+                Row(*row)
+                for row in db.execute(
+                    "SELECT path, version, store_key, size, sha256, queued_at, label, pinned "
+                    "FROM versions ORDER BY path, version"
+                )
+            ]
+
+    def row(self, path: str, version: int) -> Row:
+        [found] = [r for r in self.rows() if (r.path, r.version) == (path, version)]
+        return found
+
+    def saved_at(self, path: str, version: int) -> datetime:
+        """When a version was saved, as the index recorded it (naive UTC in SQLite)."""
+        stored = datetime.fromisoformat(self.row(path, version).queued_at)
+        return stored.replace(tzinfo=timezone.utc)
+
+    def delete_index(self) -> None:
+        for suffix in ("", "-wal", "-shm"):
+            self.index_file.with_name(self.index_file.name + suffix).unlink(missing_ok=True)
+
+    def objects(self) -> dict[str, bytes]:
+        """Every object in the store, by key."""
+        if self.backend == "local":
+            data = self.store_dir / "data"
+            return {
+                p.relative_to(data).as_posix(): p.read_bytes()
+                for p in data.rglob("*")
+                if p.is_file()
+            }
+        assert self.moto is not None
+        found = {}
+        with self.moto.client() as s3:
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket):
+                for item in page.get("Contents", []):
+                    body = s3.get_object(Bucket=self.bucket, Key=item["Key"])["Body"]
+                    found[item["Key"]] = body.read()
+        return found
+
+    def put_object(self, key: str, data: bytes) -> None:
+        """Write bytes at a key behind bookstore's back (a damaged or a stray object)."""
+        if self.backend == "local":
+            target = self.store_dir / "data" / key
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+            return
+        assert self.moto is not None
+        with self.moto.client() as s3:
+            s3.put_object(Bucket=self.bucket, Key=key, Body=data)
+
+    def delete_object(self, key: str) -> None:
+        if self.backend == "local":
+            (self.store_dir / "data" / key).unlink()
+            return
+        assert self.moto is not None
+        with self.moto.client() as s3:
+            s3.delete_object(Bucket=self.bucket, Key=key)
+
+    def clone(self, base: Path) -> Archive:
+        """An independent copy: files, index and (for S3) a new bucket with the same objects."""
+        assert not self.options, "only server-filled archives are cloned"
+        shutil.copytree(self.base, base, symlinks=True)
+        bucket = self.bucket
+        if self.moto is not None:
+            bucket = new_bucket(self.moto)
+            with self.moto.client() as s3:
+                for key in self.objects():
+                    source = {"Bucket": self.bucket, "Key": key}
+                    s3.copy_object(Bucket=bucket, Key=key, CopySource=source)
+        return replace(
+            self,
+            base=base,
+            index_file=base / self.index_file.relative_to(self.base),
+            store_dir=base / self.store_dir.relative_to(self.base),
+            saves={path: list(saves) for path, saves in self.saves.items()},
+            bucket=bucket,
+        )
+
+
+def new_bucket(moto: MotoServer) -> str:
+    name = f"cli-{uuid.uuid4().hex[:16]}"
+    moto.make_bucket(name)
+    return name
+
+
+def concurrently(*calls: Callable[[], T]) -> list[T]:
+    """Run independent commands at once: each one spends most of its time importing."""
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return [future.result() for future in [pool.submit(call) for call in calls]]
+
+
+def tree(directory: Path) -> dict[str, bytes]:
+    """Every file under ``directory`` (symlinks not followed), by relative path."""
+    found = {}
+    for dirpath, _dirnames, filenames in os.walk(directory):
+        for name in filenames:
+            path = Path(dirpath, name)
+            if not path.is_symlink():
+                found[path.relative_to(directory).as_posix()] = path.read_bytes()
+    return found
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def one_line_error(result: Result, code: int, *fragments: str) -> None:
+    """An expected failure: the documented code, one line on stderr, no traceback."""
+    assert result.code == code, str(result)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, str(result)
+    assert lines[0].startswith("bookstore-history: error: "), str(result)
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], str(result)
+
+
+def table_rows(text: str) -> list[list[str]]:
+    """The cells of a table printed for people (columns are 2+ spaces apart)."""
+    return [re.split(r"\s{2,}", line.strip()) for line in text.splitlines() if line.strip()]
+
+
+# -- fixtures: archives the server filled ---------------------------------------
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def filled(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Archive:
+    """A real server's archive of SAVES, one per backend, built once and only read."""
+    base = tmp_path_factory.mktemp(f"filled-{request.param}")
+    data = base / "data" / "bookstore"
+    archive = Archive(request.param, base, data / "index.sqlite", data / "store")
+    if request.param == "s3":
+        archive.moto = request.getfixturevalue("moto_server")
+        archive.bucket = new_bucket(archive.moto)
+    server = JupyterServer(
+        base,
+        env=archive.settings_env(),
+        args=["--FileContentsManager.delete_to_trash=False"],
+    )
+    assert (server.root, server.data_dir, server.config_dir, server.index_file) == (
+        archive.root,
+        archive.data_dir,
+        archive.config_dir,
+        archive.index_file,
+    )
+    with server:
+        server.mkdir("reports")
+        for path, contents in SAVES.items():
+            for content in contents:
+                server.save(path, content)
+                archive.saves.setdefault(path, []).append((server.root / path).read_bytes())
+        server.wait_archived()
+        assert server.api("DELETE", "/api/contents/gone.ipynb").status_code == 204
+    assert not (archive.root / "gone.ipynb").exists()
+    assert len(archive.rows()) == TOTAL
+    return archive
+
+
+@pytest.fixture
+def scratch(filled: Archive, tmp_path: Path) -> Archive:
+    """A copy of the filled archive that a test may change."""
+    return filled.clone(tmp_path / "archive")
+
+
+# -- fixtures: a history with chosen save times, for prune ---------------------
+
+
+def utc(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+
+
+HISTORY: dict[str, list[datetime]] = {
+    "journal.ipynb": [
+        utc("2025-01-15T10:00"),  # 1  Wed, ISO week 3, January
+        utc("2025-02-10T09:00"),  # 2  Mon, week 7, February
+        utc("2025-02-20T09:00"),  # 3  Thu, week 8, February
+        utc("2025-03-03T08:00"),  # 4  Mon, week 10, March
+        utc("2025-03-03T08:30"),  # 5  same hour as 4
+        utc("2025-03-03T14:00"),  # 6  same day as 4 and 5
+        utc("2025-03-05T10:00"),  # 7  Wed, week 10
+        utc("2025-03-05T10:45"),  # 8  same hour as 7
+        utc("2025-03-06T11:00"),  # 9  Thu, week 10: the latest
+    ],
+    "other/q.ipynb": [
+        utc("2024-12-31T23:30"),  # 1  Tue, ISO week 2025-W01, December 2024
+        utc("2025-01-01T00:15"),  # 2  Wed, 2025-W01, January 2025
+        utc("2025-01-01T00:45"),  # 3  same hour as 2
+    ],
+}
+HISTORY_TOTAL = sum(len(times) for times in HISTORY.values())
+ALL_OF_HISTORY = {path: set(range(1, len(times) + 1)) for path, times in HISTORY.items()}
+
+
+async def _build_history(store: Store, index_url: str) -> None:
+    index = IndexDatabase(index_url)
+    try:
+        await index.migrate()
+        for path, times in HISTORY.items():
+            for number, moment in enumerate(times, start=1):
+                content = json.dumps(notebook(f"{path} version {number}")).encode()
+                record = ArchiveRecord(path, content, moment)
+                row = await archive_record(store, index, PREFIX, HashedRecord.of(record))
+                assert row is not None
+                assert row.version == number
+    finally:
+        await index.close()
+        await store.close()
+
+
+def make_history(backend: str, base: Path, moto: MotoServer | None) -> Archive:
+    """HISTORY archived by the library; the command line is pointed at it by options."""
+    base.mkdir()
+    index_file = base / "history.sqlite"
+    index_url = f"sqlite+aiosqlite:///{index_file}"
+    archive = Archive(
+        backend, base, index_file, base / "history-store", options=("--index-url", index_url)
+    )
+    store: Store
+    if backend == "local":
+        archive.options += ("--local-store-dir", str(archive.store_dir))
+        store = LocalStore(archive.store_dir)
+    else:
+        assert moto is not None
+        archive.moto, archive.bucket = moto, new_bucket(moto)
+        store = S3Store(
+            archive.bucket,
+            endpoint_url=moto.endpoint_url,
+            region_name=REGION,
+            access_key_id=ACCESS_KEY_ID,
+            secret_access_key=SECRET_ACCESS_KEY,
+        )
+    asyncio.run(_build_history(store, index_url))
+    archive.root.mkdir()
+    return archive
+
+
+@pytest.fixture
+def history(tmp_path: Path) -> Archive:
+    """HISTORY in a local store, indexed; the command line gets --index-url/--local-store-dir."""
+    return make_history("local", tmp_path / "history", None)
+
+
+@pytest.fixture(params=BACKENDS)
+def any_history(request: pytest.FixtureRequest, tmp_path: Path) -> Archive:
+    """HISTORY in each store in turn (S3 settings as BOOKSTORE_* variables)."""
+    moto = request.getfixturevalue("moto_server") if request.param == "s3" else None
+    return make_history(request.param, tmp_path / "history", moto)
+
+
+def survivors(archive: Archive) -> dict[str, set[int]]:
+    """The versions left in the index, by path."""
+    left: dict[str, set[int]] = {path: set() for path in HISTORY}
+    for row in archive.rows():
+        left.setdefault(row.path, set()).add(row.version)
+    return left
+
+
+def assert_store_matches_index(archive: Archive) -> None:
+    """Pruned versions are gone from the store too, and nothing else is."""
+    assert set(archive.objects()) == {row.store_key for row in archive.rows()}
+
+
+# -- help ---------------------------------------------------------------------
+
+COMMANDS = [
+    "list",
+    "show",
+    "diff",
+    "stats",
+    "sql",
+    "restore",
+    "reindex",
+    "verify",
+    "prune",
+    "label",
+    "pin",
+    "unpin",
+]
+
+
+def test_the_main_help_lists_every_command_and_the_exit_codes() -> None:
+    process = subprocess.run([CLI, "--help"], capture_output=True, text=True, check=False)
+    assert process.returncode == 0, process.stderr
+    assert "Example" in process.stdout
+    listed = re.findall(r"^  (\w+)  ", process.stdout.split("Commands:")[1], re.MULTILINE)
+    assert sorted(listed) == sorted(COMMANDS)
+    for code in range(1, 9):
+        assert f"{code} " in process.stdout.split("Exit codes:")[1]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help_with_an_example(command: str) -> None:
+    process = subprocess.run([CLI, command, "--help"], capture_output=True, text=True, check=False)
+    assert process.returncode == 0, process.stderr
+    assert "Example" in process.stdout
+    assert f"bookstore-history {command}" in process.stdout
+
+
+# -- list ---------------------------------------------------------------------
+
+
+def test_list_shows_every_archived_path_including_a_deleted_one(filled: Archive) -> None:
+    table, as_json = concurrently(lambda: filled.cli("list"), lambda: filled.cli("list", "--json"))
+
+    summaries = {s["path"]: s for s in as_json.json()}
+    assert {path: s["versions"] for path, s in summaries.items()} == VERSIONS
+    for path, saves in filled.saves.items():
+        assert summaries[path]["total_bytes"] == sum(len(save) for save in saves)
+    assert not (filled.root / "gone.ipynb").exists()
+    rows = {cells[0]: cells for cells in table_rows(table.out)[1:]}
+    assert sorted(rows) == sorted(VERSIONS)
+    for path, count in VERSIONS.items():
+        assert rows[path][1] == str(count)
+
+
+JSON_FIELDS = {"path", "version", "store_key", "size", "sha256", "queued_at", "archived_at"}
+
+
+@LOCAL_ONLY
+def test_list_of_one_path_shows_every_version_with_its_details(filled: Archive) -> None:
+    table, as_json = concurrently(
+        lambda: filled.cli("list", "analysis.ipynb"),
+        lambda: filled.cli("list", "analysis.ipynb", "--json"),
+    )
+
+    versions = as_json.json()
+    saves = filled.saves["analysis.ipynb"]
+    assert [v["version"] for v in versions] == [1, 2, 3]
+    for entry, save, row in zip(versions, saves, filled.rows()[:3], strict=True):
+        assert set(entry) >= JSON_FIELDS
+        assert entry["path"] == row.path == "analysis.ipynb"
+        assert entry["store_key"] == row.store_key
+        assert entry["store_key"].startswith(f"{PREFIX}/analysis.ipynb/@")
+        assert entry["size"] == len(save)
+        assert entry["sha256"] == sha256(save)
+        queued = datetime.fromisoformat(entry["queued_at"])
+        assert queued == filled.saved_at(row.path, row.version)
+        assert queued <= datetime.fromisoformat(entry["archived_at"])
+    header, *lines = table_rows(table.out)
+    assert header[:3] == ["version", "saved at", "size"]
+    assert [(line[0], line[2]) for line in lines] == [
+        (str(v["version"]), str(v["size"])) for v in versions
+    ]
+
+
+@LOCAL_ONLY
+def test_list_since_until_and_limit_select_by_save_time(filled: Archive) -> None:
+    first, second = (filled.saved_at("analysis.ipynb", n).isoformat() for n in (1, 2))
+    in_zulu = filled.saved_at("analysis.ipynb", 2).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    report_saved = filled.saved_at("reports/Q1 summary.ipynb", 1).isoformat()
+
+    def numbers(*args: str) -> Callable[[], list[int]]:
+        return lambda: [v["version"] for v in filled.cli("list", *args, "--json").json()]
+
+    def paths(*args: str) -> Callable[[], list[str]]:
+        return lambda: [s["path"] for s in filled.cli("list", *args, "--json").json()]
+
+    results = concurrently(
+        numbers("analysis.ipynb", "--since", second),
+        numbers("analysis.ipynb", "--until", in_zulu),
+        numbers("analysis.ipynb", "--since", second, "--until", second),
+        numbers("analysis.ipynb", "--limit", "2"),
+        numbers("analysis.ipynb", "--since", first, "--limit", "1"),
+        paths("--since", report_saved),
+        paths("--limit", "1"),
+    )
+    assert results == [
+        [2, 3],
+        [1, 2],
+        [2],
+        [2, 3],
+        [3],
+        ["gone.ipynb", "reports/Q1 summary.ipynb"],
+        ["gone.ipynb"],
+    ]
+
+
+# -- show ---------------------------------------------------------------------
+
+
+def test_show_prints_exactly_the_bytes_the_server_wrote(filled: Archive) -> None:
+    # An image output; non-ASCII text in a directory with a space. (A deleted
+    # notebook's bytes are checked by test_a_deleted_notebook_can_be_restored.)
+    wanted = [
+        (path, number, filled.saves[path][number - 1])
+        for path, number in [("analysis.ipynb", 3), ("reports/Q1 summary.ipynb", 1)]
+    ]
+    results = concurrently(
+        *(lambda p=path, n=number: filled.cli("show", p, str(n)) for path, number, _ in wanted)
+    )
+    for (path, number, content), result in zip(wanted, results, strict=True):
+        assert result.stdout == content, f"{path} version {number}"
+
+
+@LOCAL_ONLY
+def test_show_cells_summarises_the_cells(filled: Archive) -> None:
+    result = filled.cli("show", "analysis.ipynb", "3", "--cells")
+    assert table_rows(result.out) == [
+        ["1", "code", "print('two', 0)"],
+        ["2", "code", "show_plot()", "[1 output]"],
+        ["3", "markdown", "# Results"],
+    ]
+    assert PNG[:40] not in result.out
+
+
+# -- diff ---------------------------------------------------------------------
+
+
+@LOCAL_ONLY
+def test_diff_names_changed_cells_and_shows_source_lines(filled: Archive) -> None:
+    result = filled.cli("diff", "analysis.ipynb", "2", "3")
+    lines = result.out.splitlines()
+    assert lines[0] == "1 cell added, 1 changed"
+    assert "## cell 2 (code) changed" in lines
+    assert "-print('two', 1)" in lines
+    assert "+show_plot()" in lines
+    assert "## cell 3 (markdown) added" in lines
+    assert "+# Results" in lines
+    assert not any(line.startswith("## cell 1 ") for line in lines), "cell 1 did not change"
+    assert any("image/png" in line for line in lines if line.startswith("outputs:"))
+    assert PNG[:40] not in result.out
+    assert "iVBOR" not in result.out
+
+
+def test_diff_without_a_second_version_compares_with_the_file_on_disk(scratch: Archive) -> None:
+    edited = json.loads(scratch.saves["analysis.ipynb"][2])
+    edited["cells"][0]["source"] = "print('edited on disk')"
+    (scratch.root / "analysis.ipynb").write_text(json.dumps(edited))
+
+    lines = scratch.cli("diff", "analysis.ipynb", "3").out.splitlines()
+
+    assert lines[0] == "1 cell changed"
+    assert lines[1:] == [
+        "## cell 1 (code) changed",
+        "@@ -1 +1 @@",
+        "-print('two', 0)",
+        "+print('edited on disk')",
+    ]
+
+
+# -- stats --------------------------------------------------------------------
+
+
+@LOCAL_ONLY
+def test_stats_count_every_version_by_path_and_by_day(filled: Archive) -> None:
+    by_path, by_day = concurrently(
+        lambda: filled.cli("stats", "--json"),
+        lambda: filled.cli("stats", "--by", "day", "--json"),
+    )
+    groups = {g["group"]: g for g in by_path.json()}
+    assert {path: g["versions"] for path, g in groups.items()} == VERSIONS
+    for path, saves in filled.saves.items():
+        assert groups[path]["bytes"] == sum(len(save) for save in saves)
+        assert 0 <= groups[path]["p50_ms"] <= groups[path]["p95_ms"] <= groups[path]["max_ms"]
+    days = {g["group"]: g["versions"] for g in by_day.json()}
+    assert sum(days.values()) == TOTAL == len(filled.rows())
+    assert set(days) == {row.queued_at[:10] for row in filled.rows()}
+
+
+# -- sql ----------------------------------------------------------------------
+
+QUERY = "SELECT path, count(*) AS n FROM versions GROUP BY path ORDER BY path"
+
+
+@LOCAL_ONLY
+def test_sql_prints_a_select_as_a_table_csv_or_json(filled: Archive) -> None:
+    table, as_csv, as_json = concurrently(
+        lambda: filled.cli("sql", QUERY),
+        lambda: filled.cli("sql", QUERY, "--csv"),
+        lambda: filled.cli("sql", QUERY, "--json"),
+    )
+    expected = sorted(VERSIONS.items())
+    assert table_rows(table.out) == [["path", "n"], *([p, str(n)] for p, n in expected)]
+    assert list(csv.reader(io.StringIO(as_csv.out))) == [
+        ["path", "n"],
+        *([p, str(n)] for p, n in expected),
+    ]
+    assert as_json.json() == [{"path": p, "n": n} for p, n in expected]
+
+
+WRITES = [
+    "/* tidy up */ delete from versions",
+    "WITH doomed AS (SELECT id FROM versions) DELETE FROM versions WHERE id IN doomed",
+    "INSERT INTO versions (path, version, store_key, size, sha256, queued_at, archived_at) "
+    "VALUES ('x.ipynb', 1, 'k', 0, '', '2026-01-01', '2026-01-01')",
+    "UPDATE versions SET label = 'sneaky'",
+    "DROP TABLE versions",
+]
+
+
+@LOCAL_ONLY
+def test_sql_writes_are_refused_by_the_database(scratch: Archive) -> None:
+    before = scratch.rows()
+    results = concurrently(
+        *(lambda s=statement: scratch.cli("sql", s, expect=None) for statement in WRITES)
+    )
+    for result in results:
+        one_line_error(result, 5, "readonly")
+    assert scratch.rows() == before
+
+
+@LOCAL_ONLY
+def test_sql_cannot_create_a_database_file_with_attach(scratch: Archive) -> None:
+    created = scratch.base / "attached.sqlite"
+    result = scratch.cli("sql", f"ATTACH DATABASE '{created}' AS other", expect=None)
+    one_line_error(result, 5)
+    assert not created.exists(), "the read-only sql command created a file"
+
+
+# -- restore ------------------------------------------------------------------
+
+DIRTY = json.dumps(notebook("unsaved work, never archived"), indent=1).encode()
+
+
+@LOCAL_ONLY
+def test_restore_writes_a_version_back_to_its_path(scratch: Archive) -> None:
+    target = scratch.root / "analysis.ipynb"
+    rows, objects = scratch.rows(), scratch.objects()
+
+    result = scratch.cli("restore", "analysis.ipynb", "1")
+
+    assert target.read_bytes() == scratch.saves["analysis.ipynb"][0]
+    assert result.out.startswith("restored version 1 of analysis.ipynb (saved ")
+    assert (scratch.rows(), scratch.objects()) == (rows, objects), "its content was archived"
+
+
+@LOCAL_ONLY
+def test_restore_to_another_path_leaves_the_original_alone(scratch: Archive) -> None:
+    saves = scratch.saves["analysis.ipynb"]
+    scratch.cli("restore", "analysis.ipynb", "2", "--to", "copies/analysis v2.ipynb")
+    assert (scratch.root / "copies/analysis v2.ipynb").read_bytes() == saves[1]
+    assert (scratch.root / "analysis.ipynb").read_bytes() == saves[2]
+
+
+@LOCAL_ONLY
+def test_restore_refuses_to_overwrite_unarchived_content(scratch: Archive) -> None:
+    target = scratch.root / "analysis.ipynb"
+    target.write_bytes(DIRTY)
+    rows, objects = scratch.rows(), scratch.objects()
+
+    refused = scratch.cli("restore", "analysis.ipynb", "1", expect=None)
+
+    one_line_error(refused, 6, "--force")
+    assert target.read_bytes() == DIRTY
+    assert (scratch.rows(), scratch.objects()) == (rows, objects)
+
+
+def test_restore_with_force_archives_the_current_content_first(scratch: Archive) -> None:
+    target = scratch.root / "analysis.ipynb"
+    target.write_bytes(DIRTY)
+    rows, objects = scratch.rows(), scratch.objects()
+
+    report = scratch.cli("restore", "analysis.ipynb", "1", "--force", "--json").json()
+
+    assert (report["version"], report["archived_first"], report["written"]) == (1, 4, True)
+    assert target.read_bytes() == scratch.saves["analysis.ipynb"][0]
+    new_rows = scratch.rows()
+    assert [r for r in new_rows if r not in rows] == [scratch.row("analysis.ipynb", 4)]
+    kept = scratch.row("analysis.ipynb", 4)
+    assert (kept.sha256, kept.size) == (sha256(DIRTY), len(DIRTY))
+    after = scratch.objects()
+    assert {k: v for k, v in after.items() if k in objects} == objects, "nothing is lost"
+    assert after[kept.store_key] == DIRTY
+
+
+@LOCAL_ONLY
+def test_restore_dry_run_changes_nothing(scratch: Archive) -> None:
+    (scratch.root / "analysis.ipynb").write_bytes(DIRTY)
+    files, rows, objects = tree(scratch.root), scratch.rows(), scratch.objects()
+
+    result = scratch.cli("restore", "analysis.ipynb", "1", "--force", "--dry-run")
+
+    assert result.out.startswith("would write version 1 of analysis.ipynb")
+    assert "its current content would be archived first" in result.out
+    assert (tree(scratch.root), scratch.rows(), scratch.objects()) == (files, rows, objects)
+
+
+@LOCAL_ONLY
+def test_restore_at_a_time_picks_the_newest_version_at_or_before_it(scratch: Archive) -> None:
+    first, second, third = (scratch.saved_at("analysis.ipynb", n) for n in (1, 2, 3))
+    between = second + (third - second) / 2
+
+    exact, middle, early = concurrently(
+        lambda: scratch.cli(
+            "restore", "analysis.ipynb", "--at", second.isoformat(), "--dry-run", "--json"
+        ),
+        lambda: scratch.cli(
+            "restore", "analysis.ipynb", "--at", between.isoformat(), "--to", "at.ipynb"
+        ),
+        lambda: scratch.cli(
+            "restore",
+            "analysis.ipynb",
+            "--at",
+            (first - timedelta(seconds=1)).isoformat(),
+            expect=None,
+        ),
+    )
+
+    assert exact.json()["version"] == 2
+    assert (scratch.root / "at.ipynb").read_bytes() == scratch.saves["analysis.ipynb"][1]
+    assert middle.out.startswith("restored version 2 of analysis.ipynb")
+    one_line_error(early, 3, "analysis.ipynb")
+
+
+def test_a_deleted_notebook_can_be_restored(scratch: Archive) -> None:
+    assert not (scratch.root / "gone.ipynb").exists()
+    scratch.cli("restore", "gone.ipynb")
+    assert (scratch.root / "gone.ipynb").read_bytes() == scratch.saves["gone.ipynb"][-1]
+
+
+@LOCAL_ONLY
+@pytest.mark.parametrize("kind", ["parent", "absolute", "symlink"])
+def test_restore_refuses_a_target_outside_the_root(
+    scratch: Archive, tmp_path: Path, kind: str
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (scratch.root / "escape").symlink_to(elsewhere, target_is_directory=True)
+    target = {
+        "parent": "../outside.ipynb",
+        "absolute": str(elsewhere / "outside.ipynb"),
+        "symlink": "escape/outside.ipynb",
+    }[kind]
+    files = tree(scratch.root)
+
+    result = scratch.cli("restore", "analysis.ipynb", "1", "--to", target, expect=None)
+
+    one_line_error(result, 3)
+    assert tree(scratch.root) == files, "nothing may be written inside the root"
+    assert tree(elsewhere) == {}
+    assert not (scratch.base / "outside.ipynb").exists()
+
+
+@LOCAL_ONLY
+@pytest.mark.parametrize("target", ["reports", "analysis.ipynb/inside.ipynb"])
+def test_restore_to_a_directory_or_below_a_file_fails_in_one_line(
+    scratch: Archive, target: str
+) -> None:
+    files = tree(scratch.root)
+
+    result = scratch.cli("restore", "analysis.ipynb", "1", "--to", target, expect=None)
+
+    one_line_error(result, 3, target)
+    assert tree(scratch.root) == files
+
+
+# -- reindex ------------------------------------------------------------------
+
+
+def test_reindex_rebuilds_a_deleted_index_exactly_and_is_idempotent(scratch: Archive) -> None:
+    before = scratch.rows()
+    scratch.delete_index()
+    one_line_error(scratch.cli("list", expect=None), 5, "reindex")
+
+    first = scratch.cli("reindex", "--json").json()
+    assert sorted(first["added"]) == sorted(row.store_key for row in before)
+    assert (first["fixed"], first["missing"]) == ([], [])
+    after = scratch.rows()
+    assert {row.identity for row in after} == {row.identity for row in before}
+    assert [(r.store_key, r.size) for r in after] == [(r.store_key, r.size) for r in before]
+
+    again = scratch.cli("reindex")
+    assert again.out.startswith("added 0 versions, fixed 0, 0 indexed versions missing")
+    assert scratch.rows() == after
+
+
+def test_reindex_keeps_version_numbers_across_pruned_gaps(scratch: Archive) -> None:
+    scratch.cli("pin", "analysis.ipynb", "1")
+    scratch.cli("prune", "--keep-last", "1", "--path", "analysis.ipynb")
+    before = scratch.rows()
+    assert [r.version for r in before if r.path == "analysis.ipynb"] == [1, 3]
+    scratch.delete_index()
+
+    scratch.cli("reindex")
+
+    after = scratch.rows()
+    assert {row.identity for row in after} == {row.identity for row in before}
+    assert [r.version for r in after if r.path == "analysis.ipynb"] == [1, 3]
+
+
+# -- verify -------------------------------------------------------------------
+
+
+def test_verify_a_clean_archive(filled: Archive) -> None:
+    report = filled.cli("verify", "--json").json()
+    assert report == {"checked": TOTAL, "ok": True, "problems": []}
+
+
+def test_verify_finds_missing_corrupt_and_orphaned_objects(scratch: Archive) -> None:
+    missing = scratch.row("analysis.ipynb", 1).store_key
+    corrupt = scratch.row("analysis.ipynb", 2).store_key
+    orphan = f"{PREFIX}/stray.ipynb/@20260101T000000.000000Z.ipynb"
+    scratch.delete_object(missing)
+    scratch.put_object(corrupt, scratch.saves["analysis.ipynb"][1].replace(b"two", b"TWO"))
+    scratch.put_object(orphan, scratch.saves["gone.ipynb"][0])
+
+    as_json, text, show = concurrently(
+        lambda: scratch.cli("verify", "--json", expect=1),
+        lambda: scratch.cli("verify", expect=1),
+        lambda: scratch.cli("show", "analysis.ipynb", "2", expect=None),
+    )
+
+    report = as_json.json()
+    assert (report["checked"], report["ok"]) == (TOTAL, False)
+    assert [(p["kind"], p["store_key"]) for p in report["problems"]] == [
+        ("corrupt", corrupt),
+        ("missing", missing),
+        ("orphan", orphan),
+    ]
+    lines = text.out.splitlines()
+    assert f"missing: {missing} (version 1 of analysis.ipynb)" in lines
+    assert any(line.startswith(f"corrupt: {corrupt} (") for line in lines)
+    assert any(line.startswith(f"orphan: {orphan} (") for line in lines)
+    assert lines[-1] == f"checked {TOTAL} versions: 3 problems"
+    one_line_error(show, 7, "damaged")
+
+
+# -- prune --------------------------------------------------------------------
+
+RULES = [
+    (["--keep-last", "3"], {"journal.ipynb": {7, 8, 9}, "other/q.ipynb": {1, 2, 3}}),
+    (["--keep-hourly", "4"], {"journal.ipynb": {5, 6, 8, 9}, "other/q.ipynb": {1, 3}}),
+    (["--keep-daily", "4"], {"journal.ipynb": {3, 6, 8, 9}, "other/q.ipynb": {1, 3}}),
+    (["--keep-weekly", "3"], {"journal.ipynb": {2, 3, 9}, "other/q.ipynb": {3}}),
+    (["--keep-monthly", "3"], {"journal.ipynb": {1, 3, 9}, "other/q.ipynb": {1, 3}}),
+    (["--keep-yearly", "1"], {"journal.ipynb": {9}, "other/q.ipynb": {3}}),
+    (["--keep-within", "3d"], {"journal.ipynb": {6, 7, 8, 9}, "other/q.ipynb": {1, 2, 3}}),
+    (
+        ["--keep-last", "1", "--keep-monthly", "2"],
+        {"journal.ipynb": {3, 9}, "other/q.ipynb": {1, 3}},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"), RULES, ids=[" ".join(policy) for policy, _ in RULES]
+)
+def test_prune_keeps_exactly_what_each_rule_says(
+    history: Archive, policy: list[str], expected: dict[str, set[int]]
+) -> None:
+    report = history.cli("prune", *policy, "--json").json()
+
+    assert survivors(history) == expected
+    assert_store_matches_index(history)
+    assert report["dry_run"] is False
+    for decision in report["decisions"]:
+        kept = decision["version"] in expected[decision["path"]]
+        assert decision["keep"] is kept
+        assert bool(decision["reasons"]) is kept, decision
+
+
+def test_prune_dry_run_deletes_nothing_and_says_why(history: Archive) -> None:
+    rows, objects = history.rows(), history.objects()
+
+    result = history.cli("prune", "--keep-last", "3", "--keep-monthly", "2", "--dry-run")
+
+    assert (history.rows(), history.objects()) == (rows, objects)
+    lines = result.out.splitlines()
+    assert lines[0].startswith("keep 3 newest, 2 monthly")
+    decisions = {(cells[0], cells[1]): cells[3:] for cells in table_rows(result.out)[2:-1]}
+    assert decisions[("journal.ipynb", "9")] == ["keep", "last 3, monthly 2025-03"]
+    assert decisions[("journal.ipynb", "3")] == ["keep", "monthly 2025-02"]
+    assert decisions[("journal.ipynb", "1")] == ["remove"]
+    assert lines[-1] == f"would remove 5 of {HISTORY_TOTAL} versions (dry run)"
+
+
+def test_labelled_and_pinned_versions_always_survive(history: Archive) -> None:
+    concurrently(
+        lambda: history.cli("label", "journal.ipynb", "2", "submitted"),
+        lambda: history.cli("pin", "journal.ipynb", "4"),
+    )
+
+    report = history.cli("prune", "--keep-last", "3", "--json").json()
+
+    assert survivors(history)["journal.ipynb"] == {2, 4, 7, 8, 9}
+    assert_store_matches_index(history)
+    reasons = {
+        d["version"]: d["reasons"] for d in report["decisions"] if d["path"] == "journal.ipynb"
+    }
+    assert reasons[2] == ["labelled 'submitted'"]
+    assert reasons[4] == ["pinned"]
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [[], ["--keep-last", "0", "--keep-within", "0d"], ["--path", "no-such-*"]],
+    ids=["no option", "rules turned off", "no matching path"],
+)
+def test_an_empty_policy_is_refused(history: Archive, policy: list[str]) -> None:
+    rows, objects = history.rows(), history.objects()
+    one_line_error(history.cli("prune", *policy, expect=None), 6, "empty policy")
+    assert (history.rows(), history.objects()) == (rows, objects)
+
+
+def test_prune_path_glob_limits_it_to_matching_paths(history: Archive) -> None:
+    history.cli("prune", "--keep-last", "1", "--path", "other/*")
+    assert survivors(history) == {**ALL_OF_HISTORY, "other/q.ipynb": {3}}
+    assert_store_matches_index(history)
+
+
+def test_prune_periods_are_in_local_time(history: Archive) -> None:
+    # In UTC, q's three saves span two days (see RULES); in New York all were on Dec 31.
+    history.cli("prune", "--keep-daily", "2", "--path", "other/*", env={"TZ": "America/New_York"})
+    assert survivors(history)["other/q.ipynb"] == {3}
+
+
+def test_after_a_prune_verify_is_clean(any_history: Archive) -> None:
+    any_history.cli("prune", "--keep-last", "2", "--keep-monthly", "3")
+
+    assert survivors(any_history) == {"journal.ipynb": {1, 3, 8, 9}, "other/q.ipynb": {1, 2, 3}}
+    assert_store_matches_index(any_history)
+    report = any_history.cli("verify", "--json").json()
+    assert report == {"checked": 7, "ok": True, "problems": []}
+
+
+# -- label, pin, unpin --------------------------------------------------------
+
+
+@LOCAL_ONLY
+def test_labels_and_pins_show_in_list(scratch: Archive) -> None:
+    concurrently(
+        lambda: scratch.cli("label", "analysis.ipynb", "2", "first draft"),
+        lambda: scratch.cli("pin", "analysis.ipynb", "3"),
+    )
+    table, as_json = concurrently(
+        lambda: scratch.cli("list", "analysis.ipynb"),
+        lambda: scratch.cli("list", "analysis.ipynb", "--json"),
+    )
+    assert [(v["label"], v["pinned"]) for v in as_json.json()] == [
+        (None, False),
+        ("first draft", False),
+        (None, True),
+    ]
+    lines = {cells[0]: cells for cells in table_rows(table.out)[1:]}
+    assert lines["2"][-1] == "first draft"
+    assert lines["3"][-1] == "📌"
+
+    concurrently(
+        lambda: scratch.cli("unpin", "analysis.ipynb", "3"),
+        lambda: scratch.cli("label", "analysis.ipynb", "2", ""),
+    )
+    after = scratch.cli("list", "analysis.ipynb", "--json").json()
+    assert [(v["label"], v["pinned"]) for v in after] == [(None, False)] * 3
+
+
+# -- expected failures ----------------------------------------------------------
+
+
+@LOCAL_ONLY
+def test_expected_failures_are_one_line_with_the_documented_code(
+    filled: Archive, tmp_path: Path
+) -> None:
+    absent = tmp_path / "absent" / "index.sqlite"
+    unreachable = [
+        "--storage",
+        "s3",
+        "--s3-bucket",
+        "nowhere",
+        "--s3-endpoint-url",
+        f"http://127.0.0.1:{free_port()}",
+    ]
+    credentials = {
+        "BOOKSTORE_S3_ACCESS_KEY_ID": ACCESS_KEY_ID,
+        "BOOKSTORE_S3_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
+        "BOOKSTORE_S3_REGION_NAME": REGION,
+    }
+    cases: list[tuple[list[str], int, str]] = [
+        (["list", "nope.ipynb"], 3, "'nope.ipynb' has no archived versions"),
+        (["show", "analysis.ipynb", "99"], 3, "no version 99 of 'analysis.ipynb'"),
+        (["restore", "analysis.ipynb", "99"], 3, "no version 99 of 'analysis.ipynb'"),
+        (["diff", "gone.ipynb", "1"], 3, "gone.ipynb does not exist"),
+        (["--index-url", f"sqlite+aiosqlite:///{absent}", "list"], 5, "does not exist"),
+        (["--index-url", f"sqlite+aiosqlite:///{absent}", "sql", "SELECT 1"], 5, "not exist"),
+        ([*unreachable, "show", "analysis.ipynb", "1"], 4, "cannot reach S3"),
+        (["--storage", "s3", "list"], 8, "s3_bucket"),
+    ]
+    results = concurrently(
+        *(lambda a=a: filled.cli(*a, expect=None, env=credentials) for a, _, _ in cases)
+    )
+    for (args, code, fragment), result in zip(cases, results, strict=True):
+        one_line_error(result, code, fragment)
+        assert result.stdout == b"", args
+    assert not absent.parent.exists(), "a missing index is not created"
+
+
+@LOCAL_ONLY
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["list", "--since", "yesterday"], "--since"),
+        (["restore", "analysis.ipynb", "--at", "noon"], "--at"),
+        (["prune", "--keep-within", "3x"], "--keep-within"),
+    ],
+    ids=["since", "at", "keep-within"],
+)
+def test_a_bad_option_value_is_a_one_line_usage_error(
+    filled: Archive, args: list[str], option: str
+) -> None:
+    result = filled.cli(*args, expect=2)
+
+    assert "Traceback" not in result.stderr
+    assert result.stdout == b""
+    [error] = [line for line in result.stderr.splitlines() if "error" in line.lower()]
+    assert option in error
+    assert result.stderr.strip().splitlines() == [error], "one line, as every expected failure"
