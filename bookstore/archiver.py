@@ -205,9 +205,18 @@ class Archiver:
         await self._idle.wait()
 
     async def stop(self, timeout: float) -> None:
-        """Give queued saves ``timeout`` seconds, then stop; the rest stay in the outbox."""
+        """Give queued saves ``timeout`` seconds, then stop; the rest stay in the outbox.
+
+        The time includes finishing start-up, if the server stops that early.
+        """
+
+        async def settled() -> None:
+            if self.backlog:
+                await self._ready.wait()
+            await self._idle.wait()
+
         try:
-            await asyncio.wait_for(self._idle.wait(), timeout)
+            await asyncio.wait_for(settled(), timeout)
         except asyncio.TimeoutError:
             self.log.warning(
                 "bookstore: %d saves are not archived yet; they stay in %s and are "

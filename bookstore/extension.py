@@ -100,9 +100,9 @@ class BookstoreExtension(ExtensionAppJinjaMixin, ExtensionApp):
         )
 
     async def stop_extension(self) -> None:
+        await self.archiver.stop(self.bookstore_settings.shutdown_timeout)
         if self._startup is not None and not self._startup.done():
             self._startup.cancel()
-        await self.archiver.stop(self.bookstore_settings.shutdown_timeout)
         await self.store.close()
         await self.index.close()
 

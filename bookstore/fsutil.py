@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import uuid
 from pathlib import Path
@@ -31,7 +32,12 @@ def write_durably(path: Path, data: bytes) -> None:
 
 
 def replace_atomically(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data``: a reader or a crash sees the old file or the new, whole."""
+    """Replace ``path`` with ``data``: a reader or a crash sees the old file or the new, whole.
+
+    Temporary files that an earlier, interrupted replace of ``path`` left are removed.
+    """
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        stale.unlink(missing_ok=True)
     temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
     write_durably(temporary, data)
     try:
