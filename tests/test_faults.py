@@ -31,8 +31,9 @@ import pytest
 
 from fault_proxy import THROTTLING, FaultProxy, Faults
 from jupyter_process import JupyterServer, notebook, wait_for
-from moto_server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, MotoServer
+from moto_server import MotoServer
 from test_server_archive import index_rows
+from test_server_s3 import s3_env
 
 FAST_RETRY = {"BOOKSTORE_RETRY_INITIAL_DELAY": "0.05", "BOOKSTORE_RETRY_MAX_DELAY": "0.5"}
 
@@ -55,22 +56,12 @@ def fault_proxy(moto_server: MotoServer) -> Iterator[FaultProxy]:
     assert proxy.hook_errors == []
 
 
-def s3_env(bucket: str, proxy: FaultProxy) -> dict[str, str]:
-    return {
-        "BOOKSTORE_STORAGE": "s3",
-        "BOOKSTORE_S3_BUCKET": bucket,
-        "BOOKSTORE_S3_ENDPOINT_URL": proxy.endpoint_url,
-        "BOOKSTORE_S3_REGION_NAME": REGION,
-        "BOOKSTORE_S3_ACCESS_KEY_ID": ACCESS_KEY_ID,
-        "BOOKSTORE_S3_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
-        **FAST_RETRY,
-    }
-
-
 def s3_server(
     base: Path, bucket: str, proxy: FaultProxy, env: Mapping[str, str] | None = None
 ) -> JupyterServer:
-    return JupyterServer(base, env={**s3_env(bucket, proxy), **(env or {})})
+    return JupyterServer(
+        base, env={**s3_env(bucket, proxy.endpoint_url), **FAST_RETRY, **(env or {})}
+    )
 
 
 def read_bucket(moto: MotoServer, bucket: str) -> dict[str, Stored]:

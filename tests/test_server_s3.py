@@ -14,19 +14,21 @@ NORMAL_SAVE_BOUND = 5.0
 """Seconds no save may take: ~100x a normal save, and less than any S3 timeout bookstore has."""
 
 
+def s3_env(bucket: str, endpoint_url: str) -> dict[str, str]:
+    """Variables pointing a server at ``bucket`` on the moto server behind ``endpoint_url``."""
+    return {
+        "BOOKSTORE_STORAGE": "s3",
+        "BOOKSTORE_S3_BUCKET": bucket,
+        "BOOKSTORE_S3_ENDPOINT_URL": endpoint_url,
+        "BOOKSTORE_S3_REGION_NAME": REGION,
+        "BOOKSTORE_S3_ACCESS_KEY_ID": ACCESS_KEY_ID,
+        "BOOKSTORE_S3_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
+    }
+
+
 def s3_server(base: Path, bucket: str, proxy: TcpProxy) -> JupyterServer:
-    return JupyterServer(
-        base,
-        env={
-            "BOOKSTORE_STORAGE": "s3",
-            "BOOKSTORE_S3_BUCKET": bucket,
-            "BOOKSTORE_S3_ENDPOINT_URL": proxy.endpoint_url,
-            "BOOKSTORE_S3_REGION_NAME": REGION,
-            "BOOKSTORE_S3_ACCESS_KEY_ID": ACCESS_KEY_ID,
-            "BOOKSTORE_S3_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
-            "BOOKSTORE_RETRY_MAX_DELAY": "1",
-        },
-    )
+    env = {**s3_env(bucket, proxy.endpoint_url), "BOOKSTORE_RETRY_MAX_DELAY": "1"}
+    return JupyterServer(base, env=env)
 
 
 def bucket_objects(moto: MotoServer, bucket: str) -> dict[str, bytes]:
