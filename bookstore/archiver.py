@@ -105,25 +105,33 @@ async def store_and_index(
     record = hashed.record
     if latest is not None and latest.sha256 == hashed.sha256:
         return None
-    next_version = latest.version + 1 if latest else 1
-    queued_time = record.queued_time
-    for _ in range(_KEY_ATTEMPTS):
-        key = keys.version_key(workspace_prefix, record.filepath, queued_time)
+    path = record.filepath
+    for attempt in range(_KEY_ATTEMPTS):
+        stamp = record.queued_time + timedelta(microseconds=attempt)
+        key = keys.version_key(workspace_prefix, path, stamp)
+        async with index.writing() as session:
+            # Numbered before the upload, so the object's metadata names its real version.
+            version = await queries.reserve_version(session, path, key, hashed.sha256)
+        if version is None:
+            continue
         try:
-            await store.put(key, record.content, object_metadata(hashed, next_version))
-            break
+            await store.put(key, record.content, object_metadata(hashed, version))
         except ObjectConflict:
-            queued_time += timedelta(microseconds=1)
+            async with index.writing() as session:
+                await queries.release_reservation(session, key)
+            continue
+        break
     else:
         raise ObjectConflict(key)
     async with index.writing() as session:
         return await queries.add_version(
             session,
-            path=record.filepath,
+            path=path,
+            version=version,
             store_key=key,
             size=len(record.content),
             sha256=hashed.sha256,
-            queued_at=queued_time,
+            queued_at=stamp,
             archived_at=datetime.now(timezone.utc),
         )
 

@@ -156,11 +156,13 @@ async def index_file(tmp_path: Path) -> Path:
         await database.migrate()
         for n, (path, minutes, latency_ms) in enumerate(saves):
             queued = T0 + timedelta(minutes=minutes)
+            key = f"workspace/{path}/@{n}"
             async with database.writing() as session:
                 await queries.add_version(
                     session,
                     path=path,
-                    store_key=f"workspace/{path}/@{n}",
+                    version=await queries.reserve_version(session, path, key, f"{n:064x}") or 0,
+                    store_key=key,
                     size=1000 + n,
                     sha256=f"{n:064x}",
                     queued_at=queued,

@@ -464,3 +464,39 @@ def test_an_index_lost_while_s3_is_down_is_rebuilt_once_s3_is_back(
     after = index_rows(server)
     assert [version for _, version, *_ in after] == [1, 2, 3, 4]
     assert set(before) <= set(after)
+
+
+# -- two servers on one index, rebuilt from the store ------------------------------
+
+
+def test_a_shared_index_rebuilt_from_the_store_keeps_every_version_number(
+    tmp_path: Path, moto_server: MotoServer, s3_bucket: str, fault_proxy: FaultProxy
+) -> None:
+    index_file = tmp_path / "shared" / "index.sqlite"
+    servers = sharing_servers(tmp_path, s3_bucket, fault_proxy, index_file)
+    fault_proxy.faults = Faults(latency=0.02)  # each upload overlaps the other server's
+    start_all(servers)
+    try:
+
+        def save_15(number: int) -> None:
+            for n in range(15):
+                servers[number].save("shared.ipynb", notebook(f"server {number} save {n}"))
+
+        with ThreadPoolExecutor(len(servers)) as clients:
+            list(clients.map(save_15, range(len(servers))))
+        for server in servers:
+            server.wait_archived(timeout=60)
+    finally:
+        for server in servers:
+            server.stop()
+    before = {key: version for _, version, key, *_ in rows_in(index_file)}
+    assert sorted(before.values()) == list(range(1, 31))
+
+    fault_proxy.faults = Faults()
+    delete_index(index_file)
+    with servers[0]:
+        servers[0].wait_archived()
+    assert "rebuilt the index from the store: 30 versions indexed" in servers[0].log()
+    after = {key: version for _, version, key, *_ in rows_in(index_file)}
+    renumbered = {key: (before[key], after[key]) for key in before if before[key] != after[key]}
+    assert renumbered == {}, f"{len(renumbered)} of 30 versions changed number in the rebuild"

@@ -42,6 +42,7 @@ async def add(index: IndexDatabase, path: str, key: str, queued: datetime) -> in
         row = await queries.add_version(
             session,
             path=path,
+            version=await queries.reserve_version(session, path, key, "0" * 64) or 0,
             store_key=key,
             size=10,
             sha256="0" * 64,

@@ -26,7 +26,7 @@ import bookstore
 
 __all__ = ["IndexDatabase", "migrations_dir"]
 
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0003"
 """The newest migration; when the database is there already, Alembic is not even imported."""
 _WRITE_OPTION = "bookstore_write"
 SQLITE_BUSY_TIMEOUT_MS = 30_000

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import DateTime, Dialect, Index, String, UniqueConstraint, types
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "PrunedObject", "UTCDateTime", "Version"]
+__all__ = ["Base", "PrunedObject", "ReservedVersion", "UTCDateTime", "Version"]
 
 
 class UTCDateTime(types.TypeDecorator[datetime]):
@@ -73,3 +73,20 @@ class PrunedObject(Base):
 
     store_key: Mapped[str] = mapped_column(String(8192), primary_key=True)
     pruned_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ReservedVersion(Base):
+    """A version number taken for a save before its object is uploaded.
+
+    The number is written into the object's metadata, so the index rebuilt from
+    the store numbers versions exactly as before, even when several servers
+    archive one path at once. The row becomes a ``versions`` row once indexed.
+    """
+
+    __tablename__ = "reserved_versions"
+    __table_args__ = (UniqueConstraint("path", "version", name="uq_reserved_path_version"),)
+
+    store_key: Mapped[str] = mapped_column(String(8192), primary_key=True)
+    path: Mapped[str] = mapped_column(String(4096))
+    version: Mapped[int]
+    sha256: Mapped[str] = mapped_column(String(64))

@@ -6,12 +6,12 @@ import math
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, column, func, literal, select, table
+from sqlalchemy import ColumnElement, column, delete, func, select, table
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bookstore.index.models import UTCDateTime, Version
+from bookstore.index.models import ReservedVersion, Version
 
 __all__ = [
     "PathSummary",
@@ -23,6 +23,8 @@ __all__ = [
     "latest_version",
     "list_paths",
     "list_versions",
+    "release_reservation",
+    "reserve_version",
     "version_at",
     "version_by_key",
     "version_with_sha256",
@@ -40,56 +42,78 @@ async def version_by_key(session: AsyncSession, store_key: str) -> Version | Non
     return (await session.scalars(select(Version).where(Version.store_key == store_key))).first()
 
 
+async def _lock_path(session: AsyncSession, path: str) -> None:
+    """On PostgreSQL, servers sharing one database number a path's versions one at a time.
+
+    SQLite needs nothing here: its write transactions hold the lock from the start.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(select(func.pg_advisory_xact_lock(func.hashtext(path))))
+
+
+async def reserve_version(
+    session: AsyncSession, path: str, store_key: str, sha256: str
+) -> int | None:
+    """The version number of this save at ``store_key``: taken now, or earlier by itself.
+
+    A replayed save (same key, same content) finds the number it reserved, or was
+    indexed with, before. ``None`` when another save holds the key: the caller
+    moves to the next key.
+    """
+    await _lock_path(session, path)
+    for model in (ReservedVersion, Version):
+        holder = (
+            await session.execute(
+                select(model.version, model.sha256).where(model.store_key == store_key)
+            )
+        ).first()
+        if holder is not None:
+            return holder.version if holder.sha256 == sha256 else None
+    highest = [
+        await session.scalar(select(func.max(model.version)).where(model.path == path))
+        for model in (Version, ReservedVersion)
+    ]
+    number = max(value or 0 for value in highest) + 1
+    session.add(ReservedVersion(store_key=store_key, path=path, version=number, sha256=sha256))
+    return number
+
+
+async def release_reservation(session: AsyncSession, store_key: str) -> None:
+    """Give back a number whose key turned out to be taken in the store."""
+    await session.execute(delete(ReservedVersion).where(ReservedVersion.store_key == store_key))
+
+
 async def add_version(
     session: AsyncSession,
     *,
     path: str,
+    version: int,
     store_key: str,
     size: int,
     sha256: str,
     queued_at: datetime,
     archived_at: datetime,
 ) -> Version:
-    """Index a stored object as the next version of its path (once: a replay returns the row).
-
-    One statement numbers and inserts the row, so archiving costs the index a
-    single round trip in the common case.
-    """
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        # Servers sharing one database number a path's versions one at a time.
-        await session.execute(select(func.pg_advisory_xact_lock(func.hashtext(path))))
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    next_version = select(
-        literal(path),
-        func.coalesce(func.max(Version.version), 0) + 1,
-        literal(store_key),
-        literal(size),
-        literal(sha256),
-        literal(queued_at, UTCDateTime()),
-        literal(archived_at, UTCDateTime()),
-        literal(False),
-    ).where(Version.path == path)
+    """Index a stored object under its reserved number (once: a replay returns the row)."""
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     statement = (
         insert(Version)
-        .from_select(
-            [
-                "path",
-                "version",
-                "store_key",
-                "size",
-                "sha256",
-                "queued_at",
-                "archived_at",
-                "pinned",
-            ],
-            next_version,
+        .values(
+            path=path,
+            version=version,
+            store_key=store_key,
+            size=size,
+            sha256=sha256,
+            queued_at=queued_at,
+            archived_at=archived_at,
+            pinned=False,
         )
         .on_conflict_do_nothing(index_elements=["store_key"])
         .returning(Version.version)
     )
-    version = (await session.execute(statement)).scalar()
-    if version is None:
+    inserted = (await session.execute(statement)).scalar()
+    await session.execute(delete(ReservedVersion).where(ReservedVersion.store_key == store_key))
+    if inserted is None:
         existing = await version_by_key(session, store_key)
         assert existing is not None, "the insert conflicted on store_key"
         return existing
