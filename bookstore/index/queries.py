@@ -6,7 +6,17 @@ import math
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, column, delete, func, select, table
+from sqlalchemy import (
+    ColumnElement,
+    column,
+    delete,
+    func,
+    literal,
+    select,
+    table,
+    true,
+    union_all,
+)
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -56,26 +66,43 @@ async def reserve_version(
 ) -> int | None:
     """The version number of this save at ``store_key``: taken now, or earlier by itself.
 
-    A replayed save (same key, same content) finds the number it reserved, or was
-    indexed with, before. ``None`` when another save holds the key: the caller
-    moves to the next key.
+    One statement takes the next number in the common case. A replayed save
+    (same key, same content) finds the number it reserved before; ``None`` when
+    another save holds the key, and the caller moves to the next key.
     """
     await _lock_path(session, path)
-    for model in (ReservedVersion, Version):
-        holder = (
-            await session.execute(
-                select(model.version, model.sha256).where(model.store_key == store_key)
-            )
-        ).first()
-        if holder is not None:
-            return holder.version if holder.sha256 == sha256 else None
-    highest = [
-        await session.scalar(select(func.max(model.version)).where(model.path == path))
-        for model in (Version, ReservedVersion)
-    ]
-    number = max(value or 0 for value in highest) + 1
-    session.add(ReservedVersion(store_key=store_key, path=path, version=number, sha256=sha256))
-    return number
+    highest = union_all(
+        select(func.max(Version.version).label("number")).where(Version.path == path),
+        select(func.max(ReservedVersion.version)).where(ReservedVersion.path == path),
+    ).subquery()
+    statement = (
+        _insert_for(session)(ReservedVersion)
+        .from_select(
+            ["store_key", "path", "version", "sha256"],
+            # SQLite parses ON CONFLICT after INSERT ... SELECT only after a WHERE.
+            select(
+                literal(store_key),
+                literal(path),
+                func.coalesce(func.max(highest.c.number), 0) + 1,
+                literal(sha256),
+            ).where(true()),
+        )
+        .on_conflict_do_nothing(index_elements=["store_key"])
+        .returning(ReservedVersion.version)
+    )
+    number: int | None = (await session.execute(statement)).scalar()
+    if number is not None:
+        return number
+    holder = await session.get(ReservedVersion, store_key)
+    assert holder is not None, "the reservation conflicted on store_key"
+    return holder.version if holder.sha256 == sha256 else None
+
+
+def _insert_for(session: AsyncSession) -> Any:
+    """The dialect's INSERT, which knows ON CONFLICT."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql_insert
+    return sqlite_insert
 
 
 async def release_reservation(session: AsyncSession, store_key: str) -> None:
@@ -95,9 +122,8 @@ async def add_version(
     archived_at: datetime,
 ) -> Version:
     """Index a stored object under its reserved number (once: a replay returns the row)."""
-    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     statement = (
-        insert(Version)
+        _insert_for(session)(Version)
         .values(
             path=path,
             version=version,
