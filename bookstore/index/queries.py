@@ -27,7 +27,6 @@ __all__ = [
     "PathSummary",
     "add_version",
     "archive_stats",
-    "count_versions",
     "count_versions_of",
     "get_version",
     "latest_version",
@@ -154,11 +153,6 @@ async def add_version(
         label=None,
         pinned=False,
     )
-
-
-async def count_versions(session: AsyncSession) -> int:
-    """How many versions the index holds."""
-    return await session.scalar(select(func.count()).select_from(Version)) or 0
 
 
 class PathSummary(NamedTuple):
