@@ -22,7 +22,9 @@ from bookstore.errors import InvalidPath
 
 __all__ = [
     "VersionKey",
+    "annotations_key",
     "normalize_path",
+    "parse_annotations_key",
     "parse_version_key",
     "path_prefix",
     "published_key",
@@ -31,6 +33,7 @@ __all__ = [
 
 _TIMESTAMP_FORMAT = "%Y%m%dT%H%M%S.%fZ"
 _VERSION_MARK = "/@"
+_ANNOTATIONS = "annotations.json"
 _KEY_TAIL = re.compile(r"/@(?P<stamp>\d{8}T\d{6}\.\d{6}Z)(?P<suffix>[^/]*)\Z")
 
 
@@ -74,6 +77,30 @@ def _prefix_root(workspace_prefix: str) -> str:
 def path_prefix(workspace_prefix: str, path: str) -> str:
     """The key prefix under which exactly the versions of ``path`` are stored."""
     return f"{_prefix_root(workspace_prefix)}{_encode(normalize_path(path))}{_VERSION_MARK}"
+
+
+def annotations_key(workspace_prefix: str, path: str) -> str:
+    """Where the labels and pins of ``path``'s versions are kept, beside its versions.
+
+    ``@annotations.json`` is no timestamp, so it never parses as a version key.
+    """
+    return f"{path_prefix(workspace_prefix, path)}{_ANNOTATIONS}"
+
+
+def parse_annotations_key(workspace_prefix: str, key: str) -> str | None:
+    """The path whose annotations ``key`` holds, or ``None``."""
+    root = _prefix_root(workspace_prefix)
+    tail = f"{_VERSION_MARK}{_ANNOTATIONS}"
+    if not key.startswith(root) or not key.endswith(tail):
+        return None
+    encoded = key[len(root) : -len(tail)]
+    if not encoded or "@" in encoded:
+        return None
+    path = _decode(encoded)
+    try:
+        return normalize_path(path)
+    except InvalidPath:
+        return None
 
 
 def published_key(published_prefix: str, path: str) -> str:

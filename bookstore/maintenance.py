@@ -20,6 +20,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import DatabaseError
 
 from bookstore import keys
+from bookstore.annotations import load_annotations
 from bookstore.errors import ObjectNotFound
 from bookstore.index import IndexDatabase, PrunedObject, Version
 from bookstore.retention import Decision, RetentionPolicy, VersionInfo, decide
@@ -103,8 +104,9 @@ async def reindex(
     """Make the index describe exactly what the store holds; idempotent.
 
     Each object's metadata gives its sha256 and version number (objects
-    without metadata are read and hashed). Rows whose object is missing are
-    reported, not deleted: the object may come back (a restored bucket).
+    without metadata are read and hashed), and each path's annotations object
+    its labels and pins. Rows whose object is missing are reported, not
+    deleted: the object may come back (a restored bucket).
     """
     report = ReindexReport()
     listing = await list_versions_in_store(store, workspace_prefix)
@@ -113,11 +115,15 @@ async def reindex(
         rows = {row.store_key: row for row in await session.scalars(select(Version))}
         pruned = set(await session.scalars(select(PrunedObject.store_key)))
     found: list[_Found] = []
+    annotated: dict[str, str] = {}
 
     async def inspect(info: ObjectInfo) -> None:
         try:
             parsed = keys.parse_version_key(workspace_prefix, info.key)
-            if parsed is None or info.key in pruned:
+            annotations_of = keys.parse_annotations_key(workspace_prefix, info.key)
+            if annotations_of is not None:
+                annotated[annotations_of] = info.key
+            elif parsed is None or info.key in pruned:
                 report.ignored.append(info.key)
             else:
                 found.append(await _describe(store, info, parsed))
@@ -141,6 +147,14 @@ async def reindex(
                 )
                 report.fixed.append(item.info.key)
         session.add_all(_numbered(new, {(row.path, row.version) for row in rows.values()}))
+        await session.flush()
+        for path, key in annotated.items():
+            for number, note in (await load_annotations(store, key)).items():
+                await session.execute(
+                    update(Version)
+                    .where(Version.path == path, Version.version == number)
+                    .values(label=note.label, pinned=note.pinned)
+                )
     return report
 
 

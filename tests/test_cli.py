@@ -1124,3 +1124,23 @@ def test_a_bad_option_value_is_a_one_line_usage_error(
     [error] = [line for line in result.stderr.splitlines() if "error" in line.lower()]
     assert option in error
     assert result.stderr.strip().splitlines() == [error], "one line, as every expected failure"
+
+
+def test_labels_and_pins_survive_an_index_rebuilt_from_the_store(scratch: Archive) -> None:
+    scratch.cli("label", "analysis.ipynb", "2", "submitted")
+    scratch.cli("pin", "analysis.ipynb", "1")
+    scratch.delete_index()
+    scratch.cli("reindex")
+    rebuilt = scratch.cli("list", "analysis.ipynb", "--json").json()
+    assert [(v["label"], v["pinned"]) for v in rebuilt] == [
+        (None, True),
+        ("submitted", False),
+        (None, False),
+    ]
+    scratch.cli("prune", "--keep-last", "1")
+    assert [v["version"] for v in scratch.cli("list", "analysis.ipynb", "--json").json()] == [
+        1,
+        2,
+        3,
+    ]
+    scratch.cli("verify")

@@ -11,14 +11,19 @@ __all__ = ["COMMANDS"]
 
 
 async def _update(runtime: Runtime, path: str, version: int, **changes: object) -> str:
+    from bookstore.annotations import save_annotations
     from bookstore.history import find_version
     from bookstore.keys import normalize_path
 
+    name = normalize_path(path)
     async with runtime.open() as opened, opened.index.writing() as session:
-        row = await find_version(session, normalize_path(path), version)
-        for name, value in changes.items():
-            setattr(row, name, value)
-        return f"version {row.version} of {row.path}"
+        row = await find_version(session, name, version)
+        for attribute, value in changes.items():
+            setattr(row, attribute, value)
+        await session.flush()
+        # Kept in the store too, so an index rebuilt from the store keeps them.
+        await save_annotations(opened.store, session, opened.settings.workspace_prefix, name)
+        return f"version {version} of {name}"
 
 
 @click.command("label")
@@ -28,6 +33,9 @@ async def _update(runtime: Runtime, path: str, version: int, **changes: object) 
 @pass_runtime
 def label_command(runtime: Runtime, path: str, version: int, text: str) -> None:
     """Name a version; labelled versions are kept by every prune. An empty TEXT removes it.
+
+    Labels and pins are kept in the store as well as the index, so an index
+    rebuilt from the store (reindex) has them too.
 
     \b
     Examples:
