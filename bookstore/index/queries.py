@@ -121,18 +121,20 @@ async def add_version(
     archived_at: datetime,
 ) -> Version:
     """Index a stored object under its reserved number (once: a replay returns the row)."""
+    values = {
+        "path": path,
+        "version": version,
+        "store_key": store_key,
+        "size": size,
+        "sha256": sha256,
+        "queued_at": queued_at,
+        "archived_at": archived_at,
+        "label": None,
+        "pinned": False,
+    }
     statement = (
         _insert_for(session)(Version)
-        .values(
-            path=path,
-            version=version,
-            store_key=store_key,
-            size=size,
-            sha256=sha256,
-            queued_at=queued_at,
-            archived_at=archived_at,
-            pinned=False,
-        )
+        .values(**values)
         .on_conflict_do_nothing(index_elements=["store_key"])
         .returning(Version.version)
     )
@@ -142,17 +144,7 @@ async def add_version(
         existing = await version_by_key(session, store_key)
         assert existing is not None, "the insert conflicted on store_key"
         return existing
-    return Version(
-        path=path,
-        version=version,
-        store_key=store_key,
-        size=size,
-        sha256=sha256,
-        queued_at=queued_at,
-        archived_at=archived_at,
-        label=None,
-        pinned=False,
-    )
+    return Version(**values)
 
 
 class PathSummary(NamedTuple):
