@@ -140,16 +140,11 @@ def verify_command(runtime: Runtime, sample: int | None, as_json: bool) -> None:
 @pass_runtime
 def prune_command(
     runtime: Runtime,
-    keep_last: int | None,
-    keep_hourly: int | None,
-    keep_daily: int | None,
-    keep_weekly: int | None,
-    keep_monthly: int | None,
-    keep_yearly: int | None,
-    keep_within: str | None,
+    /,
     path_glob: str | None,
     dry_run: bool,
     as_json: bool,
+    **rules: Any,
 ) -> None:
     """Delete old versions by a retention policy, as restic's forget does.
 
@@ -164,23 +159,13 @@ def prune_command(
       bookstore-history prune --keep-within 30d --keep-monthly 12 --path 'reports/*'
     """
     from bookstore.maintenance import finish_interrupted_prunes, plan_prune, prune
-    from bookstore.retention import RetentionPolicy
+    from bookstore.retention import EmptyPolicy, RetentionPolicy
 
     try:
-        policy = RetentionPolicy.from_options(
-            keep_last=keep_last,
-            keep_hourly=keep_hourly,
-            keep_daily=keep_daily,
-            keep_weekly=keep_weekly,
-            keep_monthly=keep_monthly,
-            keep_yearly=keep_yearly,
-            keep_within=keep_within,
-        )
+        policy = RetentionPolicy.from_options(**rules)  # the --keep-* options
     except (TypeError, ValueError) as exc:
         raise click.UsageError(str(exc)) from exc
     if policy.is_empty:
-        from bookstore.retention import EmptyPolicy
-
         raise EmptyPolicy()
 
     async def work() -> tuple[list[Any], int]:
