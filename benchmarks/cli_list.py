@@ -50,12 +50,12 @@ def build_index(file: Path, versions: int, paths: int) -> None:
                 when = T0 + timedelta(seconds=p * per_path + v)
                 stamp = when.strftime("%Y-%m-%d %H:%M:%S.%f")
                 key = f"workspace/nb-{p:05d}.ipynb/@{when:%Y%m%dT%H%M%S.%fZ}.ipynb"
-                yield (f"nb-{p:05d}.ipynb", v, key, 1000, "0" * 64, stamp, stamp)
+                yield ("workspace", f"nb-{p:05d}.ipynb", v, key, 1000, "0" * 64, stamp, stamp)
 
     with sqlite3.connect(file) as db:
         db.executemany(
-            "INSERT INTO versions (path, version, store_key, size, sha256, queued_at, "
-            "archived_at, pinned) VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
+            "INSERT INTO versions (workspace, path, version, store_key, size, sha256, "
+            "queued_at, archived_at, pinned) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)",
             rows(),
         )
 
@@ -82,7 +82,7 @@ def query_list(file: Path, path: str, runs: int) -> float:
         for _ in range(runs):
             started = time.perf_counter()
             async with database.reading() as session:
-                await queries.list_versions(session, path, limit=50, newest=True)
+                await queries.list_versions(session, "workspace", path, limit=50, newest=True)
             times.append((time.perf_counter() - started) * 1000)
         await database.close()
         return statistics.median(times)

@@ -29,19 +29,21 @@ class Annotation(NamedTuple):
     pinned: bool
 
 
-async def save_annotations(
-    store: Store, session: AsyncSession, workspace_prefix: str, path: str
-) -> None:
+async def save_annotations(store: Store, session: AsyncSession, workspace: str, path: str) -> None:
     """Write the store's copy of ``path``'s labels and pins, as ``session`` sees them.
 
     Call it inside the write transaction that changed them: writers then take
     turns, and a store that refuses the write rolls the change back.
     """
     rows = await session.scalars(
-        select(Version).where(Version.path == path, or_(Version.label.is_not(None), Version.pinned))
+        select(Version).where(
+            Version.workspace == workspace,
+            Version.path == path,
+            or_(Version.label.is_not(None), Version.pinned),
+        )
     )
     annotated = {str(row.version): {"label": row.label, "pinned": row.pinned} for row in rows}
-    key = keys.annotations_key(workspace_prefix, path)
+    key = keys.annotations_key(workspace, path)
     if not annotated:
         await store.delete(key)
         return

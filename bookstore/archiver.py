@@ -73,25 +73,25 @@ class Latest(NamedTuple):
     sha256: str
 
 
-async def latest_of(index: IndexDatabase, path: str) -> Latest | None:
+async def latest_of(index: IndexDatabase, workspace: str, path: str) -> Latest | None:
     """The newest version of ``path`` in the index."""
     async with index.reading() as session:
-        row = await queries.latest_version(session, path)
+        row = await queries.latest_version(session, workspace, path)
     return Latest(row.version, row.sha256) if row is not None else None
 
 
 async def archive_record(
-    store: Store, index: IndexDatabase, workspace_prefix: str, hashed: HashedRecord
+    store: Store, index: IndexDatabase, workspace: str, hashed: HashedRecord
 ) -> Version | None:
     """Store and index one save; ``None`` when it equals the path's latest version."""
-    latest = await latest_of(index, hashed.record.filepath)
-    return await store_and_index(store, index, workspace_prefix, hashed, latest)
+    latest = await latest_of(index, workspace, hashed.record.filepath)
+    return await store_and_index(store, index, workspace, hashed, latest)
 
 
 async def store_and_index(
     store: Store,
     index: IndexDatabase,
-    workspace_prefix: str,
+    workspace: str,
     hashed: HashedRecord,
     latest: Latest | None,
 ) -> Version | None:
@@ -108,10 +108,10 @@ async def store_and_index(
     path = record.filepath
     for attempt in range(_KEY_ATTEMPTS):
         stamp = record.queued_time + timedelta(microseconds=attempt)
-        key = keys.version_key(workspace_prefix, path, stamp)
+        key = keys.version_key(workspace, path, stamp)
         async with index.writing() as session:
             # Numbered before the upload, so the object's metadata names its real version.
-            version = await queries.reserve_version(session, path, key, hashed.sha256)
+            version = await queries.reserve_version(session, workspace, path, key, hashed.sha256)
         if version is None:
             continue
         try:
@@ -126,6 +126,7 @@ async def store_and_index(
     async with index.writing() as session:
         return await queries.add_version(
             session,
+            workspace=workspace,
             path=path,
             version=version,
             store_key=key,
@@ -145,7 +146,7 @@ class Archiver:
         store: Store,
         index: IndexDatabase,
         outbox: Outbox,
-        workspace_prefix: str,
+        workspace: str,
         concurrency: int = 8,
         retry: RetryPolicy = DEFAULT_RETRY,
         log: logging.Logger | None = None,
@@ -153,7 +154,7 @@ class Archiver:
         self.store = store
         self.index = index
         self.outbox = outbox
-        self.workspace_prefix = workspace_prefix
+        self.workspace = workspace
         self.retry = retry
         self.log = log or logging.getLogger("bookstore")
         self.archived = 0
@@ -260,10 +261,8 @@ class Archiver:
     async def _archive(self, entry: OutboxEntry, latest: list[Latest | None]) -> None:
         hashed = await asyncio.to_thread(self.outbox.load, entry)
         if not latest:
-            latest.append(await latest_of(self.index, entry.filepath))
-        row = await store_and_index(
-            self.store, self.index, self.workspace_prefix, hashed, latest[0]
-        )
+            latest.append(await latest_of(self.index, self.workspace, entry.filepath))
+        row = await store_and_index(self.store, self.index, self.workspace, hashed, latest[0])
         if row is not None:
             latest[0] = Latest(row.version, row.sha256)
             self.archived += 1

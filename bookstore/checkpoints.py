@@ -70,7 +70,7 @@ class BookstoreCheckpoints(AsyncCheckpoints):
             return []
         try:
             async with self.bookstore.index.reading() as session:
-                return await queries.list_versions(session, name)
+                return await queries.list_versions(session, self.bookstore.workspace, name)
         except SQLAlchemyError as exc:
             self.log.warning("bookstore: cannot read the index for checkpoints: %s", exc)
             return []
@@ -104,7 +104,7 @@ class BookstoreCheckpoints(AsyncCheckpoints):
         bookstore = self.bookstore
         with http_errors():
             content = await self._content_of(name, checkpoint_id)
-            await restore_into(contents_mgr, bookstore.index, bookstore.hooks, name, content)
+            await restore_into(contents_mgr, bookstore, name, content)
 
     async def delete_checkpoint(self, checkpoint_id: str, path: str) -> None:
         raise HTTPError(
@@ -132,7 +132,7 @@ class BookstoreCheckpoints(AsyncCheckpoints):
             if not re.fullmatch(r"[1-9][0-9]{0,17}", checkpoint):
                 raise VersionNotFound(f"{checkpoint!r} is not a checkpoint of {name!r}")
             async with self.bookstore.index.reading() as session:
-                row = await find_version(session, name, int(checkpoint))
+                row = await find_version(session, self.bookstore.workspace, name, int(checkpoint))
             return await fetch_version(self.bookstore.store, row)
         for entry in self.bookstore.archiver.pending(name):
             if checkpoint_id(entry) == checkpoint:

@@ -7,6 +7,7 @@ the original bookstore's ``JPYNB_S3_*`` variable where it had one, and the defau
 
 from __future__ import annotations
 
+import getpass
 import os
 from pathlib import Path
 from typing import Any
@@ -17,9 +18,10 @@ from sqlalchemy.exc import ArgumentError
 from traitlets import Bool, Enum, Float, Integer, List, TraitError, Unicode, default
 from traitlets.config import Config, LoggingConfigurable
 
-from bookstore.errors import ConfigurationError
+from bookstore import keys
+from bookstore.errors import ConfigurationError, InvalidPath
 
-__all__ = ["ARCHIVABLE_TYPES", "BookstoreSettings"]
+__all__ = ["ARCHIVABLE_TYPES", "BookstoreSettings", "workspace_owner"]
 
 ARCHIVABLE_TYPES = ("notebook", "file")
 
@@ -30,6 +32,21 @@ _LEGACY_VARIABLES = {
     "s3_access_key_id": "JPYNB_S3_ACCESS_KEY_ID",
     "s3_secret_access_key": "JPYNB_S3_SECRET_ACCESS_KEY",
 }
+
+
+def workspace_owner() -> str:
+    """Whose history this process keeps: the JupyterHub user the server was spawned
+    for (JupyterHub's identity provider admits that user), else the OS account."""
+    hub_user = os.environ.get("JUPYTERHUB_USER")
+    if hub_user:
+        return hub_user
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError) as exc:
+        raise ConfigurationError(
+            "BookstoreSettings.workspace_prefix uses {username}, but this process runs "
+            "under no named account; set JUPYTERHUB_USER"
+        ) from exc
 
 
 def _data_dir() -> Path:
@@ -90,7 +107,9 @@ class BookstoreSettings(LoggingConfigurable):
     ).tag(config=True)
 
     workspace_prefix = Unicode(
-        "workspace", help="Key prefix under which every version is stored."
+        "workspace",
+        help="Key prefix under which every version is stored; '{username}' in it gives "
+        "each user a workspace of their own (JUPYTERHUB_USER, else the OS account).",
     ).tag(config=True)
     published_prefix = Unicode(
         "published", help="Key prefix under which published notebooks are stored."
@@ -202,8 +221,22 @@ class BookstoreSettings(LoggingConfigurable):
             parts = getattr(self, name).strip("/").split("/")
             if "\0" in getattr(self, name) or any(part in (".", "..") for part in parts):
                 self._refuse(name, "must be a plain key prefix without '.', '..' or NUL")
-        if self.workspace_prefix.strip("/") == self.published_prefix.strip("/"):
+        if set("{}") & set(self.workspace_prefix.replace(keys.USERNAME_FIELD, "")):
+            self._refuse("workspace_prefix", "may hold no placeholder but {username}")
+        if self.workspace == self.published_prefix.strip("/"):
             self._refuse("published_prefix", "must differ from workspace_prefix")
+
+    @property
+    def workspace(self) -> str:
+        """The key prefix of this user's versions, which also scopes them in the index."""
+        if keys.USERNAME_FIELD not in self.workspace_prefix:
+            return self.workspace_prefix.strip("/")
+        username = workspace_owner()
+        try:
+            return keys.resolve_workspace(self.workspace_prefix, username)
+        except InvalidPath:
+            self._refuse("workspace_prefix", f"cannot hold the user name {username!r}")
+            raise
 
     def _refuse(self, name: str, problem: str) -> None:
         variable = self.variables(name)[0]

@@ -37,6 +37,7 @@ class BookstoreExtension(ExtensionAppJinjaMixin, ExtensionApp):
         try:
             self.bookstore_settings = settings = BookstoreSettings(parent=self)
             settings.validate()
+            self.workspace = settings.workspace
             self.store = open_store(settings)
         except (ConfigurationError, TraitError) as exc:
             self.log.critical("bookstore cannot start: %s", exc)
@@ -47,7 +48,7 @@ class BookstoreExtension(ExtensionAppJinjaMixin, ExtensionApp):
             store=self.store,
             index=self.index,
             outbox=self.outbox,
-            workspace_prefix=settings.workspace_prefix,
+            workspace=self.workspace,
             concurrency=settings.archive_concurrency,
             retry=RetryPolicy(settings.retry_initial_delay, settings.retry_max_delay),
             log=self.log,
@@ -88,9 +89,8 @@ class BookstoreExtension(ExtensionAppJinjaMixin, ExtensionApp):
                 self.outbox.directory,
             )
         earlier = await asyncio.to_thread(self.outbox.pending)
-        prefix = self.bookstore_settings.workspace_prefix
         await self.archiver.start(
-            earlier, partial(prepare_index, self.store, self.index, prefix, self.log)
+            earlier, partial(prepare_index, self.store, self.index, self.workspace, self.log)
         )
         self.log.info(
             "bookstore %s: archiving to %s, indexed in %s",
@@ -124,6 +124,7 @@ class BookstoreExtension(ExtensionAppJinjaMixin, ExtensionApp):
                 "contents_manager": type(self.serverapp.contents_manager).__name__,
             },
             "archive": {
+                "workspace": self.workspace,
                 "ready": self.archiver.ready,
                 "backlog": self.archiver.backlog,
                 "archived": self.archiver.archived,

@@ -45,6 +45,11 @@ class BookstoreHandler(APIHandler):
         extension: BookstoreExtension = self.settings["bookstore"]
         return extension
 
+    @property
+    def workspace(self) -> str:
+        """The server's workspace: the only history its API shows."""
+        return self.bookstore.workspace
+
     def notebook_path(self, raw: str) -> str:
         with http_errors():
             return normalize_path(raw)
@@ -78,8 +83,10 @@ class VersionsHandler(BookstoreHandler):
         offset = self.int_argument("offset", 0, 2**31)
         with http_errors():
             async with self.bookstore.index.reading() as session:
-                total = await queries.count_versions_of(session, name)
-                rows = await queries.list_versions(session, name, offset=offset, limit=limit)
+                total = await queries.count_versions_of(session, self.workspace, name)
+                rows = await queries.list_versions(
+                    session, self.workspace, name, offset=offset, limit=limit
+                )
         following = offset + len(rows)
         self.finish(
             {
@@ -102,7 +109,7 @@ class ContentHandler(BookstoreHandler):
         name = self.notebook_path(path)
         with http_errors():
             async with self.bookstore.index.reading() as session:
-                row = await find_version(session, name, int(version))
+                row = await find_version(session, self.workspace, name, int(version))
             content = await fetch_version(self.bookstore.store, row)
         self.set_header("X-Bookstore-Sha256", row.sha256)
         if name.endswith(".ipynb"):
@@ -138,14 +145,12 @@ class RestoreHandler(BookstoreHandler):
         await _check_writable(contents, target)
         with http_errors():
             async with self.bookstore.index.reading() as session:
-                row = await find_version(session, name, int(version))
+                row = await find_version(session, self.workspace, name, int(version))
             content = await fetch_version(self.bookstore.store, row)
             exists = await _exists(contents, target)
             if target != name and exists and not overwrite:
                 raise web.HTTPError(409, f'{target} exists; send "overwrite": true to replace it')
-            await restore_into(
-                contents, self.bookstore.index, self.bookstore.hooks, target, content
-            )
+            await restore_into(contents, self.bookstore, target, content)
         self.set_status(200)
         self.finish({"path": name, "version": row.version, "target": target, "replaced": exists})
 
@@ -166,8 +171,8 @@ class DiffHandler(BookstoreHandler):
         with http_errors():
             store = self.bookstore.store
             async with self.bookstore.index.reading() as session:
-                old_row = await find_version(session, name, int(version))
-                new_row = await find_version(session, name, int(to)) if to else None
+                old_row = await find_version(session, self.workspace, name, int(version))
+                new_row = await find_version(session, self.workspace, name, int(to)) if to else None
             old = await fetch_version(store, old_row)
             if new_row is not None:
                 new = await fetch_version(store, new_row)

@@ -37,17 +37,21 @@ def describe_version(row: Version) -> dict[str, Any]:
 
 
 async def find_version(
-    session: AsyncSession, path: str, version: int | None = None, at: datetime | None = None
+    session: AsyncSession,
+    workspace: str,
+    path: str,
+    version: int | None = None,
+    at: datetime | None = None,
 ) -> Version:
     """Version ``version`` of ``path``, or its newest at or before ``at``, or its latest."""
     if version is not None:
-        row = await queries.get_version(session, path, version)
+        row = await queries.get_version(session, workspace, path, version)
         wanted = f"version {version} of {path!r}"
     elif at is not None:
-        row = await queries.version_at(session, path, at)
+        row = await queries.version_at(session, workspace, path, at)
         wanted = f"a version of {path!r} saved at or before {at.isoformat()}"
     else:
-        row = await queries.latest_version(session, path)
+        row = await queries.latest_version(session, workspace, path)
         wanted = f"an archived version of {path!r}"
     if row is None:
         raise VersionNotFound(f"there is no {wanted} in the index")

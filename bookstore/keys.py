@@ -17,6 +17,7 @@ import re
 from datetime import datetime, timezone
 from posixpath import splitext
 from typing import NamedTuple
+from urllib.parse import quote
 
 from bookstore.errors import InvalidPath
 
@@ -28,12 +29,14 @@ __all__ = [
     "parse_version_key",
     "path_prefix",
     "published_key",
+    "resolve_workspace",
     "version_key",
 ]
 
 _TIMESTAMP_FORMAT = "%Y%m%dT%H%M%S.%fZ"
 _VERSION_MARK = "/@"
 _ANNOTATIONS = "annotations.json"
+USERNAME_FIELD = "{username}"
 _KEY_TAIL = re.compile(r"/@(?P<stamp>\d{8}T\d{6}\.\d{6}Z)(?P<suffix>[^/]*)\Z")
 
 
@@ -101,6 +104,20 @@ def parse_annotations_key(workspace_prefix: str, key: str) -> str | None:
         return normalize_path(path)
     except InvalidPath:
         return None
+
+
+def resolve_workspace(workspace_prefix: str, username: str) -> str:
+    """One user's workspace: ``workspace_prefix`` with ``{username}`` filled in, unslashed.
+
+    The name is percent-encoded like a URL path segment, ``/`` included, so no
+    user name can point into another user's workspace or step out of its own.
+    """
+    if USERNAME_FIELD not in workspace_prefix:
+        return workspace_prefix.strip("/")
+    segment = quote(username, safe="@+-_.~")
+    if segment in ("", ".", ".."):
+        raise InvalidPath(f"{username!r} cannot name a workspace")
+    return workspace_prefix.replace(USERNAME_FIELD, segment).strip("/")
 
 
 def published_key(published_prefix: str, path: str) -> str:

@@ -18,6 +18,7 @@ from typing import NamedTuple, TypeVar
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import DatabaseError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookstore import keys
 from bookstore.annotations import load_annotations
@@ -59,14 +60,23 @@ async def _bounded(items: Iterable[T], work: Callable[[T], Awaitable[None]]) -> 
     await asyncio.gather(*(one(item) for item in items))
 
 
-def _workspace_root(workspace_prefix: str) -> str:
-    root = workspace_prefix.strip("/")
+def _workspace_root(workspace: str) -> str:
+    root = workspace.strip("/")
     return f"{root}/" if root else ""
 
 
-async def list_versions_in_store(store: Store, workspace_prefix: str) -> list[ObjectInfo]:
+async def list_versions_in_store(store: Store, workspace: str) -> list[ObjectInfo]:
     """Every object under the workspace prefix, in key order."""
-    return [info async for info in store.list(_workspace_root(workspace_prefix))]
+    return [info async for info in store.list(_workspace_root(workspace))]
+
+
+async def _pruned_keys(session: AsyncSession, workspace: str) -> list[str]:
+    """Keys an interrupted prune left in ``workspace``.
+
+    Pruned keys are matched by prefix: their rows, and so their paths, are gone.
+    """
+    mine = PrunedObject.store_key.startswith(_workspace_root(workspace), autoescape=True)
+    return list(await session.scalars(select(PrunedObject.store_key).where(mine)))
 
 
 # -- reindex -------------------------------------------------------------------
@@ -96,7 +106,7 @@ class _Found(NamedTuple):
 async def reindex(
     store: Store,
     index: IndexDatabase,
-    workspace_prefix: str,
+    workspace: str,
     *,
     on_listed: Callable[[int], None] = lambda _: None,
     tick: Tick = _no_tick,
@@ -109,18 +119,19 @@ async def reindex(
     deleted: the object may come back (a restored bucket).
     """
     report = ReindexReport()
-    listing = await list_versions_in_store(store, workspace_prefix)
+    listing = await list_versions_in_store(store, workspace)
     on_listed(len(listing))
     async with index.reading() as session:
-        rows = {row.store_key: row for row in await session.scalars(select(Version))}
-        pruned = set(await session.scalars(select(PrunedObject.store_key)))
+        mine = select(Version).where(Version.workspace == workspace)
+        rows = {row.store_key: row for row in await session.scalars(mine)}
+        pruned = set(await _pruned_keys(session, workspace))
     found: list[_Found] = []
     annotated: dict[str, str] = {}
 
     async def inspect(info: ObjectInfo) -> None:
         try:
-            parsed = keys.parse_version_key(workspace_prefix, info.key)
-            annotations_of = keys.parse_annotations_key(workspace_prefix, info.key)
+            parsed = keys.parse_version_key(workspace, info.key)
+            annotations_of = keys.parse_annotations_key(workspace, info.key)
             if annotations_of is not None:
                 annotated[annotations_of] = info.key
             elif parsed is None or info.key in pruned:
@@ -146,13 +157,18 @@ async def reindex(
                     .values(sha256=item.sha256, size=item.info.size)
                 )
                 report.fixed.append(item.info.key)
-        session.add_all(_numbered(new, {(row.path, row.version) for row in rows.values()}))
+        taken = {(row.path, row.version) for row in rows.values()}
+        session.add_all(_numbered(workspace, new, taken))
         await session.flush()
         for path, key in annotated.items():
             for number, note in (await load_annotations(store, key)).items():
                 await session.execute(
                     update(Version)
-                    .where(Version.path == path, Version.version == number)
+                    .where(
+                        Version.workspace == workspace,
+                        Version.path == path,
+                        Version.version == number,
+                    )
                     .values(label=note.label, pinned=note.pinned)
                 )
     return report
@@ -167,7 +183,7 @@ async def _describe(store: Store, info: ObjectInfo, key: keys.VersionKey) -> _Fo
     return _Found(info, key, sha256, int(recorded) if recorded.isdigit() else None)
 
 
-def _numbered(new: list[_Found], taken: set[tuple[str, int]]) -> list[Version]:
+def _numbered(workspace: str, new: list[_Found], taken: set[tuple[str, int]]) -> list[Version]:
     """Rows for objects the index lacks, numbered as when they were archived.
 
     A recorded version number is used when it is free; the others (no metadata,
@@ -190,6 +206,7 @@ def _numbered(new: list[_Found], taken: set[tuple[str, int]]) -> list[Version]:
             numbers[item.info.key] = highest[path]
         rows.append(
             Version(
+                workspace=workspace,
                 path=path,
                 version=numbers[item.info.key],
                 store_key=item.info.key,
@@ -226,7 +243,7 @@ class VerifyReport:
 async def verify(
     store: Store,
     index: IndexDatabase,
-    workspace_prefix: str,
+    workspace: str,
     *,
     sample: int | None = None,
     on_total: Callable[[int], None] = lambda _: None,
@@ -235,12 +252,12 @@ async def verify(
     """Check indexed versions exist and match their sha256; report objects with no row."""
     report = VerifyReport()
     async with index.reading() as session:
-        rows = list(await session.scalars(select(Version)))
-        pruned = set(await session.scalars(select(PrunedObject.store_key)))
-    listing = await list_versions_in_store(store, workspace_prefix)
+        rows = list(await session.scalars(select(Version).where(Version.workspace == workspace)))
+        pruned = set(await _pruned_keys(session, workspace))
+    listing = await list_versions_in_store(store, workspace)
     indexed = {row.store_key for row in rows}
     for info in listing:
-        if info.key not in indexed and keys.parse_version_key(workspace_prefix, info.key):
+        if info.key not in indexed and keys.parse_version_key(workspace, info.key):
             detail = (
                 "left by an interrupted prune; the next prune deletes it"
                 if info.key in pruned
@@ -287,6 +304,7 @@ class PathDecisions(NamedTuple):
 
 async def plan_prune(
     index: IndexDatabase,
+    workspace: str,
     policy: RetentionPolicy,
     *,
     path_glob: str | None = None,
@@ -294,7 +312,8 @@ async def plan_prune(
 ) -> list[PathDecisions]:
     """What ``policy`` keeps and removes, path by path; changes nothing."""
     async with index.reading() as session:
-        rows = list(await session.scalars(select(Version).order_by(Version.path, Version.version)))
+        mine = select(Version).where(Version.workspace == workspace)
+        rows = list(await session.scalars(mine.order_by(Version.path, Version.version)))
     now = datetime.now(timezone.utc)
     by_path: dict[str, list[Version]] = {}
     for row in rows:
@@ -326,10 +345,12 @@ async def prune(
     return doomed
 
 
-async def finish_interrupted_prunes(store: Store, index: IndexDatabase) -> list[str]:
+async def finish_interrupted_prunes(
+    store: Store, index: IndexDatabase, workspace: str
+) -> list[str]:
     """Delete the objects an interrupted prune left behind; their keys."""
     async with index.reading() as session:
-        leftovers = list(await session.scalars(select(PrunedObject.store_key)))
+        leftovers = await _pruned_keys(session, workspace)
     await _delete_objects(store, index, leftovers, _no_tick)
     return leftovers
 
@@ -348,7 +369,7 @@ async def _delete_objects(store: Store, index: IndexDatabase, keys_: list[str], 
 
 
 async def prepare_index(
-    store: Store, index: IndexDatabase, workspace_prefix: str, log: logging.Logger
+    store: Store, index: IndexDatabase, workspace: str, log: logging.Logger
 ) -> None:
     """Make the index usable before anything is archived into it.
 
@@ -361,7 +382,8 @@ async def prepare_index(
         await index.migrate()
         await index.check_integrity()
         async with index.reading() as session:
-            rebuild = await session.scalar(select(func.count()).select_from(Version)) == 0
+            mine = select(func.count()).select_from(Version).where(Version.workspace == workspace)
+            rebuild = await session.scalar(mine) == 0
     except DatabaseError as exc:
         if index.sqlite_file is None:
             raise
@@ -376,7 +398,7 @@ async def prepare_index(
         rebuild = True
         await index.migrate()
     if rebuild:
-        report = await reindex(store, index, workspace_prefix)
+        report = await reindex(store, index, workspace)
         if report.added:
             log.warning(
                 "bookstore: rebuilt the index from the store: %d versions indexed",

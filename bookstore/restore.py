@@ -12,14 +12,17 @@ import asyncio
 import base64
 import hashlib
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jupyter_server.services.contents.fileio import FileManagerMixin
 from jupyter_server.utils import ensure_async
 
-from bookstore.archive import SaveHooks, serialize_model
+from bookstore.archive import serialize_model
 from bookstore.history import validate_notebook
-from bookstore.index import IndexDatabase, queries
+from bookstore.index import queries
+
+if TYPE_CHECKING:
+    from bookstore.extension import BookstoreExtension
 
 __all__ = ["current_content", "restore_into", "save_model"]
 
@@ -33,7 +36,7 @@ async def current_content(contents_mgr: Any, path: str) -> tuple[str | None, byt
 
 
 async def restore_into(
-    contents_mgr: Any, index: IndexDatabase, hooks: SaveHooks, target: str, content: bytes
+    contents_mgr: Any, bookstore: BookstoreExtension, target: str, content: bytes
 ) -> None:
     """Save ``content`` as ``target`` after making sure the target's content is archived."""
     if target.endswith(".ipynb"):
@@ -43,10 +46,12 @@ async def restore_into(
         if current == content:
             return
         digest = hashlib.sha256(current).hexdigest()
-        async with index.reading() as session:
-            archived = await queries.version_with_sha256(session, target, digest)
+        async with bookstore.index.reading() as session:
+            archived = await queries.version_with_sha256(
+                session, bookstore.workspace, target, digest
+            )
         if archived is None:
-            hooks.capture(target, os_path, current)
+            bookstore.hooks.capture(target, os_path, current)
     await ensure_async(contents_mgr.save(save_model(target, content), target))
 
 

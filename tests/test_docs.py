@@ -158,10 +158,12 @@ async def index_file(tmp_path: Path) -> Path:
             queued = T0 + timedelta(minutes=minutes)
             key = f"workspace/{path}/@{n}"
             async with database.writing() as session:
+                number = await queries.reserve_version(session, "workspace", path, key, f"{n:064x}")
                 await queries.add_version(
                     session,
+                    workspace="workspace",
                     path=path,
-                    version=await queries.reserve_version(session, path, key, f"{n:064x}") or 0,
+                    version=number or 0,
                     store_key=key,
                     size=1000 + n,
                     sha256=f"{n:064x}",

@@ -17,8 +17,10 @@ import pytest
 from sqlalchemy import event, inspect, text
 
 from bookstore.index import IndexDatabase, queries
+from bookstore.index.database import SCHEMA_REVISION
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+WS = "workspace"
 
 
 @pytest.fixture
@@ -37,12 +39,15 @@ async def sqlite_index(tmp_path: Path) -> AsyncIterator[IndexDatabase]:
     await database.close()
 
 
-async def add(index: IndexDatabase, path: str, key: str, queued: datetime) -> int:
+async def add(
+    index: IndexDatabase, path: str, key: str, queued: datetime, workspace: str = WS
+) -> int:
     async with index.writing() as session:
         row = await queries.add_version(
             session,
+            workspace=workspace,
             path=path,
-            version=await queries.reserve_version(session, path, key, "0" * 64) or 0,
+            version=await queries.reserve_version(session, workspace, path, key, "0" * 64) or 0,
             store_key=key,
             size=10,
             sha256="0" * 64,
@@ -73,7 +78,7 @@ async def test_versions_count_per_path_and_a_replay_adds_nothing(index: IndexDat
     assert await add(index, "a.ipynb", "k/a2", T0 + timedelta(seconds=1)) == 2
     assert await add(index, "a.ipynb", "k/a2", T0 + timedelta(seconds=1)) == 2
     async with index.reading() as session:
-        latest = await queries.latest_version(session, "a.ipynb")
+        latest = await queries.latest_version(session, WS, "a.ipynb")
         assert latest is not None
         assert (latest.version, latest.store_key, latest.queued_at) == (
             2,
@@ -138,12 +143,12 @@ async def test_listing_one_paths_versions_uses_the_path_version_index(
 
     event.listen(index.engine.sync_engine, "before_cursor_execute", capture)
     async with index.reading() as session:
-        assert len(await queries.list_versions(session, "p1.ipynb", limit=3, newest=True)) == 3
+        assert len(await queries.list_versions(session, WS, "p1.ipynb", limit=3, newest=True)) == 3
         [(statement, parameters)] = statements
         connection = await session.connection()
         plan = await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
         details = " ".join(row.detail for row in plan)
-    assert "USING INDEX sqlite_autoindex_versions" in details, details  # (path, version)
+    assert "USING INDEX sqlite_autoindex_versions" in details, details  # (workspace, path, …)
     assert "SCAN versions" not in details.replace("SCAN versions USING", ""), details
 
 
@@ -156,3 +161,75 @@ def test_the_schema_revision_constant_is_alembics_head() -> None:
     config = Config()
     config.set_main_option("script_location", str(migrations_dir()))
     assert ScriptDirectory.from_config(config).get_current_head() == SCHEMA_REVISION
+
+
+async def test_workspaces_number_and_list_their_versions_apart(index: IndexDatabase) -> None:
+    assert await add(index, "a.ipynb", "u/alice/a1", T0, workspace="u/alice") == 1
+    assert await add(index, "a.ipynb", "u/bob/a1", T0, workspace="u/bob") == 1
+    assert await add(index, "a.ipynb", "u/alice/a2", T0 + timedelta(1), workspace="u/alice") == 2
+    async with index.reading() as session:
+        alice = await queries.list_versions(session, "u/alice", "a.ipynb")
+        bob = await queries.list_versions(session, "u/bob", "a.ipynb")
+        paths = await queries.list_paths(session, "u/bob")
+        stats = await queries.archive_stats(session, "u/alice")
+    assert [row.store_key for row in alice] == ["u/alice/a1", "u/alice/a2"]
+    assert [row.store_key for row in bob] == ["u/bob/a1"]
+    assert [(p.path, p.versions) for p in paths] == [("a.ipynb", 1)]
+    assert [(s["group"], s["versions"]) for s in stats] == [("a.ipynb", 2)]
+
+
+async def test_the_workspace_migration_takes_each_rows_workspace_from_its_key(
+    tmp_path: Path,
+) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from bookstore.index.database import migrations_dir
+
+    file = tmp_path / "old.sqlite"
+    database = IndexDatabase(f"sqlite+aiosqlite:///{file}")
+
+    def upgrade(connection: Any, revision: str) -> None:
+        config = Config()
+        config.set_main_option("script_location", str(migrations_dir()))
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+    old_rows = [
+        ("a@b%.ipynb", 1, "team/ws/a%40b%25.ipynb/@20261125T120000.000000Z.ipynb"),
+        ("ws/x.ipynb", 1, "ws/ws/x.ipynb/@20261125T120000.000000Z.ipynb"),
+        ("top.ipynb", 1, "top.ipynb/@20261125T120000.000000Z.ipynb"),
+    ]
+    try:
+        async with database.engine.begin() as connection:
+            await connection.run_sync(upgrade, "0003")
+            for path, version, key in old_rows:
+                await connection.execute(
+                    text(
+                        "INSERT INTO versions (path, version, store_key, size, sha256, "
+                        "queued_at, archived_at, pinned) VALUES "
+                        "(:path, :version, :key, 1, '', '2026-11-25 12:00:00', "
+                        "'2026-11-25 12:00:01', 0)"
+                    ),
+                    {"path": path, "version": version, "key": key},
+                )
+        await database.migrate()
+        async with database.reading() as session:
+            rows = await session.execute(text("SELECT path, workspace FROM versions ORDER BY id"))
+            view = await session.scalar(text("SELECT count(workspace) FROM archive_latency"))
+        assert list(rows) == [("a@b%.ipynb", "team/ws"), ("ws/x.ipynb", "ws"), ("top.ipynb", "")]
+        assert view == 3
+    finally:
+        await database.close()
+
+
+async def test_servers_starting_together_migrate_a_new_index_once(index_url: str) -> None:
+    databases = [IndexDatabase(index_url) for _ in range(4)]
+    try:
+        await asyncio.gather(*(database.migrate() for database in databases))
+        async with databases[0].reading() as session:
+            revisions = list(await session.scalars(text("SELECT version_num FROM alembic_version")))
+        assert revisions == [SCHEMA_REVISION]
+    finally:
+        for database in databases:
+            await database.close()

@@ -136,7 +136,13 @@ def test_the_status_endpoint_needs_authentication(tmp_path: Path) -> None:
         assert anonymous.status_code == 403
         status = server.wait_archived()
     assert status["release"] == bookstore.__version__
-    assert status["archive"] == {"ready": True, "backlog": 0, "archived": 0, "last_error": None}
+    assert status["archive"] == {
+        "workspace": "workspace",
+        "ready": True,
+        "backlog": 0,
+        "archived": 0,
+        "last_error": None,
+    }
 
 
 def test_the_original_contents_manager_class_name_still_works(tmp_path: Path) -> None:

@@ -51,7 +51,9 @@ def list_command(
     async def work() -> None:
         async with runtime.open() as opened, opened.index.reading() as session:
             if path is None:
-                summaries = await queries.list_paths(session, since=since, until=until, limit=limit)
+                summaries = await queries.list_paths(
+                    session, opened.workspace, since=since, until=until, limit=limit
+                )
                 if as_json:
                     print_json([summary._asdict() for summary in summaries])
                     return
@@ -66,9 +68,9 @@ def list_command(
                 return
             name = normalize_path(path)
             rows = await queries.list_versions(
-                session, name, since=since, until=until, limit=limit, newest=True
+                session, opened.workspace, name, since=since, until=until, limit=limit, newest=True
             )
-            if not rows and await queries.latest_version(session, name) is None:
+            if not rows and await queries.latest_version(session, opened.workspace, name) is None:
                 from bookstore.errors import VersionNotFound
 
                 raise VersionNotFound(f"{name!r} has no archived versions")
@@ -120,7 +122,7 @@ def show_command(runtime: Runtime, path: str, version: int, cells: bool) -> None
     async def work() -> bytes:
         async with runtime.open() as opened:
             async with opened.index.reading() as session:
-                row = await find_version(session, normalize_path(path), version)
+                row = await find_version(session, opened.workspace, normalize_path(path), version)
             return await fetch_version(opened.store, row)
 
     content = run(work())
@@ -171,8 +173,12 @@ def diff_command(runtime: Runtime, path: str, v1: int, v2: int | None, as_json: 
     async def work() -> tuple[bytes, bytes]:
         async with runtime.open() as opened:
             async with opened.index.reading() as session:
-                old_row = await find_version(session, name, v1)
-                new_row = await find_version(session, name, v2) if v2 is not None else None
+                old_row = await find_version(session, opened.workspace, name, v1)
+                new_row = (
+                    await find_version(session, opened.workspace, name, v2)
+                    if v2 is not None
+                    else None
+                )
             old = await fetch_version(opened.store, old_row)
             new = await fetch_version(opened.store, new_row) if new_row is not None else None
         if new is None:
@@ -225,7 +231,7 @@ def stats_command(runtime: Runtime, path: str | None, by: str, as_json: bool) ->
     async def work() -> list[dict[str, Any]]:
         async with runtime.open() as opened, opened.index.reading() as session:
             name = normalize_path(path) if path else None
-            return await archive_stats(session, by=by, path=name)
+            return await archive_stats(session, opened.workspace, by=by, path=name)
 
     groups = run(work())
     if as_json:

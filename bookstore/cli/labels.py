@@ -17,12 +17,12 @@ async def _update(runtime: Runtime, path: str, version: int, **changes: object) 
 
     name = normalize_path(path)
     async with runtime.open() as opened, opened.index.writing() as session:
-        row = await find_version(session, name, version)
+        row = await find_version(session, opened.workspace, name, version)
         for attribute, value in changes.items():
             setattr(row, attribute, value)
         await session.flush()
         # Kept in the store too, so an index rebuilt from the store keeps them.
-        await save_annotations(opened.store, session, opened.settings.workspace_prefix, name)
+        await save_annotations(opened.store, session, opened.workspace, name)
         return f"version {version} of {name}"
 
 

@@ -41,7 +41,7 @@ def reindex_command(runtime: Runtime, as_json: bool) -> None:
                 return await reindex(
                     store,
                     index,
-                    settings.workspace_prefix,
+                    settings.workspace,
                     on_listed=lambda total: bar.update(task, total=total),
                     tick=lambda: bar.advance(task),
                 )
@@ -98,7 +98,7 @@ def verify_command(runtime: Runtime, sample: int | None, as_json: bool) -> None:
                 return await verify(
                     opened.store,
                     opened.index,
-                    opened.settings.workspace_prefix,
+                    opened.workspace,
                     sample=sample,
                     on_total=lambda total: bar.update(task, total=total),
                     tick=lambda: bar.advance(task),
@@ -171,8 +171,8 @@ def prune_command(
     async def work() -> tuple[list[Any], int]:
         async with runtime.open() as opened:
             if not dry_run:
-                await finish_interrupted_prunes(opened.store, opened.index)
-            plans = await plan_prune(opened.index, policy, path_glob=path_glob)
+                await finish_interrupted_prunes(opened.store, opened.index, opened.workspace)
+            plans = await plan_prune(opened.index, opened.workspace, policy, path_glob=path_glob)
             doomed = sum(len(plan.removed()) for plan in plans)
             if dry_run or not doomed:
                 return plans, 0

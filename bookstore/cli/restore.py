@@ -161,10 +161,10 @@ async def _plan(
     from bookstore.index import queries
 
     async with opened.index.reading() as session:
-        row = await find_version(session, source, version, at)
+        row = await find_version(session, opened.workspace, source, version, at)
         archived = current is None or (
             await queries.version_with_sha256(
-                session, target_name, hashlib.sha256(current).hexdigest()
+                session, opened.workspace, target_name, hashlib.sha256(current).hexdigest()
             )
             is not None
         )
@@ -180,8 +180,8 @@ async def _archive_current(opened: Opened, path: str, content: bytes) -> int | N
     from bookstore.record import ArchiveRecord, HashedRecord
 
     record = ArchiveRecord(path, content, datetime.now(timezone.utc))
-    prefix = opened.settings.workspace_prefix
-    row = await archive_record(opened.store, opened.index, prefix, HashedRecord.of(record))
+    hashed = HashedRecord.of(record)
+    row = await archive_record(opened.store, opened.index, opened.workspace, hashed)
     return row.version if row else None
 
 

@@ -41,6 +41,11 @@ class Opened:
     store: Store
     index: IndexDatabase
 
+    @property
+    def workspace(self) -> str:
+        """The workspace whose history the command shows: the user's own."""
+        return self.settings.workspace
+
 
 @dataclass
 class Runtime:

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, event, text
+from sqlalchemy import Connection, event, func, select, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DatabaseError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
@@ -26,9 +26,10 @@ import bookstore
 
 __all__ = ["IndexDatabase", "migrations_dir"]
 
-SCHEMA_REVISION = "0003"
+SCHEMA_REVISION = "0004"
 """The newest migration; when the database is there already, Alembic is not even imported."""
 _WRITE_OPTION = "bookstore_write"
+_MIGRATION_LOCK = 0x626F6F6B  # "book": the PostgreSQL advisory lock migrations take
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
@@ -123,7 +124,11 @@ class IndexDatabase:
             if await connection.run_sync(_revision) == SCHEMA_REVISION:
                 return
         async with self.engine.execution_options(**{_WRITE_OPTION: True}).begin() as connection:
-            await connection.run_sync(_upgrade_to_head)
+            if not self.is_sqlite:
+                # Servers of many users start at once; one migrates, the others wait.
+                await connection.execute(select(func.pg_advisory_xact_lock(_MIGRATION_LOCK)))
+            if await connection.run_sync(_revision) != SCHEMA_REVISION:
+                await connection.run_sync(_upgrade_to_head)
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:

@@ -40,16 +40,22 @@ class Base(DeclarativeBase):
 
 
 class Version(Base):
-    """One archived version of one path; ``version`` counts 1, 2, 3 per path."""
+    """One archived version of one path; ``version`` counts 1, 2, 3 per path.
+
+    ``workspace`` is the key prefix the version lives under (one per user when
+    ``workspace_prefix`` holds ``{username}``): each user numbers, lists and
+    prunes only their own versions in an index many share.
+    """
 
     __tablename__ = "versions"
     __table_args__ = (
-        UniqueConstraint("path", "version", name="uq_versions_path_version"),
+        UniqueConstraint("workspace", "path", "version", name="uq_versions_workspace_path_version"),
         UniqueConstraint("store_key", name="uq_versions_store_key"),
         Index("ix_versions_queued_at", "queued_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    workspace: Mapped[str] = mapped_column(String(1024))
     path: Mapped[str] = mapped_column(String(4096))
     version: Mapped[int]
     store_key: Mapped[str] = mapped_column(String(8192))
@@ -84,9 +90,12 @@ class ReservedVersion(Base):
     """
 
     __tablename__ = "reserved_versions"
-    __table_args__ = (UniqueConstraint("path", "version", name="uq_reserved_path_version"),)
+    __table_args__ = (
+        UniqueConstraint("workspace", "path", "version", name="uq_reserved_workspace_path_version"),
+    )
 
     store_key: Mapped[str] = mapped_column(String(8192), primary_key=True)
+    workspace: Mapped[str] = mapped_column(String(1024))
     path: Mapped[str] = mapped_column(String(4096))
     version: Mapped[int]
     sha256: Mapped[str] = mapped_column(String(64))

@@ -1,4 +1,8 @@
-"""Index queries. Each takes the session first; the caller owns the transaction."""
+"""Index queries. Each takes the session first; the caller owns the transaction.
+
+Each also takes the workspace it reads or writes: many users may share one
+index, and a query never sees another workspace's versions.
+"""
 
 from __future__ import annotations
 
@@ -40,9 +44,14 @@ __all__ = [
 ]
 
 
-async def latest_version(session: AsyncSession, path: str) -> Version | None:
+def _of(workspace: str, path: str) -> ColumnElement[bool]:
+    """The versions of ``path`` in ``workspace``; no query reads across workspaces."""
+    return (Version.workspace == workspace) & (Version.path == path)
+
+
+async def latest_version(session: AsyncSession, workspace: str, path: str) -> Version | None:
     """The newest version of ``path``, or ``None`` before its first."""
-    query = select(Version).where(Version.path == path).order_by(Version.version.desc()).limit(1)
+    query = select(Version).where(_of(workspace, path)).order_by(Version.version.desc()).limit(1)
     return (await session.scalars(query)).first()
 
 
@@ -51,17 +60,18 @@ async def version_by_key(session: AsyncSession, store_key: str) -> Version | Non
     return (await session.scalars(select(Version).where(Version.store_key == store_key))).first()
 
 
-async def _lock_path(session: AsyncSession, path: str) -> None:
+async def _lock_path(session: AsyncSession, workspace: str, path: str) -> None:
     """On PostgreSQL, servers sharing one database number a path's versions one at a time.
 
     SQLite needs nothing here: its write transactions hold the lock from the start.
     """
     if session.get_bind().dialect.name == "postgresql":
-        await session.execute(select(func.pg_advisory_xact_lock(func.hashtext(path))))
+        lock = func.pg_advisory_xact_lock(func.hashtext(f"{workspace}/{path}"))
+        await session.execute(select(lock))
 
 
 async def reserve_version(
-    session: AsyncSession, path: str, store_key: str, sha256: str
+    session: AsyncSession, workspace: str, path: str, store_key: str, sha256: str
 ) -> int | None:
     """The version number of this save at ``store_key``: taken now, or earlier by itself.
 
@@ -69,18 +79,21 @@ async def reserve_version(
     (same key, same content) finds the number it reserved before; ``None`` when
     another save holds the key, and the caller moves to the next key.
     """
-    await _lock_path(session, path)
+    await _lock_path(session, workspace, path)
     highest = union_all(
-        select(func.max(Version.version).label("number")).where(Version.path == path),
-        select(func.max(ReservedVersion.version)).where(ReservedVersion.path == path),
+        select(func.max(Version.version).label("number")).where(_of(workspace, path)),
+        select(func.max(ReservedVersion.version)).where(
+            ReservedVersion.workspace == workspace, ReservedVersion.path == path
+        ),
     ).subquery()
     statement = (
         _insert_for(session)(ReservedVersion)
         .from_select(
-            ["store_key", "path", "version", "sha256"],
+            ["store_key", "workspace", "path", "version", "sha256"],
             # SQLite parses ON CONFLICT after INSERT ... SELECT only after a WHERE.
             select(
                 literal(store_key),
+                literal(workspace),
                 literal(path),
                 func.coalesce(func.max(highest.c.number), 0) + 1,
                 literal(sha256),
@@ -112,6 +125,7 @@ async def release_reservation(session: AsyncSession, store_key: str) -> None:
 async def add_version(
     session: AsyncSession,
     *,
+    workspace: str,
     path: str,
     version: int,
     store_key: str,
@@ -122,6 +136,7 @@ async def add_version(
 ) -> Version:
     """Index a stored object under its reserved number (once: a replay returns the row)."""
     values = {
+        "workspace": workspace,
         "path": path,
         "version": version,
         "store_key": store_key,
@@ -168,6 +183,7 @@ def _window(since: datetime | None, until: datetime | None) -> list[ColumnElemen
 
 async def list_paths(
     session: AsyncSession,
+    workspace: str,
     *,
     since: datetime | None = None,
     until: datetime | None = None,
@@ -177,7 +193,7 @@ async def list_paths(
     latest = func.max(Version.queued_at)
     query = (
         select(Version.path, func.count(), latest, func.sum(Version.size))
-        .where(*_window(since, until))
+        .where(Version.workspace == workspace, *_window(since, until))
         .group_by(Version.path)
     )
     rows = await session.execute(query.order_by(latest.desc(), Version.path).limit(limit))
@@ -186,6 +202,7 @@ async def list_paths(
 
 async def list_versions(
     session: AsyncSession,
+    workspace: str,
     path: str,
     *,
     since: datetime | None = None,
@@ -196,32 +213,38 @@ async def list_versions(
 ) -> list[Version]:
     """Versions of ``path``, oldest first: a page of ``limit`` after ``offset`` of them,
     counted from the oldest, or with ``newest`` from the newest."""
-    query = select(Version).where(Version.path == path, *_window(since, until))
+    query = select(Version).where(_of(workspace, path), *_window(since, until))
     order = Version.version.desc() if newest else Version.version
     rows = await session.scalars(query.order_by(order).offset(offset).limit(limit))
     return sorted(rows, key=lambda row: row.version)
 
 
-async def get_version(session: AsyncSession, path: str, version: int) -> Version | None:
+async def get_version(
+    session: AsyncSession, workspace: str, path: str, version: int
+) -> Version | None:
     """Version number ``version`` of ``path``."""
-    query = select(Version).where(Version.path == path, Version.version == version)
+    query = select(Version).where(_of(workspace, path), Version.version == version)
     return (await session.scalars(query)).first()
 
 
-async def version_at(session: AsyncSession, path: str, moment: datetime) -> Version | None:
+async def version_at(
+    session: AsyncSession, workspace: str, path: str, moment: datetime
+) -> Version | None:
     """The newest version of ``path`` saved at or before ``moment``."""
     query = (
         select(Version)
-        .where(Version.path == path, Version.queued_at <= moment)
+        .where(_of(workspace, path), Version.queued_at <= moment)
         .order_by(Version.version.desc())
         .limit(1)
     )
     return (await session.scalars(query)).first()
 
 
-async def version_with_sha256(session: AsyncSession, path: str, sha256: str) -> Version | None:
+async def version_with_sha256(
+    session: AsyncSession, workspace: str, path: str, sha256: str
+) -> Version | None:
     """A version of ``path`` with exactly this content, if one is archived."""
-    query = select(Version).where(Version.path == path, Version.sha256 == sha256).limit(1)
+    query = select(Version).where(_of(workspace, path), Version.sha256 == sha256).limit(1)
     return (await session.scalars(query)).first()
 
 
@@ -232,16 +255,29 @@ def _percentile(ordered: list[float], fraction: float) -> float:
 
 
 async def archive_stats(
-    session: AsyncSession, *, by: str = "path", path: str | None = None
+    session: AsyncSession, workspace: str, *, by: str = "path", path: str | None = None
 ) -> list[dict[str, Any]]:
     """Versions, bytes and archive latency per path or per UTC day, from ``archive_latency``.
 
     Percentiles are computed here rather than in SQL, which has no portable
     percentile function across SQLite and PostgreSQL.
     """
-    latency = table("archive_latency", column("path"), column("version"), column("latency_ms"))
-    query = select(Version.path, Version.queued_at, Version.size, latency.c.latency_ms).join(
-        latency, (latency.c.path == Version.path) & (latency.c.version == Version.version)
+    latency = table(
+        "archive_latency",
+        column("workspace"),
+        column("path"),
+        column("version"),
+        column("latency_ms"),
+    )
+    same_version = (
+        (latency.c.workspace == Version.workspace)
+        & (latency.c.path == Version.path)
+        & (latency.c.version == Version.version)
+    )
+    query = (
+        select(Version.path, Version.queued_at, Version.size, latency.c.latency_ms)
+        .join(latency, same_version)
+        .where(Version.workspace == workspace)
     )
     if path is not None:
         query = query.where(Version.path == path)
@@ -267,7 +303,7 @@ async def archive_stats(
     return result
 
 
-async def count_versions_of(session: AsyncSession, path: str) -> int:
+async def count_versions_of(session: AsyncSession, workspace: str, path: str) -> int:
     """How many versions ``path`` has."""
-    query = select(func.count()).select_from(Version).where(Version.path == path)
+    query = select(func.count()).select_from(Version).where(_of(workspace, path))
     return await session.scalar(query) or 0

@@ -1,0 +1,163 @@
+"""Many users, one bucket and one index: `{username}` workspaces keep each history apart."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bookstore import keys
+from bookstore.config import BookstoreSettings
+from bookstore.errors import ConfigurationError, InvalidPath
+from jupyter_process import JupyterServer, notebook
+from moto_server import MotoServer
+from test_server_s3 import bucket_objects, s3_env
+
+CLI = str(Path(sys.executable).parent / "bookstore-history")
+TEMPLATE = "bookstore/{username}"
+USERS = ("alice", "bob@example.org")
+
+
+@given(st.text(min_size=1, max_size=30))
+def test_a_user_name_fills_one_key_segment_and_never_escapes_it(username: str) -> None:
+    try:
+        workspace = keys.resolve_workspace(TEMPLATE, username)
+    except InvalidPath:
+        assert username in (".", "..")
+        return
+    segment = workspace.removeprefix("bookstore/")
+    assert segment
+    assert "/" not in segment
+    assert "\0" not in segment
+    assert segment not in (".", "..")
+
+
+def test_user_names_read_as_themselves_where_they_can() -> None:
+    assert keys.resolve_workspace(TEMPLATE, "bob@example.org") == "bookstore/bob@example.org"
+    assert keys.resolve_workspace(TEMPLATE, "a/../b") == "bookstore/a%2F..%2Fb"
+    assert keys.resolve_workspace("/plain/", "ignored") == "plain"
+
+
+def test_the_user_comes_from_jupyterhub(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JUPYTERHUB_USER", "carol")
+    settings = BookstoreSettings(workspace_prefix=TEMPLATE)
+    settings.validate()
+    assert settings.workspace == "bookstore/carol"
+
+
+@pytest.mark.parametrize(
+    ("prefix", "problem"),
+    [("users/{user}", "no placeholder but {username}"), ("{username}x{", "no placeholder")],
+)
+def test_other_placeholders_are_refused(prefix: str, problem: str) -> None:
+    with pytest.raises(ConfigurationError, match=problem):
+        BookstoreSettings(workspace_prefix=prefix).validate()
+
+
+def test_a_workspace_may_not_be_the_published_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JUPYTERHUB_USER", "published")
+    settings = BookstoreSettings(workspace_prefix="{username}", published_prefix="published")
+    with pytest.raises(ConfigurationError, match="must differ from workspace_prefix"):
+        settings.validate()
+
+
+# -- two users' servers sharing one bucket and one index ---------------------------------
+
+
+class Hub:
+    """One single-user server per user, as JupyterHub spawns them, on shared S3 and index."""
+
+    def __init__(self, servers: dict[str, JupyterServer], shared_env: dict[str, str]) -> None:
+        self.servers = servers
+        self.shared_env = shared_env
+
+    def cli(self, user: str, *args: str) -> Any:
+        server = self.servers[user]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BOOKSTORE_")}
+        env.update(self.shared_env, JUPYTERHUB_USER=user, JUPYTER_DATA_DIR=str(server.data_dir))
+        command = [CLI, "--root-dir", str(server.root), *args, "--json"]
+        result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+
+@pytest.fixture
+def hub(tmp_path: Path, moto_server: MotoServer, s3_bucket: str, index_url: str) -> Iterator[Hub]:
+    shared = {
+        **s3_env(s3_bucket, moto_server.endpoint_url),
+        "BOOKSTORE_INDEX_URL": index_url,
+        "BOOKSTORE_WORKSPACE_PREFIX": TEMPLATE,
+    }
+    with ExitStack() as stack:
+        servers = {
+            user: stack.enter_context(
+                JupyterServer(tmp_path / f"user{n}", env={**shared, "JUPYTERHUB_USER": user})
+            )
+            for n, user in enumerate(USERS)
+        }
+        yield Hub(servers, shared)
+
+
+def test_users_sharing_a_bucket_and_an_index_see_only_their_own_history(
+    hub: Hub, moto_server: MotoServer, s3_bucket: str
+) -> None:
+    alice, bob = (hub.servers[user] for user in USERS)
+    for n in range(3):
+        alice.save("analysis.ipynb", notebook(f"alice {n}"))
+    bob.save("analysis.ipynb", notebook("bob 0"))
+    bob.save("bob-only.ipynb", notebook("bob only"))
+    for server in (alice, bob):
+        server.wait_archived()
+
+    assert alice.status()["archive"]["workspace"] == "bookstore/alice"
+    assert bob.status()["archive"]["workspace"] == "bookstore/bob@example.org"
+    keys_by_user = {
+        user: sorted(k for k in bucket_objects(moto_server, s3_bucket) if f"/{user}/" in k)
+        for user in USERS
+    }
+    assert [len(found) for found in keys_by_user.values()] == [3, 2]
+
+    # Each number their own versions of the same path from 1, and list only those.
+    rest = {
+        user: server.api("GET", "/api/bookstore/versions/analysis.ipynb").json()
+        for user, server in hub.servers.items()
+    }
+    assert [v["version"] for v in rest["alice"]["versions"]] == [1, 2, 3]
+    assert [v["version"] for v in rest["bob@example.org"]["versions"]] == [1]
+    assert all("/alice/" in v["store_key"] for v in rest["alice"]["versions"])
+    checkpoints = bob.api("GET", "/api/contents/analysis.ipynb/checkpoints").json()
+    assert [c["id"] for c in checkpoints] == ["1"]
+
+    # Another user's version and path are not found, over REST and on the command line.
+    assert alice.api("GET", "/api/bookstore/content/1/bob-only.ipynb").status_code == 404
+    assert alice.api("GET", "/api/bookstore/content/2/analysis.ipynb").status_code == 200
+    assert bob.api("GET", "/api/bookstore/content/2/analysis.ipynb").status_code == 404
+    listed = hub.cli("bob@example.org", "list")
+    assert sorted(p["path"] for p in listed) == ["analysis.ipynb", "bob-only.ipynb"]
+    assert [p["versions"] for p in hub.cli("alice", "list")] == [3]
+
+
+def test_a_users_rebuild_and_prune_leave_other_users_alone(hub: Hub) -> None:
+    alice, bob = (hub.servers[user] for user in USERS)
+    for n in range(4):
+        alice.save("a.ipynb", notebook(f"alice {n}"))
+        bob.save("a.ipynb", notebook(f"bob {n}"))
+    for server in (alice, bob):
+        server.wait_archived()
+
+    hub.cli("alice", "prune", "--keep-last", "1")
+    report = hub.cli("bob@example.org", "reindex")
+    assert report["added"] == []
+    bob_versions = hub.cli("bob@example.org", "list", "a.ipynb")
+    assert [v["version"] for v in bob_versions] == [1, 2, 3, 4]
+    assert [v["version"] for v in hub.cli("alice", "list", "a.ipynb")] == [4]
+    assert hub.cli("bob@example.org", "verify")["problems"] == []
