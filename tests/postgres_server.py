@@ -64,12 +64,15 @@ class PostgresServer:
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+asyncpg://bookstore@127.0.0.1:{self.port}/{database}"
 
-    def create_database(self) -> str:
-        """A new empty database; its SQLAlchemy URL."""
+    def create_database(self, template: str | None = None) -> str:
+        """A new database, empty or a copy of the one at URL ``template``; its SQLAlchemy URL."""
         name = f"t_{uuid.uuid4().hex[:12]}"
+        statement = f"CREATE DATABASE {name}"
+        if template is not None:
+            statement += f" TEMPLATE {template.rsplit('/', 1)[1]}"
         psql = [str(self.bin / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "bookstore"]
         subprocess.run(
-            [*psql, "-d", "postgres", "-q", "-c", f"CREATE DATABASE {name}"],
+            [*psql, "-d", "postgres", "-q", "-c", statement],
             check=True,
             capture_output=True,
         )

@@ -4,20 +4,21 @@ Every command runs the installed console script in a subprocess, with the same
 Jupyter directories and ``BOOKSTORE_*`` variables as the server, so it finds
 the server's store and index the way a user's shell would.
 
-* ``filled``: one archive per backend (local directory, S3 on moto), filled by
-  a real ``jupyter server`` saving over HTTP, built once per module and only
-  read. ``scratch``: a copy of it (files, index and bucket) for tests that
-  change things.
+* ``filled``: one archive per backend, filled by a real ``jupyter server``
+  saving over HTTP, built once per module and only read: a local store with
+  the default SQLite index, S3 (moto) with SQLite, and S3 with a PostgreSQL
+  index, as on JupyterHub. ``scratch``: a copy of it (files, index and
+  bucket) for tests that change things.
 * ``history``: a history with chosen save times, built with the library's own
   ``archive_record`` (saves at chosen times cannot be made through a server),
-  for the retention rules of ``prune``.
+  for the retention rules of ``prune``, indexed in SQLite and in PostgreSQL.
 
 Every command that reaches the store (list, show, diff, restore, reindex,
-verify, prune) runs on both backends. To keep the file fast (each run of the
+verify, prune) runs on every backend. To keep the file fast (each run of the
 command line costs 0.5-1.5 s of imports), what the index alone decides (stats,
 sql, labels, list's filters, restore's choices of version, target and refusal,
-error messages) runs on the local archive only: the index is the same SQLite
-file whatever the store.
+error messages) runs once per kind of index: on the local store with SQLite,
+and on S3 with PostgreSQL.
 """
 
 from __future__ import annotations
@@ -31,13 +32,11 @@ import json
 import os
 import re
 import shutil
-import sqlite3
 import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -45,14 +44,16 @@ from typing import Any, NamedTuple, TypeVar
 
 import nbformat
 import pytest
+from sqlalchemy import select, text
 
 from bookstore import keys
 from bookstore.archiver import archive_record
-from bookstore.index import IndexDatabase
+from bookstore.index import IndexDatabase, Version
 from bookstore.record import ArchiveRecord, HashedRecord
 from bookstore.store import LocalStore, S3Store, Store
 from jupyter_process import JupyterServer, notebook
 from moto_server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, MotoServer, free_port
+from postgres_server import PostgresServer
 
 T = TypeVar("T")
 
@@ -60,9 +61,12 @@ _found = shutil.which("bookstore-history", path=str(Path(sys.executable).parent)
 assert _found is not None, f"bookstore-history is not installed next to {sys.executable}"
 CLI = _found
 
-BACKENDS = ["local", "s3"]
-LOCAL_ONLY = pytest.mark.parametrize("filled", ["local"], indirect=True)
-"""For tests of index-only behaviour: the index is the same whatever the store."""
+BACKENDS = ["local", "s3", "postgresql"]
+"""A local store and S3, each with a SQLite index; and S3 with a PostgreSQL index."""
+EACH_INDEX = pytest.mark.parametrize("filled", ["local", "postgresql"], indirect=True)
+"""For tests of index-only behaviour, once on SQLite and once on PostgreSQL."""
+SQLITE_ONLY = pytest.mark.parametrize("filled", ["local"], indirect=True)
+"""For what only an index in a file has: ATTACH, a file that is not there."""
 
 PREFIX = "workspace"
 
@@ -121,19 +125,19 @@ class Result:
 
 
 class Row(NamedTuple):
-    """One row of the index's versions table, timestamps as SQLite stores them."""
+    """One row of the index's versions table."""
 
     path: str
     version: int
     store_key: str
     size: int
     sha256: str
-    queued_at: str
+    queued_at: datetime
     label: str | None
-    pinned: int
+    pinned: bool
 
     @property
-    def identity(self) -> tuple[str, int, str, str]:
+    def identity(self) -> tuple[str, int, str, datetime]:
         """What a reindex must reproduce: (path, version, sha256, queued_at)."""
         return (self.path, self.version, self.sha256, self.queued_at)
 
@@ -148,12 +152,13 @@ class Archive:
 
     backend: str
     base: Path
-    index_file: Path
+    index_url: str
     store_dir: Path
     saves: dict[str, list[bytes]] = field(default_factory=dict)
     options: tuple[str, ...] = ()
     moto: MotoServer | None = None
     bucket: str | None = None
+    postgres: PostgresServer | None = None
 
     @property
     def root(self) -> Path:
@@ -167,13 +172,18 @@ class Archive:
     def config_dir(self) -> Path:
         return self.base / "config"
 
+    @property
+    def in_s3(self) -> bool:
+        return self.moto is not None
+
     def settings_env(self) -> dict[str, str]:
         """The BOOKSTORE_* variables the server and the command line share."""
-        if self.backend == "local":
-            return {}
-        assert self.moto is not None
+        index = {"BOOKSTORE_INDEX_URL": self.index_url} if self.postgres else {}
+        if self.moto is None:
+            return index
         assert self.bucket is not None
         return {
+            **index,
             "BOOKSTORE_STORAGE": "s3",
             "BOOKSTORE_S3_BUCKET": self.bucket,
             "BOOKSTORE_S3_ENDPOINT_URL": self.moto.endpoint_url,
@@ -219,31 +229,32 @@ class Archive:
     # -- looking behind the command line's back --------------------------------
 
     def rows(self) -> list[Row]:
-        with closing(sqlite3.connect(f"file:{self.index_file}?mode=ro", uri=True)) as db:
-            return [
-                Row(*row)
-                for row in db.execute(
-                    "SELECT path, version, store_key, size, sha256, queued_at, label, pinned "
-                    "FROM versions ORDER BY path, version"
-                )
-            ]
+        return asyncio.run(read_rows(self.index_url))
 
     def row(self, path: str, version: int) -> Row:
         [found] = [r for r in self.rows() if (r.path, r.version) == (path, version)]
         return found
 
     def saved_at(self, path: str, version: int) -> datetime:
-        """When a version was saved, as the index recorded it (naive UTC in SQLite)."""
-        stored = datetime.fromisoformat(self.row(path, version).queued_at)
-        return stored.replace(tzinfo=timezone.utc)
+        """When a version was saved, as the index recorded it."""
+        return self.row(path, version).queued_at
+
+    @property
+    def index_file(self) -> Path:
+        assert self.postgres is None, "a PostgreSQL index is no file"
+        return Path(self.index_url.removeprefix("sqlite+aiosqlite:///"))
 
     def delete_index(self) -> None:
+        """Lose the index: its file, or every table of its PostgreSQL database."""
+        if self.postgres is not None:
+            asyncio.run(drop_every_table(self.index_url))
+            return
         for suffix in ("", "-wal", "-shm"):
             self.index_file.with_name(self.index_file.name + suffix).unlink(missing_ok=True)
 
     def objects(self) -> dict[str, bytes]:
         """Every object in the store, by key."""
-        if self.backend == "local":
+        if not self.in_s3:
             data = self.store_dir / "data"
             return {
                 p.relative_to(data).as_posix(): p.read_bytes()
@@ -261,7 +272,7 @@ class Archive:
 
     def put_object(self, key: str, data: bytes) -> None:
         """Write bytes at a key behind bookstore's back (a damaged or a stray object)."""
-        if self.backend == "local":
+        if not self.in_s3:
             target = self.store_dir / "data" / key
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
@@ -271,7 +282,7 @@ class Archive:
             s3.put_object(Bucket=self.bucket, Key=key, Body=data)
 
     def delete_object(self, key: str) -> None:
-        if self.backend == "local":
+        if not self.in_s3:
             (self.store_dir / "data" / key).unlink()
             return
         assert self.moto is not None
@@ -289,14 +300,44 @@ class Archive:
                 for key in self.objects():
                     source = {"Bucket": self.bucket, "Key": key}
                     s3.copy_object(Bucket=bucket, Key=key, CopySource=source)
+        if self.postgres is not None:
+            index_url = self.postgres.create_database(template=self.index_url)
+        else:
+            index_url = f"sqlite+aiosqlite:///{base / self.index_file.relative_to(self.base)}"
         return replace(
             self,
             base=base,
-            index_file=base / self.index_file.relative_to(self.base),
+            index_url=index_url,
             store_dir=base / self.store_dir.relative_to(self.base),
             saves={path: list(saves) for path, saves in self.saves.items()},
             bucket=bucket,
         )
+
+
+async def read_rows(index_url: str) -> list[Row]:
+    index = IndexDatabase(index_url, create=False, read_only=True)
+    try:
+        async with index.reading() as session:
+            found = await session.scalars(select(Version).order_by(Version.path, Version.version))
+            return [
+                Row(
+                    v.path, v.version, v.store_key, v.size, v.sha256, v.queued_at, v.label, v.pinned
+                )
+                for v in found
+            ]
+    finally:
+        await index.close()
+
+
+async def drop_every_table(index_url: str) -> None:
+    index = IndexDatabase(index_url)
+    try:
+        async with index.writing() as session:
+            await session.execute(text("DROP VIEW archive_latency"))
+            tables = "versions, reserved_versions, pruned_objects, alembic_version"
+            await session.execute(text(f"DROP TABLE {tables}"))
+    finally:
+        await index.close()
 
 
 def new_bucket(moto: MotoServer) -> str:
@@ -350,20 +391,23 @@ def filled(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     """A real server's archive of SAVES, one per backend, built once and only read."""
     base = tmp_path_factory.mktemp(f"filled-{request.param}")
     data = base / "data" / "bookstore"
-    archive = Archive(request.param, base, data / "index.sqlite", data / "store")
-    if request.param == "s3":
+    index_url = f"sqlite+aiosqlite:///{data / 'index.sqlite'}"
+    archive = Archive(request.param, base, index_url, data / "store")
+    if request.param != "local":
         archive.moto = request.getfixturevalue("moto_server")
         archive.bucket = new_bucket(archive.moto)
+    if request.param == "postgresql":
+        archive.postgres = request.getfixturevalue("postgres")
+        archive.index_url = archive.postgres.create_database()
     server = JupyterServer(
         base,
         env=archive.settings_env(),
         args=["--FileContentsManager.delete_to_trash=False"],
     )
-    assert (server.root, server.data_dir, server.config_dir, server.index_file) == (
+    assert (server.root, server.data_dir, server.config_dir) == (
         archive.root,
         archive.data_dir,
         archive.config_dir,
-        archive.index_file,
     )
     with server:
         server.mkdir("reports")
@@ -429,21 +473,27 @@ async def _build_history(store: Store, index_url: str) -> None:
         await store.close()
 
 
-def make_history(backend: str, base: Path, moto: MotoServer | None) -> Archive:
-    """HISTORY archived by the library; the command line is pointed at it by options."""
+def make_history(request: pytest.FixtureRequest, base: Path) -> Archive:
+    """HISTORY archived by the library on ``request.param``'s backend (see BACKENDS);
+    the command line is pointed at it by options and, for S3, variables."""
     base.mkdir()
-    index_file = base / "history.sqlite"
-    index_url = f"sqlite+aiosqlite:///{index_file}"
     archive = Archive(
-        backend, base, index_file, base / "history-store", options=("--index-url", index_url)
+        request.param,
+        base,
+        f"sqlite+aiosqlite:///{base / 'history.sqlite'}",
+        base / "history-store",
     )
+    if request.param == "postgresql":
+        archive.postgres = request.getfixturevalue("postgres")
+        archive.index_url = archive.postgres.create_database()
+    archive.options = ("--index-url", archive.index_url)
     store: Store
-    if backend == "local":
+    if request.param == "local":
         archive.options += ("--local-store-dir", str(archive.store_dir))
         store = LocalStore(archive.store_dir)
     else:
-        assert moto is not None
-        archive.moto, archive.bucket = moto, new_bucket(moto)
+        moto = archive.moto = request.getfixturevalue("moto_server")
+        archive.bucket = new_bucket(moto)
         store = S3Store(
             archive.bucket,
             endpoint_url=moto.endpoint_url,
@@ -451,22 +501,21 @@ def make_history(backend: str, base: Path, moto: MotoServer | None) -> Archive:
             access_key_id=ACCESS_KEY_ID,
             secret_access_key=SECRET_ACCESS_KEY,
         )
-    asyncio.run(_build_history(store, index_url))
+    asyncio.run(_build_history(store, archive.index_url))
     archive.root.mkdir()
     return archive
 
 
-@pytest.fixture
-def history(tmp_path: Path) -> Archive:
-    """HISTORY in a local store, indexed; the command line gets --index-url/--local-store-dir."""
-    return make_history("local", tmp_path / "history", None)
+@pytest.fixture(params=["local", "postgresql"])
+def history(request: pytest.FixtureRequest, tmp_path: Path) -> Archive:
+    """HISTORY indexed in SQLite (local store) and in PostgreSQL (S3), for prune's rules."""
+    return make_history(request, tmp_path / "history")
 
 
 @pytest.fixture(params=BACKENDS)
 def any_history(request: pytest.FixtureRequest, tmp_path: Path) -> Archive:
-    """HISTORY in each store in turn (S3 settings as BOOKSTORE_* variables)."""
-    moto = request.getfixturevalue("moto_server") if request.param == "s3" else None
-    return make_history(request.param, tmp_path / "history", moto)
+    """HISTORY on every backend, for what prune does to the store."""
+    return make_history(request, tmp_path / "history")
 
 
 def survivors(archive: Archive) -> dict[str, set[int]]:
@@ -542,7 +591,7 @@ def test_list_shows_every_archived_path_including_a_deleted_one(filled: Archive)
 JSON_FIELDS = {"path", "version", "store_key", "size", "sha256", "queued_at", "archived_at"}
 
 
-@LOCAL_ONLY
+@EACH_INDEX
 def test_list_of_one_path_shows_every_version_with_its_details(filled: Archive) -> None:
     table, as_json = concurrently(
         lambda: filled.cli("list", "analysis.ipynb"),
@@ -569,7 +618,7 @@ def test_list_of_one_path_shows_every_version_with_its_details(filled: Archive) 
     ]
 
 
-@LOCAL_ONLY
+@EACH_INDEX
 def test_list_since_until_and_limit_select_by_save_time(filled: Archive) -> None:
     first, second = (filled.saved_at("analysis.ipynb", n).isoformat() for n in (1, 2))
     in_zulu = filled.saved_at("analysis.ipynb", 2).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -618,7 +667,7 @@ def test_show_prints_exactly_the_bytes_the_server_wrote(filled: Archive) -> None
         assert result.stdout == content, f"{path} version {number}"
 
 
-@LOCAL_ONLY
+@EACH_INDEX
 def test_show_cells_summarises_the_cells(filled: Archive) -> None:
     result = filled.cli("show", "analysis.ipynb", "3", "--cells")
     assert table_rows(result.out) == [
@@ -632,7 +681,7 @@ def test_show_cells_summarises_the_cells(filled: Archive) -> None:
 # -- diff ---------------------------------------------------------------------
 
 
-@LOCAL_ONLY
+@EACH_INDEX
 def test_diff_names_changed_cells_and_shows_source_lines(filled: Archive) -> None:
     result = filled.cli("diff", "analysis.ipynb", "2", "3")
     lines = result.out.splitlines()
@@ -667,7 +716,7 @@ def test_diff_without_a_second_version_compares_with_the_file_on_disk(scratch: A
 # -- stats --------------------------------------------------------------------
 
 
-@LOCAL_ONLY
+@EACH_INDEX
 def test_stats_count_every_version_by_path_and_by_day(filled: Archive) -> None:
     by_path, by_day = concurrently(
         lambda: filled.cli("stats", "--json"),
@@ -680,7 +729,7 @@ def test_stats_count_every_version_by_path_and_by_day(filled: Archive) -> None:
         assert 0 <= groups[path]["p50_ms"] <= groups[path]["p95_ms"] <= groups[path]["max_ms"]
     days = {g["group"]: g["versions"] for g in by_day.json()}
     assert sum(days.values()) == TOTAL == len(filled.rows())
-    assert set(days) == {row.queued_at[:10] for row in filled.rows()}
+    assert set(days) == {row.queued_at.date().isoformat() for row in filled.rows()}
 
 
 # -- sql ----------------------------------------------------------------------
@@ -688,7 +737,7 @@ def test_stats_count_every_version_by_path_and_by_day(filled: Archive) -> None:
 QUERY = "SELECT path, count(*) AS n FROM versions GROUP BY path ORDER BY path"
 
 
-@LOCAL_ONLY
+@EACH_INDEX
 def test_sql_prints_a_select_as_a_table_csv_or_json(filled: Archive) -> None:
     table, as_csv, as_json = concurrently(
         lambda: filled.cli("sql", QUERY),
@@ -706,26 +755,28 @@ def test_sql_prints_a_select_as_a_table_csv_or_json(filled: Archive) -> None:
 
 WRITES = [
     "/* tidy up */ delete from versions",
-    "WITH doomed AS (SELECT id FROM versions) DELETE FROM versions WHERE id IN doomed",
-    "INSERT INTO versions (path, version, store_key, size, sha256, queued_at, archived_at) "
-    "VALUES ('x.ipynb', 1, 'k', 0, '', '2026-01-01', '2026-01-01')",
+    "WITH doomed AS (SELECT id FROM versions) DELETE FROM versions "
+    "WHERE id IN (SELECT id FROM doomed)",
+    "INSERT INTO versions (workspace, path, version, store_key, size, sha256, queued_at, "
+    "archived_at) VALUES ('workspace', 'x.ipynb', 1, 'k', 0, '', '2026-01-01', '2026-01-01')",
     "UPDATE versions SET label = 'sneaky'",
     "DROP TABLE versions",
 ]
 
 
-@LOCAL_ONLY
+@EACH_INDEX
 def test_sql_writes_are_refused_by_the_database(scratch: Archive) -> None:
     before = scratch.rows()
     results = concurrently(
         *(lambda s=statement: scratch.cli("sql", s, expect=None) for statement in WRITES)
     )
+    refusal = "read-only transaction" if scratch.postgres else "readonly database"
     for result in results:
-        one_line_error(result, 5, "readonly")
+        one_line_error(result, 5, refusal)
     assert scratch.rows() == before
 
 
-@LOCAL_ONLY
+@SQLITE_ONLY
 def test_sql_cannot_create_a_database_file_with_attach(scratch: Archive) -> None:
     created = scratch.base / "attached.sqlite"
     result = scratch.cli("sql", f"ATTACH DATABASE '{created}' AS other", expect=None)
@@ -738,7 +789,7 @@ def test_sql_cannot_create_a_database_file_with_attach(scratch: Archive) -> None
 DIRTY = json.dumps(notebook("unsaved work, never archived"), indent=1).encode()
 
 
-@LOCAL_ONLY
+@EACH_INDEX
 def test_restore_writes_a_version_back_to_its_path(scratch: Archive) -> None:
     target = scratch.root / "analysis.ipynb"
     rows, objects = scratch.rows(), scratch.objects()
@@ -750,7 +801,7 @@ def test_restore_writes_a_version_back_to_its_path(scratch: Archive) -> None:
     assert (scratch.rows(), scratch.objects()) == (rows, objects), "its content was archived"
 
 
-@LOCAL_ONLY
+@EACH_INDEX
 def test_restore_to_another_path_leaves_the_original_alone(scratch: Archive) -> None:
     saves = scratch.saves["analysis.ipynb"]
     scratch.cli("restore", "analysis.ipynb", "2", "--to", "copies/analysis v2.ipynb")
@@ -758,7 +809,7 @@ def test_restore_to_another_path_leaves_the_original_alone(scratch: Archive) -> 
     assert (scratch.root / "analysis.ipynb").read_bytes() == saves[2]
 
 
-@LOCAL_ONLY
+@EACH_INDEX
 def test_restore_refuses_to_overwrite_unarchived_content(scratch: Archive) -> None:
     target = scratch.root / "analysis.ipynb"
     target.write_bytes(DIRTY)
@@ -789,7 +840,7 @@ def test_restore_with_force_archives_the_current_content_first(scratch: Archive)
     assert after[kept.store_key] == DIRTY
 
 
-@LOCAL_ONLY
+@EACH_INDEX
 def test_restore_dry_run_changes_nothing(scratch: Archive) -> None:
     (scratch.root / "analysis.ipynb").write_bytes(DIRTY)
     files, rows, objects = tree(scratch.root), scratch.rows(), scratch.objects()
@@ -801,7 +852,7 @@ def test_restore_dry_run_changes_nothing(scratch: Archive) -> None:
     assert (tree(scratch.root), scratch.rows(), scratch.objects()) == (files, rows, objects)
 
 
-@LOCAL_ONLY
+@EACH_INDEX
 def test_restore_at_a_time_picks_the_newest_version_at_or_before_it(scratch: Archive) -> None:
     first, second, third = (scratch.saved_at("analysis.ipynb", n) for n in (1, 2, 3))
     between = second + (third - second) / 2
@@ -834,7 +885,7 @@ def test_a_deleted_notebook_can_be_restored(scratch: Archive) -> None:
     assert (scratch.root / "gone.ipynb").read_bytes() == scratch.saves["gone.ipynb"][-1]
 
 
-@LOCAL_ONLY
+@EACH_INDEX
 @pytest.mark.parametrize("kind", ["parent", "absolute", "symlink"])
 def test_restore_refuses_a_target_outside_the_root(
     scratch: Archive, tmp_path: Path, kind: str
@@ -857,7 +908,7 @@ def test_restore_refuses_a_target_outside_the_root(
     assert not (scratch.base / "outside.ipynb").exists()
 
 
-@LOCAL_ONLY
+@EACH_INDEX
 @pytest.mark.parametrize("target", ["reports", "analysis.ipynb/inside.ipynb"])
 def test_restore_to_a_directory_or_below_a_file_fails_in_one_line(
     scratch: Archive, target: str
@@ -876,7 +927,8 @@ def test_restore_to_a_directory_or_below_a_file_fails_in_one_line(
 def test_reindex_rebuilds_a_deleted_index_exactly_and_is_idempotent(scratch: Archive) -> None:
     before = scratch.rows()
     scratch.delete_index()
-    one_line_error(scratch.cli("list", expect=None), 5, "reindex")
+    if scratch.postgres is None:
+        one_line_error(scratch.cli("list", expect=None), 5, "reindex")
 
     first = scratch.cli("reindex", "--json").json()
     assert sorted(first["added"]) == sorted(row.store_key for row in before)
@@ -1042,7 +1094,7 @@ def test_after_a_prune_verify_is_clean(any_history: Archive) -> None:
 # -- label, pin, unpin --------------------------------------------------------
 
 
-@LOCAL_ONLY
+@EACH_INDEX
 def test_labels_and_pins_show_in_list(scratch: Archive) -> None:
     concurrently(
         lambda: scratch.cli("label", "analysis.ipynb", "2", "first draft"),
@@ -1072,7 +1124,7 @@ def test_labels_and_pins_show_in_list(scratch: Archive) -> None:
 # -- expected failures ----------------------------------------------------------
 
 
-@LOCAL_ONLY
+@SQLITE_ONLY
 def test_expected_failures_are_one_line_with_the_documented_code(
     filled: Archive, tmp_path: Path
 ) -> None:
@@ -1109,7 +1161,7 @@ def test_expected_failures_are_one_line_with_the_documented_code(
     assert not absent.parent.exists(), "a missing index is not created"
 
 
-@LOCAL_ONLY
+@EACH_INDEX
 @pytest.mark.parametrize(
     ("args", "option"),
     [
