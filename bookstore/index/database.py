@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -31,6 +32,7 @@ SCHEMA_REVISION = "0004"
 _WRITE_OPTION = "bookstore_write"
 _MIGRATION_LOCK = 0x626F6F6B  # "book": the PostgreSQL advisory lock migrations take
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+_WAL_ATTEMPTS = 100
 
 
 def migrations_dir() -> Path:
@@ -47,19 +49,35 @@ def _refuse_attach(action: int, *_: Any) -> int:
     return sqlite3.SQLITE_DENY if action == sqlite3.SQLITE_ATTACH else sqlite3.SQLITE_OK
 
 
+def _use_wal(cursor: Any) -> None:
+    """Put the file in WAL mode, which the file remembers, so only a new file changes.
+
+    Servers opening a new file at once may all try; SQLite refuses the losers at
+    once rather than wait (waiting could deadlock), so they try again shortly.
+    """
+    for attempt in range(_WAL_ATTEMPTS):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError:
+            if attempt == _WAL_ATTEMPTS - 1:
+                raise
+            await_only(asyncio.sleep(random.uniform(0.01, 0.05)))
+
+
 def _configure_sqlite(engine: Any, read_only: bool) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy, not the driver, decide when transactions begin (see _on_begin).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         if read_only:
             cursor.execute("PRAGMA query_only=ON")
             await_only(dbapi_connection.driver_connection.set_authorizer(_refuse_attach))
         else:
-            cursor.execute("PRAGMA journal_mode=WAL")
+            _use_wal(cursor)
             cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
@@ -153,16 +171,22 @@ def _rename_with_wal(source: Path, target: Path) -> None:
 
 
 def _engine_options(url: URL, read_only: bool) -> dict[str, Any]:
-    """How to connect so that, when asked, the connection itself refuses every write."""
+    """How to connect: few connections to a shared server, and, when asked, a
+    connection that itself refuses every write."""
+    if url.get_backend_name() == "postgresql":
+        # Every user's server connects to one database: keep one connection at rest,
+        # a few more in bursts, and test it before use (servers restart, proxies cut).
+        options = {"url": url, "pool_size": 1, "max_overflow": 4, "pool_pre_ping": True}
+        if read_only:
+            settings = {"default_transaction_read_only": "on"}
+            options["connect_args"] = {"server_settings": settings}
+        return options
     if not read_only:
         return {"url": url}
     if url.get_backend_name() == "sqlite" and url.database:
         return {
             "url": url.set(database=f"file:{url.database}", query={"mode": "ro", "uri": "true"})
         }
-    if url.get_backend_name() == "postgresql":
-        settings = {"default_transaction_read_only": "on"}
-        return {"url": url, "connect_args": {"server_settings": settings}}
     raise ValueError(f"read-only connections to {url.get_backend_name()} are not supported")
 
 
