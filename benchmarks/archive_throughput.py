@@ -53,7 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from _common import bytes_per_cell, code_fingerprint, machine_line, make_notebook
 
 from jupyter_process import JupyterServer
-from moto_server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, MotoServer
+from moto_server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, MotoServer, s3_env
 
 TARGET_RATIO = 0.8
 ARCHIVE_BUCKET = "bench-archive"
@@ -194,14 +194,7 @@ def run_bookstore(
     moto: MotoServer, workdir: Path, saves: list[Save], clients: int, timeout: float
 ) -> BookstoreResult:
     """Save everything through a bookstore server; time until every save is archived."""
-    env = {
-        "BOOKSTORE_STORAGE": "s3",
-        "BOOKSTORE_S3_BUCKET": ARCHIVE_BUCKET,
-        "BOOKSTORE_S3_ENDPOINT_URL": moto.endpoint_url,
-        "BOOKSTORE_S3_REGION_NAME": REGION,
-        "BOOKSTORE_S3_ACCESS_KEY_ID": ACCESS_KEY_ID,
-        "BOOKSTORE_S3_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
-    }
+    env = s3_env(ARCHIVE_BUCKET, moto.endpoint_url)
     like, prefix = "project %", "workspace/project "
     with JupyterServer(workdir / "bookstore", env=env) as server, moto.client() as s3:
         server.wait_archived(timeout=60)  # the index is migrated and archiving has begun

@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from _common import bytes_per_cell, code_fingerprint, machine_line, make_notebook
 
 from jupyter_process import JupyterServer
-from moto_server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, MotoServer
+from moto_server import MotoServer, s3_env
 
 TARGET_P50_RATIO = 1.10
 _UNITS = {"K": 1024, "M": 1024 * 1024}
@@ -115,14 +115,7 @@ def servers(workdir: Path, storage: str) -> Iterator[tuple[JupyterServer, Jupyte
         if storage == "s3":
             moto = stack.enter_context(MotoServer(keep_state=False))
             moto.make_bucket("bench-save-latency")
-            env = {
-                "BOOKSTORE_STORAGE": "s3",
-                "BOOKSTORE_S3_BUCKET": "bench-save-latency",
-                "BOOKSTORE_S3_ENDPOINT_URL": moto.endpoint_url,
-                "BOOKSTORE_S3_REGION_NAME": REGION,
-                "BOOKSTORE_S3_ACCESS_KEY_ID": ACCESS_KEY_ID,
-                "BOOKSTORE_S3_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
-            }
+            env = s3_env("bench-save-latency", moto.endpoint_url)
         with_bookstore = JupyterServer(workdir / "bookstore", env=env)
         baseline = JupyterServer(workdir / "baseline", bookstore=False)
         with ThreadPoolExecutor(2) as pool:

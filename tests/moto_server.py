@@ -29,13 +29,31 @@ from typing import IO, Any
 import boto3
 import requests
 
-__all__ = ["ACCESS_KEY_ID", "REGION", "SECRET_ACCESS_KEY", "MotoServer", "free_port"]
+__all__ = ["ACCESS_KEY_ID", "REGION", "SECRET_ACCESS_KEY", "MotoServer", "free_port", "s3_env"]
 
 ACCESS_KEY_ID = "testing"
 SECRET_ACCESS_KEY = "testing"
 REGION = "us-east-1"
 
 _HOST = "127.0.0.1"
+
+
+def s3_env(
+    bucket: str,
+    endpoint_url: str,
+    *,
+    access_key_id: str = ACCESS_KEY_ID,
+    secret_access_key: str = SECRET_ACCESS_KEY,
+) -> dict[str, str]:
+    """The ``BOOKSTORE_*`` variables that point a server, or the CLI, at ``bucket``."""
+    return {
+        "BOOKSTORE_STORAGE": "s3",
+        "BOOKSTORE_S3_BUCKET": bucket,
+        "BOOKSTORE_S3_ENDPOINT_URL": endpoint_url,
+        "BOOKSTORE_S3_REGION_NAME": REGION,
+        "BOOKSTORE_S3_ACCESS_KEY_ID": access_key_id,
+        "BOOKSTORE_S3_SECRET_ACCESS_KEY": secret_access_key,
+    }
 
 
 def free_port() -> int:

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import tempfile
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 
 from moto_server import free_port
@@ -30,9 +31,13 @@ def _binaries() -> Path:
 
 
 class PostgresServer:
-    """One PostgreSQL server in a temporary directory; ``close()`` removes it all."""
+    """One PostgreSQL server in a temporary directory; ``close()`` removes it all.
 
-    def __init__(self) -> None:
+    Tests run it with fsync off, for speed; ``durable=True`` leaves fsync on, as
+    a benchmark must. ``settings`` are more server settings (``max_connections``).
+    """
+
+    def __init__(self, *, durable: bool = False, settings: Mapping[str, str] | None = None) -> None:
         self.bin = _binaries()
         self.port = free_port()
         self.base = Path(tempfile.mkdtemp(prefix="bookstore-pg-"))
@@ -40,6 +45,9 @@ class PostgresServer:
         self._as_postgres = os.geteuid() == 0
         if self._as_postgres:
             shutil.chown(self.base, "postgres")
+        options = {"listen_addresses": "127.0.0.1", "fsync": "on" if durable else "off"}
+        options.update(settings or {})
+        settings_flags = [f"-c {name}={value}" for name, value in options.items()]
         self._run("initdb", "-D", str(self.data), "-U", "bookstore", "--auth=trust", "-E", "UTF8")
         self._run(
             "pg_ctl",
@@ -51,7 +59,7 @@ class PostgresServer:
             "-t",
             "60",
             "-o",
-            f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 -c fsync=off",
+            " ".join([f"-p {self.port} -k {self.base}", *settings_flags]),
             "start",
         )
 

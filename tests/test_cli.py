@@ -52,7 +52,7 @@ from bookstore.index import IndexDatabase, Version
 from bookstore.record import ArchiveRecord, HashedRecord
 from bookstore.store import LocalStore, S3Store, Store
 from jupyter_process import JupyterServer, notebook
-from moto_server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, MotoServer, free_port
+from moto_server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, MotoServer, free_port, s3_env
 from postgres_server import PostgresServer
 
 T = TypeVar("T")
@@ -182,15 +182,7 @@ class Archive:
         if self.moto is None:
             return index
         assert self.bucket is not None
-        return {
-            **index,
-            "BOOKSTORE_STORAGE": "s3",
-            "BOOKSTORE_S3_BUCKET": self.bucket,
-            "BOOKSTORE_S3_ENDPOINT_URL": self.moto.endpoint_url,
-            "BOOKSTORE_S3_REGION_NAME": REGION,
-            "BOOKSTORE_S3_ACCESS_KEY_ID": ACCESS_KEY_ID,
-            "BOOKSTORE_S3_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
-        }
+        return {**index, **s3_env(self.bucket, self.moto.endpoint_url)}
 
     def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         """A user's environment: none of the test runner's settings, this archive's."""

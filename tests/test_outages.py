@@ -16,10 +16,10 @@ from sqlalchemy import text
 
 from bookstore.index import IndexDatabase
 from jupyter_process import JupyterServer, notebook, wait_for
-from moto_server import MotoServer
+from moto_server import MotoServer, s3_env
 from postgres_server import PostgresServer
 from tcp_proxy import TcpProxy
-from test_server_s3 import bucket_objects, s3_env
+from test_server_s3 import bucket_objects
 
 SAVES = 3
 

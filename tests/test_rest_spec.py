@@ -30,7 +30,7 @@ from referencing.jsonschema import DRAFT202012
 
 from bookstore.handlers import handlers
 from jupyter_process import JupyterServer, notebook
-from moto_server import REGION, MotoServer
+from moto_server import MotoServer, s3_env
 from tcp_proxy import TcpProxy
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -175,12 +175,12 @@ def seeded(
     server = JupyterServer(
         tmp_path_factory.mktemp("rest-spec"),
         env={
-            "BOOKSTORE_STORAGE": "s3",
-            "BOOKSTORE_S3_BUCKET": bucket,
-            "BOOKSTORE_S3_ENDPOINT_URL": proxy.endpoint_url,
-            "BOOKSTORE_S3_REGION_NAME": REGION,
-            "BOOKSTORE_S3_ACCESS_KEY_ID": "spec-access-key",
-            "BOOKSTORE_S3_SECRET_ACCESS_KEY": "spec-secret-key",
+            **s3_env(
+                bucket,
+                proxy.endpoint_url,
+                access_key_id="spec-access-key",
+                secret_access_key="spec-secret-key",
+            ),
             "BOOKSTORE_RETRY_MAX_DELAY": "1",
             "BOOKSTORE_ARCHIVE_TYPES": "notebook,file",
         },

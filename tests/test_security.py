@@ -30,7 +30,7 @@ from jupyter_server.serverapp import ServerWebApplication
 
 from bookstore.handlers import VersionsHandler, handlers
 from jupyter_process import JupyterServer, notebook, wait_for
-from moto_server import REGION, MotoServer
+from moto_server import MotoServer, s3_env
 from tcp_proxy import TcpProxy
 from test_rest_spec import refuse
 
@@ -619,12 +619,12 @@ def test_s3_credentials_never_leak(
     server = JupyterServer(
         tmp_path,
         env={
-            "BOOKSTORE_STORAGE": "s3",
-            "BOOKSTORE_S3_BUCKET": s3_bucket,
-            "BOOKSTORE_S3_ENDPOINT_URL": s3_proxy.endpoint_url,
-            "BOOKSTORE_S3_REGION_NAME": REGION,
-            "BOOKSTORE_S3_ACCESS_KEY_ID": SENTINEL_KEY,
-            "BOOKSTORE_S3_SECRET_ACCESS_KEY": SENTINEL_SECRET,
+            **s3_env(
+                s3_bucket,
+                s3_proxy.endpoint_url,
+                access_key_id=SENTINEL_KEY,
+                secret_access_key=SENTINEL_SECRET,
+            ),
             "BOOKSTORE_RETRY_MAX_DELAY": "1",
         },
         args=["--ServerApp.log_level=DEBUG"],

@@ -6,24 +6,12 @@ import time
 from pathlib import Path
 
 from jupyter_process import JupyterServer, notebook
-from moto_server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, MotoServer
+from moto_server import MotoServer, s3_env
 from tcp_proxy import TcpProxy
 from test_server_archive import index_rows
 
 NORMAL_SAVE_BOUND = 5.0
 """Seconds no save may take: ~100x a normal save, and less than any S3 timeout bookstore has."""
-
-
-def s3_env(bucket: str, endpoint_url: str) -> dict[str, str]:
-    """Variables pointing a server at ``bucket`` on the moto server behind ``endpoint_url``."""
-    return {
-        "BOOKSTORE_STORAGE": "s3",
-        "BOOKSTORE_S3_BUCKET": bucket,
-        "BOOKSTORE_S3_ENDPOINT_URL": endpoint_url,
-        "BOOKSTORE_S3_REGION_NAME": REGION,
-        "BOOKSTORE_S3_ACCESS_KEY_ID": ACCESS_KEY_ID,
-        "BOOKSTORE_S3_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
-    }
 
 
 def s3_server(base: Path, bucket: str, proxy: TcpProxy) -> JupyterServer:

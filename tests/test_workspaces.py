@@ -19,8 +19,8 @@ from bookstore import keys
 from bookstore.config import BookstoreSettings
 from bookstore.errors import ConfigurationError, InvalidPath
 from jupyter_process import JupyterServer, notebook
-from moto_server import MotoServer
-from test_server_s3 import bucket_objects, s3_env
+from moto_server import MotoServer, s3_env
+from test_server_s3 import bucket_objects
 
 CLI = str(Path(sys.executable).parent / "bookstore-history")
 TEMPLATE = "bookstore/{username}"
