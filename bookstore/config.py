@@ -10,7 +10,7 @@ from __future__ import annotations
 import getpass
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from jupyter_core.paths import jupyter_data_dir
 from sqlalchemy.engine import make_url
@@ -47,6 +47,14 @@ def workspace_owner() -> str:
             "BookstoreSettings.workspace_prefix uses {username}, but this process runs "
             "under no named account; set JUPYTERHUB_USER"
         ) from exc
+
+
+def _nested(first: str, second: str) -> bool:
+    """Whether one key prefix is the other, or lies within it ('' holds every key)."""
+    return first == second or any(
+        not outer or inner.startswith(f"{outer}/")
+        for outer, inner in ((first, second), (second, first))
+    )
 
 
 def _data_dir() -> Path:
@@ -112,7 +120,9 @@ class BookstoreSettings(LoggingConfigurable):
         "each user a workspace of their own (JUPYTERHUB_USER, else the OS account).",
     ).tag(config=True)
     published_prefix = Unicode(
-        "published", help="Key prefix under which published notebooks are stored."
+        "published",
+        help="Key prefix under which published notebooks are stored; '{username}' as in "
+        "workspace_prefix. It must not contain, or lie within, the workspace.",
     ).tag(config=True)
 
     enable_publish = Bool(
@@ -221,23 +231,32 @@ class BookstoreSettings(LoggingConfigurable):
             parts = getattr(self, name).strip("/").split("/")
             if "\0" in getattr(self, name) or any(part in (".", "..") for part in parts):
                 self._refuse(name, "must be a plain key prefix without '.', '..' or NUL")
-        if set("{}") & set(self.workspace_prefix.replace(keys.USERNAME_FIELD, "")):
-            self._refuse("workspace_prefix", "may hold no placeholder but {username}")
-        if self.workspace == self.published_prefix.strip("/"):
-            self._refuse("published_prefix", "must differ from workspace_prefix")
+            if set("{}") & set(getattr(self, name).replace(keys.USERNAME_FIELD, "")):
+                self._refuse(name, "may hold no placeholder but {username}")
+        if self.enable_publish and _nested(self.workspace, self.published):
+            # A published path could otherwise name, and replace, a version's key.
+            self._refuse("published_prefix", "must not contain, or lie within, workspace_prefix")
 
     @property
     def workspace(self) -> str:
         """The key prefix of this user's versions, which also scopes them in the index."""
-        if keys.USERNAME_FIELD not in self.workspace_prefix:
-            return self.workspace_prefix.strip("/")
+        return self._resolve("workspace_prefix")
+
+    @property
+    def published(self) -> str:
+        """The key prefix this user's published notebooks are copied to."""
+        return self._resolve("published_prefix")
+
+    def _resolve(self, name: str) -> str:
+        template: str = getattr(self, name)
+        if keys.USERNAME_FIELD not in template:
+            return template.strip("/")
         username = workspace_owner()
         try:
-            return keys.resolve_workspace(self.workspace_prefix, username)
+            return keys.resolve_prefix(template, username)
         except InvalidPath:
-            self._refuse("workspace_prefix", f"cannot hold the user name {username!r}")
-            raise
+            self._refuse(name, f"cannot hold the user name {username!r}")
 
-    def _refuse(self, name: str, problem: str) -> None:
+    def _refuse(self, name: str, problem: str) -> NoReturn:
         variable = self.variables(name)[0]
         raise ConfigurationError(f"BookstoreSettings.{name} ({variable}) {problem}.")

@@ -29,8 +29,9 @@ __all__ = [
     "parse_version_key",
     "path_prefix",
     "published_key",
-    "resolve_workspace",
+    "resolve_prefix",
     "version_key",
+    "workspace_root",
 ]
 
 _TIMESTAMP_FORMAT = "%Y%m%dT%H%M%S.%fZ"
@@ -72,27 +73,28 @@ def _decode(encoded: str) -> str:
     return encoded.replace("%40", "@").replace("%25", "%")
 
 
-def _prefix_root(workspace_prefix: str) -> str:
-    root = workspace_prefix.strip("/")
+def workspace_root(workspace: str) -> str:
+    """What every key in ``workspace`` starts with ('' for the top of the store)."""
+    root = workspace.strip("/")
     return f"{root}/" if root else ""
 
 
-def path_prefix(workspace_prefix: str, path: str) -> str:
+def path_prefix(workspace: str, path: str) -> str:
     """The key prefix under which exactly the versions of ``path`` are stored."""
-    return f"{_prefix_root(workspace_prefix)}{_encode(normalize_path(path))}{_VERSION_MARK}"
+    return f"{workspace_root(workspace)}{_encode(normalize_path(path))}{_VERSION_MARK}"
 
 
-def annotations_key(workspace_prefix: str, path: str) -> str:
+def annotations_key(workspace: str, path: str) -> str:
     """Where the labels and pins of ``path``'s versions are kept, beside its versions.
 
     ``@annotations.json`` is no timestamp, so it never parses as a version key.
     """
-    return f"{path_prefix(workspace_prefix, path)}{_ANNOTATIONS}"
+    return f"{path_prefix(workspace, path)}{_ANNOTATIONS}"
 
 
-def parse_annotations_key(workspace_prefix: str, key: str) -> str | None:
+def parse_annotations_key(workspace: str, key: str) -> str | None:
     """The path whose annotations ``key`` holds, or ``None``."""
-    root = _prefix_root(workspace_prefix)
+    root = workspace_root(workspace)
     tail = f"{_VERSION_MARK}{_ANNOTATIONS}"
     if not key.startswith(root) or not key.endswith(tail):
         return None
@@ -106,37 +108,37 @@ def parse_annotations_key(workspace_prefix: str, key: str) -> str | None:
         return None
 
 
-def resolve_workspace(workspace_prefix: str, username: str) -> str:
-    """One user's workspace: ``workspace_prefix`` with ``{username}`` filled in, unslashed.
+def resolve_prefix(template: str, username: str) -> str:
+    """A key prefix with ``{username}`` filled in, without surrounding slashes.
 
     The name is percent-encoded like a URL path segment, ``/`` included, so no
-    user name can point into another user's workspace or step out of its own.
+    user name can point into another user's prefix or step out of its own.
     """
-    if USERNAME_FIELD not in workspace_prefix:
-        return workspace_prefix.strip("/")
+    if USERNAME_FIELD not in template:
+        return template.strip("/")
     segment = quote(username, safe="@+-_.~")
     if segment in ("", ".", ".."):
         raise InvalidPath(f"{username!r} cannot name a workspace")
-    return workspace_prefix.replace(USERNAME_FIELD, segment).strip("/")
+    return template.replace(USERNAME_FIELD, segment).strip("/")
 
 
 def published_key(published_prefix: str, path: str) -> str:
     """Where the published copy of ``path`` lives: one key per path, replaced on publish."""
-    return f"{_prefix_root(published_prefix)}{normalize_path(path)}"
+    return f"{workspace_root(published_prefix)}{normalize_path(path)}"
 
 
-def version_key(workspace_prefix: str, path: str, queued_time: datetime) -> str:
+def version_key(workspace: str, path: str, queued_time: datetime) -> str:
     """The key of the version of ``path`` saved at ``queued_time`` (aware, any zone)."""
     if queued_time.tzinfo is None:
         raise ValueError("queued_time must be timezone-aware")
     stamp = queued_time.astimezone(timezone.utc).strftime(_TIMESTAMP_FORMAT)
     suffix = splitext(path)[1]
-    return f"{path_prefix(workspace_prefix, path)}{stamp}{suffix}"
+    return f"{path_prefix(workspace, path)}{stamp}{suffix}"
 
 
-def parse_version_key(workspace_prefix: str, key: str) -> VersionKey | None:
+def parse_version_key(workspace: str, key: str) -> VersionKey | None:
     """The path and save time a key names, or ``None`` if it is not a version key."""
-    root = _prefix_root(workspace_prefix)
+    root = workspace_root(workspace)
     match = _KEY_TAIL.search(key)
     if not key.startswith(root) or match is None:
         return None

@@ -60,23 +60,15 @@ async def _bounded(items: Iterable[T], work: Callable[[T], Awaitable[None]]) -> 
     await asyncio.gather(*(one(item) for item in items))
 
 
-def _workspace_root(workspace: str) -> str:
-    root = workspace.strip("/")
-    return f"{root}/" if root else ""
-
-
 async def list_versions_in_store(store: Store, workspace: str) -> list[ObjectInfo]:
     """Every object under the workspace prefix, in key order."""
-    return [info async for info in store.list(_workspace_root(workspace))]
+    return [info async for info in store.list(keys.workspace_root(workspace))]
 
 
 async def _pruned_keys(session: AsyncSession, workspace: str) -> list[str]:
-    """Keys an interrupted prune left in ``workspace``.
-
-    Pruned keys are matched by prefix: their rows, and so their paths, are gone.
-    """
-    mine = PrunedObject.store_key.startswith(_workspace_root(workspace), autoescape=True)
-    return list(await session.scalars(select(PrunedObject.store_key).where(mine)))
+    """Keys an interrupted prune left in ``workspace``."""
+    mine = select(PrunedObject.store_key).where(PrunedObject.workspace == workspace)
+    return list(await session.scalars(mine))
 
 
 # -- reindex -------------------------------------------------------------------
@@ -340,7 +332,10 @@ async def prune(
     now = datetime.now(timezone.utc)
     async with index.writing() as session:
         await session.execute(delete(Version).where(Version.id.in_([row.id for row in doomed])))
-        session.add_all(PrunedObject(store_key=row.store_key, pruned_at=now) for row in doomed)
+        session.add_all(
+            PrunedObject(store_key=row.store_key, workspace=row.workspace, pruned_at=now)
+            for row in doomed
+        )
     await _delete_objects(store, index, [row.store_key for row in doomed], tick)
     return doomed
 

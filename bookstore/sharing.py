@@ -32,7 +32,7 @@ async def publish(store: Store, settings: BookstoreSettings, path: str, content:
     """Copy ``content`` to the published key of ``path`` (replacing the previous copy)."""
     if path.endswith(".ipynb"):
         validate_notebook(content, f"the notebook published as {path!r}")
-    key = published_key(settings.published_prefix, path)
+    key = published_key(settings.published, path)
     metadata = {
         "bookstore-path": quote(path, safe="/"),
         "bookstore-sha256": hashlib.sha256(content).hexdigest(),

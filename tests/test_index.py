@@ -189,11 +189,17 @@ async def test_the_workspace_migration_takes_each_rows_workspace_from_its_key(
     file = tmp_path / "old.sqlite"
     database = IndexDatabase(f"sqlite+aiosqlite:///{file}")
 
-    def upgrade(connection: Any, revision: str) -> None:
+    def alembic(connection: Any) -> Config:
         config = Config()
         config.set_main_option("script_location", str(migrations_dir()))
         config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+        return config
+
+    def upgrade(connection: Any, revision: str) -> None:
+        command.upgrade(alembic(connection), revision)
+
+    def downgrade(connection: Any, revision: str) -> None:
+        command.downgrade(alembic(connection), revision)
 
     old_rows = [
         ("a@b%.ipynb", 1, "team/ws/a%40b%25.ipynb/@20261125T120000.000000Z.ipynb"),
@@ -213,12 +219,24 @@ async def test_the_workspace_migration_takes_each_rows_workspace_from_its_key(
                     ),
                     {"path": path, "version": version, "key": key},
                 )
+            await connection.execute(
+                text(
+                    "INSERT INTO pruned_objects (store_key, pruned_at) VALUES "
+                    "('team/ws/gone.ipynb/@20261125T120000.000000Z.ipynb', '2026-11-25')"
+                )
+            )
         await database.migrate()
         async with database.reading() as session:
             rows = await session.execute(text("SELECT path, workspace FROM versions ORDER BY id"))
             view = await session.scalar(text("SELECT count(workspace) FROM archive_latency"))
+            pruned = await session.scalar(text("SELECT workspace FROM pruned_objects"))
         assert list(rows) == [("a@b%.ipynb", "team/ws"), ("ws/x.ipynb", "ws"), ("top.ipynb", "")]
         assert view == 3
+        assert pruned == "team/ws"
+
+        async with database.engine.begin() as connection:
+            with pytest.raises(RuntimeError, match="several workspaces"):
+                await connection.run_sync(downgrade, "0003")
     finally:
         await database.close()
 

@@ -30,7 +30,7 @@ USERS = ("alice", "bob@example.org")
 @given(st.text(min_size=1, max_size=30))
 def test_a_user_name_fills_one_key_segment_and_never_escapes_it(username: str) -> None:
     try:
-        workspace = keys.resolve_workspace(TEMPLATE, username)
+        workspace = keys.resolve_prefix(TEMPLATE, username)
     except InvalidPath:
         assert username in (".", "..")
         return
@@ -42,9 +42,9 @@ def test_a_user_name_fills_one_key_segment_and_never_escapes_it(username: str) -
 
 
 def test_user_names_read_as_themselves_where_they_can() -> None:
-    assert keys.resolve_workspace(TEMPLATE, "bob@example.org") == "bookstore/bob@example.org"
-    assert keys.resolve_workspace(TEMPLATE, "a/../b") == "bookstore/a%2F..%2Fb"
-    assert keys.resolve_workspace("/plain/", "ignored") == "plain"
+    assert keys.resolve_prefix(TEMPLATE, "bob@example.org") == "bookstore/bob@example.org"
+    assert keys.resolve_prefix(TEMPLATE, "a/../b") == "bookstore/a%2F..%2Fb"
+    assert keys.resolve_prefix("/plain/", "ignored") == "plain"
 
 
 def test_the_user_comes_from_jupyterhub(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -63,11 +63,31 @@ def test_other_placeholders_are_refused(prefix: str, problem: str) -> None:
         BookstoreSettings(workspace_prefix=prefix).validate()
 
 
-def test_a_workspace_may_not_be_the_published_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("workspace_prefix", "published_prefix"),
+    [("{username}", "published"), ("bookstore/{username}", "bookstore"), ("", "published")],
+)
+def test_a_published_prefix_that_could_name_a_version_is_refused(
+    monkeypatch: pytest.MonkeyPatch, workspace_prefix: str, published_prefix: str
+) -> None:
     monkeypatch.setenv("JUPYTERHUB_USER", "published")
-    settings = BookstoreSettings(workspace_prefix="{username}", published_prefix="published")
-    with pytest.raises(ConfigurationError, match="must differ from workspace_prefix"):
+    settings = BookstoreSettings(
+        workspace_prefix=workspace_prefix, published_prefix=published_prefix
+    )
+    with pytest.raises(ConfigurationError, match="must not contain, or lie within"):
         settings.validate()
+    BookstoreSettings(
+        workspace_prefix=workspace_prefix, published_prefix=published_prefix, enable_publish=False
+    ).validate()
+
+
+def test_each_user_can_publish_to_a_prefix_of_their_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JUPYTERHUB_USER", "carol")
+    settings = BookstoreSettings(
+        workspace_prefix="bookstore/{username}", published_prefix="published/{username}"
+    )
+    settings.validate()
+    assert settings.published == "published/carol"
 
 
 # -- two users' servers sharing one bucket and one index ---------------------------------

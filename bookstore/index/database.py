@@ -52,15 +52,15 @@ def _refuse_attach(action: int, *_: Any) -> int:
 def _use_wal(cursor: Any) -> None:
     """Put the file in WAL mode, which the file remembers, so only a new file changes.
 
-    Servers opening a new file at once may all try; SQLite refuses the losers at
-    once rather than wait (waiting could deadlock), so they try again shortly.
+    Runs before the busy timeout is set, so a lock held by another server that
+    is opening the same new file fails at once, and is tried again shortly.
     """
     for attempt in range(_WAL_ATTEMPTS):
         try:
             cursor.execute("PRAGMA journal_mode=WAL")
             return
-        except sqlite3.OperationalError:
-            if attempt == _WAL_ATTEMPTS - 1:
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == _WAL_ATTEMPTS - 1:
                 raise
             await_only(asyncio.sleep(random.uniform(0.01, 0.05)))
 
@@ -71,13 +71,13 @@ def _configure_sqlite(engine: Any, read_only: bool) -> None:
         # Let SQLAlchemy, not the driver, decide when transactions begin (see _on_begin).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         if read_only:
             cursor.execute("PRAGMA query_only=ON")
             await_only(dbapi_connection.driver_connection.set_authorizer(_refuse_attach))
         else:
             _use_wal(cursor)
             cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")

@@ -78,6 +78,7 @@ class PrunedObject(Base):
     __tablename__ = "pruned_objects"
 
     store_key: Mapped[str] = mapped_column(String(8192), primary_key=True)
+    workspace: Mapped[str] = mapped_column(String(1024))
     pruned_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
