@@ -344,14 +344,6 @@ def log_warnings(servers: list[JupyterServer]) -> Counter[str]:
     )
 
 
-def bucket_objects(moto: MotoServer) -> dict[str, bytes]:
-    """Every object in the shared bucket, by key."""
-    with moto.client() as s3:
-        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET)
-        keys = [item["Key"] for page in pages for item in page.get("Contents", [])]
-        return {key: s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() for key in keys}
-
-
 def audit(acks: list[Ack], rows: list[Row[Any]], objects: dict[str, bytes]) -> Audit:
     """Check the index and the bucket against every acknowledged save, user by user."""
     digests = {key: hashlib.sha256(body).hexdigest() for key, body in objects.items()}
@@ -405,7 +397,7 @@ def measure_bookstore(
         warnings = log_warnings(servers)
     latency = reader.query(LATENCY_SQL, workspaces=f"{PREFIX}/%")[0]
     rows = reader.query(ROWS_SQL, workspaces=f"{PREFIX}/%")
-    checked = audit(phase.acks, rows, bucket_objects(moto))
+    checked = audit(phase.acks, rows, moto.objects(BUCKET))
     return phase, Archive(drained, drain_seconds, connections, warnings, latency, checked)
 
 

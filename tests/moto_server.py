@@ -195,6 +195,13 @@ class MotoServer:
         finally:
             client.close()
 
+    def objects(self, bucket: str) -> dict[str, bytes]:
+        """Every object in ``bucket``, by key, read back directly from moto."""
+        with self.client() as s3:
+            pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+            keys = [item["Key"] for page in pages for item in page.get("Contents", [])]
+            return {key: s3.get_object(Bucket=bucket, Key=key)["Body"].read() for key in keys}
+
     def make_bucket(self, name: str) -> None:
         """Create a bucket (moto accepts the dummy credentials unless auth is enforced)."""
         with self.client() as client:

@@ -254,13 +254,8 @@ class Archive:
                 if p.is_file()
             }
         assert self.moto is not None
-        found = {}
-        with self.moto.client() as s3:
-            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket):
-                for item in page.get("Contents", []):
-                    body = s3.get_object(Bucket=self.bucket, Key=item["Key"])["Body"]
-                    found[item["Key"]] = body.read()
-        return found
+        assert self.bucket is not None
+        return self.moto.objects(self.bucket)
 
     def put_object(self, key: str, data: bytes) -> None:
         """Write bytes at a key behind bookstore's back (a damaged or a stray object)."""

@@ -19,7 +19,6 @@ from jupyter_process import JupyterServer, notebook, wait_for
 from moto_server import MotoServer, s3_env
 from postgres_server import PostgresServer
 from tcp_proxy import TcpProxy
-from test_server_s3 import bucket_objects
 
 SAVES = 3
 
@@ -48,7 +47,7 @@ def test_a_missing_bucket_is_reported_and_archived_into_once_created(
         moto_server.make_bucket(bucket)
         status = server.wait_archived(timeout=60)
     assert status["archive"]["last_error"] is None
-    assert len(bucket_objects(moto_server, bucket)) == SAVES
+    assert len(moto_server.objects(bucket)) == SAVES
 
 
 async def indexed_versions(index_url: str) -> list[int]:

@@ -19,14 +19,6 @@ def s3_server(base: Path, bucket: str, proxy: TcpProxy) -> JupyterServer:
     return JupyterServer(base, env=env)
 
 
-def bucket_objects(moto: MotoServer, bucket: str) -> dict[str, bytes]:
-    with moto.client() as s3:
-        listing = s3.list_objects_v2(Bucket=bucket).get("Contents", [])
-        return {
-            o["Key"]: s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read() for o in listing
-        }
-
-
 def timed_save(server: JupyterServer, path: str, text: str) -> float:
     started = time.perf_counter()
     server.save(path, notebook(text))
@@ -45,7 +37,7 @@ def test_versions_reach_s3_with_self_describing_metadata(
 
     [(_, _, first, *_), (path, version, latest, size, sha256)] = index_rows(server)
     assert (path, version) == ("dir with space/Ünïcode.ipynb", 2)
-    objects = bucket_objects(moto_server, s3_bucket)
+    objects = moto_server.objects(s3_bucket)
     assert sorted(objects) == [first, latest]
     assert objects[latest] == saved
     assert size == len(saved)
@@ -73,7 +65,7 @@ def test_50_rapid_saves_with_slow_uploads_are_all_archived_in_order(
     assert [version for _, version, *_ in rows] == list(range(1, 51))
     keys = [key for _, _, key, *_ in rows]
     assert keys == sorted(keys)
-    objects = bucket_objects(moto_server, s3_bucket)
+    objects = moto_server.objects(s3_bucket)
     for n, key in enumerate(keys):
         assert f"save {n}" in objects[key].decode()
     assert objects[keys[-1]] == last_save
@@ -101,7 +93,7 @@ def test_s3_down_for_20_seconds_delays_archiving_but_no_save(
 
             server.wait_archived(timeout=60)
         proxy.close()
-        archived = bucket_objects(own_s3, s3_bucket)
+        archived = own_s3.objects(s3_bucket)
 
     assert max(during) < NORMAL_SAVE_BOUND, (before, during)
     down_rows = [row for row in index_rows(server) if row[0] == "down.ipynb"]
@@ -143,7 +135,7 @@ def test_saves_acknowledged_before_a_sigkill_are_archived_after_restart(
         server.wait_archived(timeout=90)
 
     rows = index_rows(server)
-    objects = bucket_objects(moto_server, s3_bucket)
+    objects = moto_server.objects(s3_bucket)
     assert len(rows) == len(objects) == 12
     for path, versions in saved.items():
         keys = [key for p, _, key, *_ in rows if p == path]
@@ -205,6 +197,6 @@ def test_saves_from_before_a_restart_are_archived_before_saves_made_during_start
         assert server.status()["archive"]["ready"] is False
         s3_proxy.set_mode("forward")
         server.wait_archived(timeout=60)
-    objects = bucket_objects(moto_server, s3_bucket)
+    objects = moto_server.objects(s3_bucket)
     contents = [objects[key].decode() for _, _, key, *_ in index_rows(server)]
     assert ["before the crash" in contents[0], "during start-up" in contents[1]] == [True, True]

@@ -20,7 +20,6 @@ from bookstore.config import BookstoreSettings
 from bookstore.errors import ConfigurationError, InvalidPath
 from jupyter_process import JupyterServer, notebook
 from moto_server import MotoServer, s3_env
-from test_server_s3 import bucket_objects
 
 CLI = str(Path(sys.executable).parent / "bookstore-history")
 TEMPLATE = "bookstore/{username}"
@@ -141,7 +140,7 @@ def test_users_sharing_a_bucket_and_an_index_see_only_their_own_history(
     assert alice.status()["archive"]["workspace"] == "bookstore/alice"
     assert bob.status()["archive"]["workspace"] == "bookstore/bob@example.org"
     keys_by_user = {
-        user: sorted(k for k in bucket_objects(moto_server, s3_bucket) if f"/{user}/" in k)
+        user: sorted(k for k in moto_server.objects(s3_bucket) if f"/{user}/" in k)
         for user in USERS
     }
     assert [len(found) for found in keys_by_user.values()] == [3, 2]

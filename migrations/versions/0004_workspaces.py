@@ -48,12 +48,13 @@ def _workspace_of(store_key: str, path: str) -> str:
     return ""
 
 
-def _batches(table: str, columns: str) -> Iterator[list[sa.Row[Any]]]:
-    """The table's rows in key order, a batch at a time, so a large index fits in memory."""
+def _batches(table: str) -> Iterator[list[sa.Row[Any]]]:
+    """The table's (store_key, path) rows in key order, a batch at a time, so a large
+    index fits in memory; a table without paths gives store_key alone."""
     bind = op.get_bind()
+    columns = "store_key" if table == "pruned_objects" else "store_key, path"
     query = sa.text(
-        f"SELECT store_key, {columns} FROM {table} WHERE store_key > :after "
-        f"ORDER BY store_key LIMIT {_BATCH}"
+        f"SELECT {columns} FROM {table} WHERE store_key > :after ORDER BY store_key LIMIT {_BATCH}"
     )
     after = ""
     while rows := bind.execute(query, {"after": after}).all():
@@ -61,9 +62,9 @@ def _batches(table: str, columns: str) -> Iterator[list[sa.Row[Any]]]:
         after = rows[-1][0]
 
 
-def _fill(table: str, workspace_of: Callable[[sa.Row[Any]], str], columns: str) -> None:
+def _fill(table: str, workspace_of: Callable[[sa.Row[Any]], str]) -> None:
     update = sa.text(f"UPDATE {table} SET workspace = :workspace WHERE store_key = :key")
-    for rows in _batches(table, columns):
+    for rows in _batches(table):
         op.get_bind().execute(
             update, [{"key": row[0], "workspace": workspace_of(row)} for row in rows]
         )
@@ -86,7 +87,7 @@ def upgrade() -> None:
     op.execute("DROP VIEW archive_latency")
     for table, (old, new) in _UNIQUE.items():
         _add_workspace(table)
-        _fill(table, lambda row: _workspace_of(row[0], row[1]), "path")
+        _fill(table, lambda row: _workspace_of(row[0], row[1]))
         with op.batch_alter_table(table) as batch:
             batch.alter_column("workspace", server_default=None)
             batch.drop_constraint(old, type_="unique")
@@ -99,11 +100,7 @@ def upgrade() -> None:
         reverse=True,
     )
     _add_workspace("pruned_objects")
-    _fill(
-        "pruned_objects",
-        lambda row: next((w for w in known if row[0].startswith(f"{w}/")), ""),
-        "pruned_at",
-    )
+    _fill("pruned_objects", lambda row: next((w for w in known if row[0].startswith(f"{w}/")), ""))
     with op.batch_alter_table("pruned_objects") as batch:
         batch.alter_column("workspace", server_default=None)
     _create_latency_view("workspace, path, version, queued_at, archived_at")
