@@ -24,7 +24,7 @@ saves == objects).
 
 Quick run::
 
-    python benchmarks/archive_throughput.py --notebooks 8 --versions 5
+    python -m benchmarks.archive_throughput --notebooks 8 --versions 5
 """
 
 from __future__ import annotations
@@ -48,12 +48,9 @@ import requests
 from aiobotocore.session import get_session
 from botocore.config import Config
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from _common import bytes_per_cell, code_fingerprint, machine_line, make_notebook
-
-from jupyter_process import JupyterServer
-from moto_server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, MotoServer, s3_env
+from benchmarks._common import bytes_per_cell, code_fingerprint, machine_line, make_notebook
+from tests.support.jupyter_process import JupyterServer
+from tests.support.moto_server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, MotoServer, s3_env
 
 TARGET_RATIO = 0.8
 ARCHIVE_BUCKET = "bench-archive"

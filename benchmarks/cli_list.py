@@ -9,7 +9,7 @@ Measures, in one invocation:
 2. ``bookstore-history --help`` against ``python -c "import sqlalchemy"``.
    Target: under 2x (the CLI imports its heavy dependencies lazily).
 
-Run: ``python benchmarks/cli_list.py`` (``--versions 100000`` for a quick run).
+Run: ``python -m benchmarks.cli_list`` (``--versions 100000`` for a quick run).
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ no timing is asserted.
 
 Quick run::
 
-    python benchmarks/multi_user_load.py --users 4 --saves 4 --think 1
+    python -m benchmarks.multi_user_load --users 4 --saves 4 --think 1
 """
 
 from __future__ import annotations
@@ -60,14 +60,11 @@ import nbformat
 import requests
 from sqlalchemy import Row, text
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from _common import bytes_per_cell, code_fingerprint, machine_line, make_notebook
-
+from benchmarks._common import bytes_per_cell, code_fingerprint, machine_line, make_notebook
 from bookstore.index import IndexDatabase
-from jupyter_process import JupyterServer, wait_for
-from moto_server import MotoServer, s3_env
-from postgres_server import PostgresServer
+from tests.support.jupyter_process import JupyterServer, wait_for
+from tests.support.moto_server import MotoServer, s3_env
+from tests.support.postgres_server import PostgresServer
 
 BUCKET = "hub-archive"
 PREFIX = "bookstore"

@@ -21,7 +21,7 @@ Target: p50 ratio (bookstore / baseline) <= 1.10 at every size.
 
 Quick run::
 
-    python benchmarks/save_latency.py --sizes 50K,1M --rounds 20 --warmup 2
+    python -m benchmarks.save_latency --sizes 50K,1M --rounds 20 --warmup 2
 """
 
 from __future__ import annotations
@@ -41,12 +41,9 @@ from typing import Any
 import nbformat
 import requests
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from _common import bytes_per_cell, code_fingerprint, machine_line, make_notebook
-
-from jupyter_process import JupyterServer
-from moto_server import MotoServer, s3_env
+from benchmarks._common import bytes_per_cell, code_fingerprint, machine_line, make_notebook
+from tests.support.jupyter_process import JupyterServer
+from tests.support.moto_server import MotoServer, s3_env
 
 TARGET_P50_RATIO = 1.10
 _UNITS = {"K": 1024, "M": 1024 * 1024}

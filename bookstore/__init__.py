@@ -10,7 +10,7 @@ __all__ = ["BookstoreContentsArchiver", "__version__"]
 
 
 def _jupyter_server_extension_points() -> list[dict[str, Any]]:
-    from bookstore.extension import BookstoreExtension
+    from bookstore.server.extension import BookstoreExtension
 
     return [{"module": "bookstore", "app": BookstoreExtension}]
 

@@ -18,8 +18,8 @@ from sqlalchemy.exc import ArgumentError
 from traitlets import Bool, Enum, Float, Integer, List, TraitError, Unicode, default
 from traitlets.config import Config, LoggingConfigurable
 
-from bookstore import keys
-from bookstore.errors import ConfigurationError, InvalidPath
+from bookstore.core import keys
+from bookstore.core.errors import ConfigurationError, InvalidPath
 
 __all__ = ["ARCHIVABLE_TYPES", "BookstoreSettings", "workspace_owner"]
 

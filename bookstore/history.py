@@ -1,92 +1,212 @@
-"""Reading history back: find a version, fetch its bytes, and prove they are intact.
+"""History: the one door to archived versions, for the command line, the REST API and
+the checkpoints alike.
 
-Shared by the command line and the server, so every surface applies the same checks
-before it hands a stored version to a person.
+It finds versions, reads their bytes only after checking them against the sha256
+recorded at save time, describes them, diffs them, plans restores, and keeps
+labels and pins, so every surface applies the same rules to what it hands a person.
 """
 
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timezone
+from typing import Any, NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bookstore.errors import CorruptVersion, ObjectNotFound, VersionNotFound
-from bookstore.index import Version, queries
+from bookstore.archiving.annotations import save_annotations
+from bookstore.archiving.archiver import archive_record
+from bookstore.core.diff import NotebookDiff, diff_notebooks
+from bookstore.core.errors import CorruptVersion, NotComparable, ObjectNotFound, VersionNotFound
+from bookstore.core.notebook import is_notebook_path, validate_notebook
+from bookstore.core.record import ArchiveRecord, HashedRecord
+from bookstore.index import IndexDatabase, Version, queries
 from bookstore.store.base import Store
 
-__all__ = ["describe_version", "fetch_version", "find_version", "validate_notebook"]
+__all__ = ["History", "RestorePlan", "VersionDiff", "describe_version"]
 
 
-def describe_version(row: Version) -> dict[str, Any]:
+def describe_version(version: Version) -> dict[str, Any]:
     """A version as JSON surfaces give it (``list --json``, the REST API)."""
-    latency = (row.archived_at - row.queued_at).total_seconds() * 1000
+    latency = (version.archived_at - version.queued_at).total_seconds() * 1000
     return {
-        "path": row.path,
-        "version": row.version,
-        "store_key": row.store_key,
-        "size": row.size,
-        "sha256": row.sha256,
-        "queued_at": row.queued_at.isoformat(),
-        "archived_at": row.archived_at.isoformat(),
+        "path": version.path,
+        "version": version.number,
+        "store_key": version.store_key,
+        "size": version.size,
+        "sha256": version.sha256,
+        "queued_at": version.queued_at.isoformat(),
+        "archived_at": version.archived_at.isoformat(),
         "latency_ms": round(latency, 3),
-        "label": row.label,
-        "pinned": row.pinned,
+        "label": version.label,
+        "pinned": version.pinned,
     }
 
 
-async def find_version(
-    session: AsyncSession,
-    workspace: str,
-    path: str,
-    version: int | None = None,
-    at: datetime | None = None,
-) -> Version:
-    """Version ``version`` of ``path``, or its newest at or before ``at``, or its latest."""
-    if version is not None:
-        row = await queries.get_version(session, workspace, path, version)
-        wanted = f"version {version} of {path!r}"
-    elif at is not None:
-        row = await queries.version_at(session, workspace, path, at)
-        wanted = f"a version of {path!r} saved at or before {at.isoformat()}"
-    else:
-        row = await queries.latest_version(session, workspace, path)
-        wanted = f"an archived version of {path!r}"
-    if row is None:
-        raise VersionNotFound(f"there is no {wanted} in the index")
-    return row
+class VersionDiff(NamedTuple):
+    """Two sides of a diff: ``new`` is ``None`` when it is the file as it is now."""
+
+    old: Version
+    new: Version | None
+    difference: NotebookDiff
 
 
-async def fetch_version(store: Store, row: Version) -> bytes:
-    """The version's bytes, after checking them against the sha256 the index recorded."""
-    try:
-        stored = await store.get(row.store_key)
-    except ObjectNotFound as exc:
-        raise CorruptVersion(
-            f"version {row.version} of {row.path!r} is missing from the store ({row.store_key}); "
-            "`bookstore-history verify` lists every such version"
-        ) from exc
-    if hashlib.sha256(stored.data).hexdigest() != row.sha256:
-        raise CorruptVersion(
-            f"version {row.version} of {row.path!r} is damaged in the store: its bytes do not "
-            f"match the sha256 recorded when it was archived ({row.store_key})"
-        )
-    if row.path.endswith(".ipynb"):
-        validate_notebook(stored.data, f"version {row.version} of {row.path!r}")
-    return stored.data
+class RestorePlan(NamedTuple):
+    """What writing ``content`` to ``target`` does to the file there now."""
+
+    target: str
+    content: bytes
+    up_to_date: bool
+    """The target already holds exactly this content: nothing to write."""
+    must_archive_current: bool
+    """The target holds content no version has: it is archived before it is replaced."""
 
 
-def validate_notebook(content: bytes, what: str) -> None:
-    """Refuse bytes that are not a notebook nbformat can read and validate."""
-    import nbformat
+class History:
+    """The archived versions of one workspace."""
 
-    try:
-        notebook = nbformat.reads(content.decode("utf-8"), as_version=nbformat.NO_CONVERT)
-        nbformat.validate(notebook)
-    except Exception as exc:  # nbformat raises assorted errors for unreadable files
-        raise CorruptVersion(f"{what} is not a valid notebook: {_first_line(exc)}") from exc
+    def __init__(self, store: Store, index: IndexDatabase, workspace: str) -> None:
+        self.store = store
+        self.index = index
+        self.workspace = workspace
 
+    # -- finding ---------------------------------------------------------------
 
-def _first_line(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    async def find(
+        self, path: str, number: int | None = None, at: datetime | None = None
+    ) -> Version:
+        """Version ``number`` of ``path``, or its newest at or before ``at``, or its latest."""
+        async with self.index.reading() as session:
+            return await self._find(session, path, number, at)
+
+    async def _find(
+        self, session: AsyncSession, path: str, number: int | None, at: datetime | None
+    ) -> Version:
+        if number is not None:
+            row = await queries.get_version(session, self.workspace, path, number)
+            wanted = f"version {number} of {path!r}"
+        elif at is not None:
+            row = await queries.version_at(session, self.workspace, path, at)
+            wanted = f"a version of {path!r} saved at or before {at.isoformat()}"
+        else:
+            row = await queries.latest_version(session, self.workspace, path)
+            wanted = f"an archived version of {path!r}"
+        if row is None:
+            raise VersionNotFound(f"there is no {wanted} in the index")
+        return row
+
+    async def latest(self, path: str) -> Version | None:
+        """The newest version of ``path``, or ``None`` before its first."""
+        async with self.index.reading() as session:
+            return await queries.latest_version(session, self.workspace, path)
+
+    async def versions(self, path: str, **window: Any) -> list[Version]:
+        """Versions of ``path``, oldest first (``queries.list_versions`` says how to window)."""
+        async with self.index.reading() as session:
+            return await queries.list_versions(session, self.workspace, path, **window)
+
+    async def page(self, path: str, offset: int, limit: int) -> tuple[int, list[Version]]:
+        """How many versions ``path`` has, and ``limit`` of them from ``offset``, oldest first."""
+        async with self.index.reading() as session:
+            total = await queries.count_versions_of(session, self.workspace, path)
+            rows = await queries.list_versions(
+                session, self.workspace, path, offset=offset, limit=limit
+            )
+        return total, rows
+
+    async def paths(self, **window: Any) -> list[queries.PathSummary]:
+        """Every archived path, deleted ones included, most recently saved first."""
+        async with self.index.reading() as session:
+            return await queries.list_paths(session, self.workspace, **window)
+
+    async def stats(self, by: str, path: str | None) -> list[dict[str, Any]]:
+        """Versions, bytes and archive latency per path or per UTC day."""
+        async with self.index.reading() as session:
+            return await queries.archive_stats(session, self.workspace, by=by, path=path)
+
+    async def holds(self, path: str, content: bytes) -> bool:
+        """Whether some version of ``path`` has exactly ``content``."""
+        digest = hashlib.sha256(content).hexdigest()
+        async with self.index.reading() as session:
+            found = await queries.version_with_sha256(session, self.workspace, path, digest)
+        return found is not None
+
+    # -- reading -----------------------------------------------------------------
+
+    async def read(self, version: Version) -> bytes:
+        """The version's bytes, after checking them against the sha256 recorded at save time."""
+        try:
+            stored = await self.store.get(version.store_key)
+        except ObjectNotFound as exc:
+            raise CorruptVersion(
+                f"version {version.number} of {version.path!r} is missing from the store "
+                f"({version.store_key}); `bookstore-history verify` lists every such version"
+            ) from exc
+        if hashlib.sha256(stored.data).hexdigest() != version.sha256:
+            raise CorruptVersion(
+                f"version {version.number} of {version.path!r} is damaged in the store: its "
+                "bytes do not match the sha256 recorded when it was archived "
+                f"({version.store_key})"
+            )
+        if is_notebook_path(version.path):
+            validate_notebook(stored.data, f"version {version.number} of {version.path!r}")
+        return stored.data
+
+    async def fetch(
+        self, path: str, number: int | None = None, at: datetime | None = None
+    ) -> tuple[Version, bytes]:
+        """A version (as ``find`` chooses it) and its verified bytes."""
+        version = await self.find(path, number, at)
+        return version, await self.read(version)
+
+    async def diff(self, path: str, old: int, new: int | bytes) -> VersionDiff:
+        """Version ``old`` against version ``new``, or against ``new`` bytes (the file now)."""
+        old_version, old_content = await self.fetch(path, old)
+        new_version = None
+        if isinstance(new, int):
+            new_version, new_content = await self.fetch(path, new)
+        else:
+            new_content = new
+        try:
+            difference = diff_notebooks(old_content, new_content)
+        except ValueError as exc:
+            raise NotComparable(str(exc)) from exc
+        return VersionDiff(old_version, new_version, difference)
+
+    # -- writing -----------------------------------------------------------------
+
+    async def plan_restore(self, target: str, content: bytes, current: bytes | None) -> RestorePlan:
+        """What restoring ``content`` over ``target`` (holding ``current``, if it exists) means.
+
+        A notebook target only ever receives a valid notebook.
+        """
+        if is_notebook_path(target):
+            validate_notebook(content, f"the version restored to {target!r}")
+        up_to_date = current == content
+        archived = current is None or up_to_date or await self.holds(target, current)
+        return RestorePlan(target, content, up_to_date, not archived)
+
+    async def archive_now(self, path: str, content: bytes) -> Version | None:
+        """Archive ``content`` as the newest version of ``path``; ``None`` if it is that already."""
+        record = ArchiveRecord(path, content, datetime.now(timezone.utc))
+        return await archive_record(self.store, self.index, self.workspace, HashedRecord.of(record))
+
+    async def annotate(
+        self, path: str, number: int, *, label: str | None = None, pinned: bool | None = None
+    ) -> None:
+        """Set a version's label (``""`` removes it) and/or pin, in the index and the store.
+
+        The store keeps a copy so that an index rebuilt from it keeps them too; it
+        is written inside the transaction, so a store that refuses rolls it back.
+        """
+        async with self.index.writing() as session:
+            version = await self._find(session, path, number, None)
+            await queries.set_annotation(
+                session,
+                self.workspace,
+                path,
+                number,
+                version.label if label is None else (label or None),
+                version.pinned if pinned is None else pinned,
+            )
+            await save_annotations(self.store, session, self.workspace, path)

@@ -1,17 +1,72 @@
-"""Shared fixtures: a real moto S3 server, fresh buckets, and a store per backend."""
+"""Shared fixtures: real moto S3 and PostgreSQL servers, stores per backend, and a Jupyter
+server with bookstore inside the test process (jupyter_server's pytest plugin).
+
+Async tests and fixtures run on the plugin's event loop (``jp_asyncio_loop``), the
+loop the in-process server serves on; sync fixtures that must await use it too.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from jupyter_server.serverapp import ServerApp
 
-from bookstore.store import LocalStore, S3Store, Store
-from moto_server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, MotoServer
-from postgres_server import PostgresServer
-from tcp_proxy import TcpProxy
+from bookstore.store import LocalStore, MemoryStore, S3Store, Store
+from tests.support.inprocess import LiveServer, Run
+from tests.support.moto_server import MotoServer
+from tests.support.postgres_server import PostgresServer
+from tests.support.tcp_proxy import TcpProxy
+
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
+
+
+@pytest.fixture
+def run(jp_asyncio_loop: asyncio.AbstractEventLoop) -> Run[Any]:
+    """Run a coroutine to completion on the test's event loop (for sync fixtures)."""
+    return jp_asyncio_loop.run_until_complete
+
+
+# -- the in-process Jupyter server ---------------------------------------------------
+
+
+@pytest.fixture
+def bookstore_config() -> dict[str, Any]:
+    """``c.BookstoreSettings`` for the in-process server; tests override it to configure."""
+    return {}
+
+
+@pytest.fixture
+def jp_server_config(bookstore_config: dict[str, Any]) -> dict[str, Any]:
+    """The in-process server: bookstore on, the plugin's default terminals off."""
+    return {
+        "ServerApp": {
+            "jpserver_extensions": {"bookstore": True, "jupyter_server_terminals": False}
+        },
+        "BookstoreSettings": {"retry_initial_delay": 0.05, "retry_max_delay": 0.2}
+        | bookstore_config,
+    }
+
+
+@pytest.fixture
+def jp_server_cleanup(jp_asyncio_loop: asyncio.AbstractEventLoop) -> Iterator[None]:
+    """The plugin's cleanup, for tests that made a server only (the plugin's makes one)."""
+    yield
+    if ServerApp.initialized():
+        jp_asyncio_loop.run_until_complete(ServerApp.instance()._cleanup())
+        ServerApp.clear_instance()
+
+
+@pytest.fixture
+def live(jp_serverapp: ServerApp, jp_fetch: Any, run: Run[Any]) -> LiveServer:
+    """The in-process server with bookstore's archiving started, as the server starts it."""
+    run(jp_serverapp.extension_manager.start_all_extensions())
+    return LiveServer(jp_serverapp, jp_fetch)
+
 
 # -- S3 (moto) ---------------------------------------------------------------
 
@@ -31,43 +86,12 @@ def s3_bucket(moto_server: MotoServer) -> str:
     return name
 
 
-def _s3_store(server: MotoServer, bucket: str) -> S3Store:
-    """An ``S3Store`` on ``bucket`` of the moto ``server``, with moto's dummy credentials."""
-    return S3Store(
-        bucket,
-        endpoint_url=server.endpoint_url,
-        region_name=REGION,
-        access_key_id=ACCESS_KEY_ID,
-        secret_access_key=SECRET_ACCESS_KEY,
-    )
-
-
 @pytest.fixture
-async def s3_store(moto_server: MotoServer, s3_bucket: str) -> AsyncIterator[S3Store]:
+def s3_store(moto_server: MotoServer, s3_bucket: str, run: Run[Any]) -> Iterator[S3Store]:
     """An ``S3Store`` on a fresh bucket, closed afterwards."""
-    store = _s3_store(moto_server, s3_bucket)
-    try:
-        yield store
-    finally:
-        await store.close()
-
-
-# -- stores --------------------------------------------------------------------
-
-
-@pytest.fixture(params=["local", "s3"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    """Each backend in turn, empty, closed afterwards: contract tests run on both."""
-    backend: Store
-    if request.param == "local":
-        backend = LocalStore(tmp_path / "store")
-    else:
-        server: MotoServer = request.getfixturevalue("moto_server")
-        backend = _s3_store(server, request.getfixturevalue("s3_bucket"))
-    try:
-        yield backend
-    finally:
-        await backend.close()
+    store = moto_server.store(s3_bucket)
+    yield store
+    run(store.close())
 
 
 @pytest.fixture
@@ -76,6 +100,24 @@ def s3_proxy(moto_server: MotoServer) -> Iterator[TcpProxy]:
     proxy = TcpProxy(moto_server.port)
     yield proxy
     proxy.close()
+
+
+# -- stores --------------------------------------------------------------------
+
+
+@pytest.fixture(params=["memory", "local", "s3"])
+def store(request: pytest.FixtureRequest, tmp_path: Path, run: Run[Any]) -> Iterator[Store]:
+    """Each backend in turn, empty, closed afterwards: contract tests run on all of them."""
+    backend: Store
+    if request.param == "memory":
+        backend = MemoryStore()
+    elif request.param == "local":
+        backend = LocalStore(tmp_path / "store")
+    else:
+        server: MotoServer = request.getfixturevalue("moto_server")
+        backend = server.store(request.getfixturevalue("s3_bucket"))
+    yield backend
+    run(backend.close())
 
 
 # -- index databases -------------------------------------------------------------
@@ -89,7 +131,7 @@ def postgres() -> Iterator[PostgresServer]:
     server.close()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def index_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """An empty index database of each kind the index runs on."""
     if request.param == "sqlite":

@@ -2,29 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
 
-from bookstore import keys
-from bookstore.archiver import archive_record, object_metadata
+from bookstore.archiving.archiver import archive_record
+from bookstore.core import keys
+from bookstore.core.record import ArchiveRecord, HashedRecord
 from bookstore.index import IndexDatabase
-from bookstore.record import ArchiveRecord, HashedRecord
 from bookstore.store.local import LocalStore
+from tests.support.inprocess import Run
 
 T0 = datetime(2026, 11, 25, 12, 0, 0, 123456, tzinfo=timezone.utc)
 
 
 @pytest.fixture
-async def parts(tmp_path: Path) -> AsyncIterator[tuple[LocalStore, IndexDatabase]]:
+def parts(tmp_path: Path, run: Run[Any]) -> Iterator[tuple[LocalStore, IndexDatabase]]:
     store = LocalStore(tmp_path / "store")
     index = IndexDatabase(f"sqlite+aiosqlite:///{tmp_path / 'index.sqlite'}")
-    await index.migrate()
+    run(index.migrate())
     yield store, index
-    await index.close()
+    run(index.close())
 
 
 def record(content: bytes, when: datetime = T0) -> HashedRecord:
@@ -49,10 +51,10 @@ async def test_a_crash_between_store_and_index_is_indexed_once_on_replay(
     store, index = parts
     hashed = record(b"stored, not indexed")
     key = keys.version_key("ws", "a.ipynb", T0)
-    await store.put(key, hashed.record.content, object_metadata(hashed, 1))
+    await store.put(key, hashed.record.content, keys.version_metadata(hashed, 1))
     row = await archive_record(store, index, "ws", hashed)
     assert row is not None
-    assert (row.version, row.store_key) == (1, key)
+    assert (row.number, row.store_key) == (1, key)
     async with index.reading() as session:
         assert await session.scalar(text("SELECT count(*) FROM versions")) == 1
 
@@ -65,6 +67,6 @@ async def test_two_servers_saving_one_path_in_the_same_microsecond_both_keep_the
     theirs = await archive_record(store, index, "ws", record(b"theirs"))
     assert ours is not None
     assert theirs is not None
-    assert (ours.version, theirs.version) == (1, 2)
+    assert (ours.number, theirs.number) == (1, 2)
     assert theirs.store_key > ours.store_key
     assert (await store.get(theirs.store_key)).data == b"theirs"

@@ -16,8 +16,8 @@ import nbformat
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from browser import ARTIFACTS, TIMEOUT_MS, chromium, lab_page, lab_server
-from jupyter_process import JupyterServer, wait_for
+from tests.support.browser import ARTIFACTS, TIMEOUT_MS, chromium, lab_page, lab_server
+from tests.support.jupyter_process import JupyterServer, wait_for
 
 PATH = "demo.ipynb"
 OPENED = "opened = 0"

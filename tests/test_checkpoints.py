@@ -5,11 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from jupyter_process import JupyterServer, notebook
-from moto_server import MotoServer
-from tcp_proxy import TcpProxy
-from test_server_archive import index_rows
-from test_server_s3 import s3_server
+from tests.support.archives import index_rows, s3_server
+from tests.support.jupyter_process import JupyterServer, notebook
+from tests.support.moto_server import MotoServer
+from tests.support.tcp_proxy import TcpProxy
 
 ID = re.compile(r"\A[\w-]+\Z")
 

@@ -46,14 +46,21 @@ import nbformat
 import pytest
 from sqlalchemy import select, text
 
-from bookstore import keys
-from bookstore.archiver import archive_record
+from bookstore.archiving.archiver import archive_record
+from bookstore.core import keys
+from bookstore.core.record import ArchiveRecord, HashedRecord
 from bookstore.index import IndexDatabase, Version
-from bookstore.record import ArchiveRecord, HashedRecord
 from bookstore.store import LocalStore, S3Store, Store
-from jupyter_process import JupyterServer, notebook
-from moto_server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, MotoServer, free_port, s3_env
-from postgres_server import PostgresServer
+from tests.support.jupyter_process import JupyterServer, notebook
+from tests.support.moto_server import (
+    ACCESS_KEY_ID,
+    REGION,
+    SECRET_ACCESS_KEY,
+    MotoServer,
+    free_port,
+    s3_env,
+)
+from tests.support.postgres_server import PostgresServer
 
 T = TypeVar("T")
 
@@ -227,7 +234,7 @@ class Archive:
         [found] = [r for r in self.rows() if (r.path, r.version) == (path, version)]
         return found
 
-    def saved_at(self, path: str, version: int) -> datetime:
+    def queued_at(self, path: str, version: int) -> datetime:
         """When a version was saved, as the index recorded it."""
         return self.row(path, version).queued_at
 
@@ -305,11 +312,9 @@ async def read_rows(index_url: str) -> list[Row]:
     index = IndexDatabase(index_url, create=False, read_only=True)
     try:
         async with index.reading() as session:
-            found = await session.scalars(select(Version).order_by(Version.path, Version.version))
+            found = await session.scalars(select(Version).order_by(Version.path, Version.number))
             return [
-                Row(
-                    v.path, v.version, v.store_key, v.size, v.sha256, v.queued_at, v.label, v.pinned
-                )
+                Row(v.path, v.number, v.store_key, v.size, v.sha256, v.queued_at, v.label, v.pinned)
                 for v in found
             ]
     finally:
@@ -454,7 +459,7 @@ async def _build_history(store: Store, index_url: str) -> None:
                 record = ArchiveRecord(path, content, moment)
                 row = await archive_record(store, index, PREFIX, HashedRecord.of(record))
                 assert row is not None
-                assert row.version == number
+                assert row.number == number
     finally:
         await index.close()
         await store.close()
@@ -596,7 +601,7 @@ def test_list_of_one_path_shows_every_version_with_its_details(filled: Archive) 
         assert entry["size"] == len(save)
         assert entry["sha256"] == sha256(save)
         queued = datetime.fromisoformat(entry["queued_at"])
-        assert queued == filled.saved_at(row.path, row.version)
+        assert queued == filled.queued_at(row.path, row.version)
         assert queued <= datetime.fromisoformat(entry["archived_at"])
     header, *lines = table_rows(table.out)
     assert header[:3] == ["version", "saved at", "size"]
@@ -607,9 +612,9 @@ def test_list_of_one_path_shows_every_version_with_its_details(filled: Archive) 
 
 @EACH_INDEX
 def test_list_since_until_and_limit_select_by_save_time(filled: Archive) -> None:
-    first, second = (filled.saved_at("analysis.ipynb", n).isoformat() for n in (1, 2))
-    in_zulu = filled.saved_at("analysis.ipynb", 2).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    report_saved = filled.saved_at("reports/Q1 summary.ipynb", 1).isoformat()
+    first, second = (filled.queued_at("analysis.ipynb", n).isoformat() for n in (1, 2))
+    in_zulu = filled.queued_at("analysis.ipynb", 2).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    report_saved = filled.queued_at("reports/Q1 summary.ipynb", 1).isoformat()
 
     def numbers(*args: str) -> Callable[[], list[int]]:
         return lambda: [v["version"] for v in filled.cli("list", *args, "--json").json()]
@@ -841,7 +846,7 @@ def test_restore_dry_run_changes_nothing(scratch: Archive) -> None:
 
 @EACH_INDEX
 def test_restore_at_a_time_picks_the_newest_version_at_or_before_it(scratch: Archive) -> None:
-    first, second, third = (scratch.saved_at("analysis.ipynb", n) for n in (1, 2, 3))
+    first, second, third = (scratch.queued_at("analysis.ipynb", n) for n in (1, 2, 3))
     between = second + (third - second) / 2
 
     exact, middle, early = concurrently(

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from bookstore.diff import CellChange, NotebookDiff, diff_notebooks, render_text
+from bookstore.core.diff import CellChange, NotebookDiff, diff_notebooks, render_text
 
 
 def ipynb(*cells: Any, **metadata: Any) -> str:

@@ -10,6 +10,7 @@ from collections import Counter
 from contextlib import closing
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 from unittest import mock
 
 import pytest
@@ -17,6 +18,7 @@ from jupyter_core.paths import jupyter_data_dir
 
 from bookstore.config import _LEGACY_VARIABLES, BookstoreSettings
 from bookstore.index import IndexDatabase, queries
+from tests.support.inprocess import Run
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -142,9 +144,7 @@ def test_every_relative_link_points_to_an_existing_file_and_heading(
 T0 = datetime(2026, 11, 24, 22, 30, tzinfo=timezone.utc)
 
 
-@pytest.fixture
-async def index_file(tmp_path: Path) -> Path:
-    """A freshly migrated SQLite index holding versions of two notebooks over two days."""
+async def fill_index(tmp_path: Path) -> Path:
     database = IndexDatabase(f"sqlite+aiosqlite:///{tmp_path}/i.sqlite")
     saves = [
         ("reports/Q1 summary.ipynb", 0, 120),
@@ -163,7 +163,7 @@ async def index_file(tmp_path: Path) -> Path:
                     session,
                     workspace="workspace",
                     path=path,
-                    version=number or 0,
+                    number=number or 0,
                     store_key=key,
                     size=1000 + n,
                     sha256=f"{n:064x}",
@@ -173,6 +173,12 @@ async def index_file(tmp_path: Path) -> Path:
     finally:
         await database.close()
     return tmp_path / "i.sqlite"
+
+
+@pytest.fixture
+def index_file(tmp_path: Path, run: Run[Any]) -> Path:
+    """A freshly migrated SQLite index holding versions of two notebooks over two days."""
+    return run(fill_index(tmp_path))
 
 
 @pytest.mark.parametrize("name", SQL_PAGES)
@@ -207,11 +213,10 @@ async def test_every_column_and_constraint_is_documented(index_file: Path) -> No
 
 
 def test_the_status_json_is_the_one_install_md_explains(clean_environment: None) -> None:
-    from bookstore.extension import BookstoreExtension
+    from bookstore.server.services import BookstoreServices
 
-    extension = mock.NonCallableMagicMock()
-    extension.bookstore_settings = BookstoreSettings()
-    status = BookstoreExtension.status(extension)
+    unused = mock.NonCallableMagicMock()
+    status = BookstoreServices(BookstoreSettings(), unused, unused, unused).status(unused)
     text = read(DOCS / "install.md")
     [example] = [json.loads(b) for b in fenced(text, "json") if '"release"' in b]
     assert example.keys() == status.keys()

@@ -29,11 +29,10 @@ from typing import Any, NamedTuple
 import nbformat
 import pytest
 
-from fault_proxy import THROTTLING, FaultProxy, Faults
-from jupyter_process import JupyterServer, notebook, wait_for
-from moto_server import MotoServer
-from test_server_archive import index_rows
-from test_server_s3 import s3_env
+from tests.support.archives import index_rows
+from tests.support.fault_proxy import THROTTLING, FaultProxy, Faults
+from tests.support.jupyter_process import JupyterServer, notebook, wait_for
+from tests.support.moto_server import MotoServer, s3_env
 
 FAST_RETRY = {"BOOKSTORE_RETRY_INITIAL_DELAY": "0.05", "BOOKSTORE_RETRY_MAX_DELAY": "0.5"}
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -18,25 +18,26 @@ from sqlalchemy import event, inspect, text
 
 from bookstore.index import IndexDatabase, queries
 from bookstore.index.database import SCHEMA_REVISION
+from tests.support.inprocess import Run
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
 WS = "workspace"
 
 
 @pytest.fixture
-async def index(index_url: str) -> AsyncIterator[IndexDatabase]:
+def index(index_url: str, run: Run[Any]) -> Iterator[IndexDatabase]:
     database = IndexDatabase(index_url)
-    await database.migrate()
+    run(database.migrate())
     yield database
-    await database.close()
+    run(database.close())
 
 
 @pytest.fixture
-async def sqlite_index(tmp_path: Path) -> AsyncIterator[IndexDatabase]:
+def sqlite_index(tmp_path: Path, run: Run[Any]) -> Iterator[IndexDatabase]:
     database = IndexDatabase(f"sqlite+aiosqlite:///{tmp_path / 'deep' / 'index.sqlite'}")
-    await database.migrate()
+    run(database.migrate())
     yield database
-    await database.close()
+    run(database.close())
 
 
 async def add(
@@ -47,14 +48,14 @@ async def add(
             session,
             workspace=workspace,
             path=path,
-            version=await queries.reserve_version(session, workspace, path, key, "0" * 64) or 0,
+            number=await queries.reserve_version(session, workspace, path, key, "0" * 64) or 0,
             store_key=key,
             size=10,
             sha256="0" * 64,
             queued_at=queued,
             archived_at=queued + timedelta(milliseconds=250),
         )
-        return row.version
+        return row.number
 
 
 async def test_migrations_create_the_schema_and_are_idempotent(index: IndexDatabase) -> None:
@@ -80,7 +81,7 @@ async def test_versions_count_per_path_and_a_replay_adds_nothing(index: IndexDat
     async with index.reading() as session:
         latest = await queries.latest_version(session, WS, "a.ipynb")
         assert latest is not None
-        assert (latest.version, latest.store_key, latest.queued_at) == (
+        assert (latest.number, latest.store_key, latest.queued_at) == (
             2,
             "k/a2",
             T0 + timedelta(seconds=1),

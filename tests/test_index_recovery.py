@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from jupyter_process import JupyterServer, notebook
-from test_server_archive import index_rows
+from tests.support.archives import index_rows
+from tests.support.jupyter_process import JupyterServer, notebook
 
 
 def archive_some(server: JupyterServer) -> list[tuple[str, int, str, int, str]]:

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from bookstore import keys
-from bookstore.errors import InvalidPath
+from bookstore.core import keys
+from bookstore.core.errors import InvalidPath
 
 component = st.text(
     alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="/\0"),

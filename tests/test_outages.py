@@ -15,10 +15,10 @@ import pytest
 from sqlalchemy import text
 
 from bookstore.index import IndexDatabase
-from jupyter_process import JupyterServer, notebook, wait_for
-from moto_server import MotoServer, s3_env
-from postgres_server import PostgresServer
-from tcp_proxy import TcpProxy
+from tests.support.jupyter_process import JupyterServer, notebook, wait_for
+from tests.support.moto_server import MotoServer, s3_env
+from tests.support.postgres_server import PostgresServer
+from tests.support.tcp_proxy import TcpProxy
 
 SAVES = 3
 

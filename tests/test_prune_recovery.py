@@ -3,25 +3,27 @@ the index never points at a missing object, and the next prune finishes the job.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from bookstore.archiver import archive_record
-from bookstore.errors import StoreUnavailable
-from bookstore.index import IndexDatabase
-from bookstore.maintenance import (
+from bookstore.archiving.archiver import archive_record
+from bookstore.archiving.maintenance import (
     finish_interrupted_prunes,
     plan_prune,
     prune,
     reindex,
     verify,
 )
-from bookstore.record import ArchiveRecord, HashedRecord
-from bookstore.retention import RetentionPolicy
+from bookstore.core.errors import StoreUnavailable
+from bookstore.core.record import ArchiveRecord, HashedRecord
+from bookstore.core.retention import RetentionPolicy
+from bookstore.index import IndexDatabase
 from bookstore.store.local import LocalStore
+from tests.support.inprocess import Run
 
 T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
 
@@ -34,15 +36,19 @@ class CrashingStore(LocalStore):
 
 
 @pytest.fixture
-async def history(tmp_path: Path) -> AsyncIterator[tuple[LocalStore, IndexDatabase]]:
+def history(tmp_path: Path, run: Run[Any]) -> Iterator[tuple[LocalStore, IndexDatabase]]:
     store = LocalStore(tmp_path / "store")
     index = IndexDatabase(f"sqlite+aiosqlite:///{tmp_path / 'index.sqlite'}")
-    await index.migrate()
-    for n in range(5):
-        record = ArchiveRecord("a.ipynb", f"v{n}".encode(), T0 + timedelta(hours=n))
-        await archive_record(store, index, "ws", HashedRecord.of(record))
+
+    async def fill() -> None:
+        await index.migrate()
+        for n in range(5):
+            record = ArchiveRecord("a.ipynb", f"v{n}".encode(), T0 + timedelta(hours=n))
+            await archive_record(store, index, "ws", HashedRecord.of(record))
+
+    run(fill())
     yield store, index
-    await index.close()
+    run(index.close())
 
 
 async def test_an_interrupted_prune_is_finished_by_the_next(

@@ -6,8 +6,8 @@ import hashlib
 import json
 from pathlib import Path
 
-from jupyter_process import JupyterServer, notebook
-from test_server_archive import index_rows
+from tests.support.archives import index_rows
+from tests.support.jupyter_process import JupyterServer, notebook
 
 
 def history(server: JupyterServer, path: str, versions: int) -> list[bytes]:

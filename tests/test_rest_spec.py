@@ -7,11 +7,9 @@ for that operation, and its body must match the spec's schema.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import hashlib
 import re
-import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -28,10 +26,10 @@ from openapi_spec_validator import validate as validate_openapi
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from bookstore.handlers import handlers
-from jupyter_process import JupyterServer, notebook
-from moto_server import MotoServer, s3_env
-from tcp_proxy import TcpProxy
+from bookstore.server.handlers import handlers
+from tests.support.jupyter_process import JupyterServer, notebook
+from tests.support.moto_server import MotoServer, s3_env
+from tests.support.tcp_proxy import TcpProxy
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 SPEC: dict[str, Any] = yaml.safe_load((DOCS / "openapi.yaml").read_text(encoding="utf-8"))
@@ -129,21 +127,6 @@ def assert_response_matches_spec(operation_id: str, response: requests.Response)
 
 
 # -- the server ------------------------------------------------------------------
-
-
-def refuse(proxy: TcpProxy) -> None:
-    """``proxy.set_mode("refuse")``, made to refuse connections at once.
-
-    ``TcpProxy`` closes its listening socket while its accept thread is blocked
-    in ``accept()``; on Linux the socket then keeps listening, so connections are
-    accepted and never answered, and each S3 call waits out its 30 s read timeout.
-    Shutting the socket down first wakes ``accept()`` and really stops listening.
-    """
-    listener = proxy._listener
-    if listener is not None:
-        with contextlib.suppress(OSError):
-            listener.shutdown(socket.SHUT_RDWR)
-    proxy.set_mode("refuse")
 
 
 @dataclass
@@ -296,7 +279,7 @@ def send(seeded: Seeded, case: Case) -> requests.Response:
     server = seeded.server
     client = requests.Session() if case.anonymous else server.session
     if case.store_down:
-        refuse(seeded.proxy)
+        seeded.proxy.set_mode("refuse")
     try:
         return client.request(
             case.method,

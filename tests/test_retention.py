@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bookstore.errors import Refused
-from bookstore.retention import (
+from bookstore.core.errors import Refused
+from bookstore.core.retention import (
     UNLIMITED,
     Decision,
     Duration,
@@ -47,7 +47,7 @@ def hourly_saves(first: datetime, hours: int) -> list[VersionInfo]:
 
 def kept(decisions: Iterable[Decision]) -> set[datetime]:
     """The save times of the kept versions, in UTC, which reads better in asserts."""
-    return {d.version.saved_at.astimezone(UTC) for d in decisions if d.keep}
+    return {d.version.queued_at.astimezone(UTC) for d in decisions if d.keep}
 
 
 def _count_option(rule: str, count: int) -> dict[str, Any]:
@@ -56,11 +56,11 @@ def _count_option(rule: str, count: int) -> dict[str, Any]:
 
 
 def kept_numbers(decisions: Iterable[Decision]) -> set[int]:
-    return {d.version.version for d in decisions if d.keep}
+    return {d.version.number for d in decisions if d.keep}
 
 
 def reasons_of(decisions: Iterable[Decision], number: int) -> tuple[str, ...]:
-    return next(d.reasons for d in decisions if d.version.version == number)
+    return next(d.reasons for d in decisions if d.version.number == number)
 
 
 THIRTY_DAYS = hourly_saves(at("2026-11-01 00:00"), 30 * 24)  # Nov 1 00:00 .. Nov 30 23:00
@@ -73,7 +73,7 @@ def test_keep_last_keeps_the_newest_and_answers_in_version_order() -> None:
     versions = history(*(at(f"2026-11-{day:02d} 12:00") for day in range(1, 11)))
     shuffled = random.Random(7).sample(versions, len(versions))
     decisions = decide(shuffled, RetentionPolicy(keep_last=3), UTC)
-    assert [d.version.version for d in decisions] == list(range(1, 11))
+    assert [d.version.number for d in decisions] == list(range(1, 11))
     assert kept_numbers(decisions) == {8, 9, 10}
     assert reasons_of(decisions, 10) == ("last 3",)
     assert reasons_of(decisions, 7) == ()
@@ -97,7 +97,7 @@ def test_keep_last_ranks_by_save_time_then_version_number() -> None:
 def test_keep_daily_keeps_the_last_save_of_each_of_the_last_days() -> None:
     decisions = decide(THIRTY_DAYS, RetentionPolicy(keep_daily=7), UTC)
     assert kept(decisions) == {at(f"2026-11-{day} 23:00") for day in range(24, 31)}
-    last_of_24th = next(d for d in decisions if d.version.saved_at == at("2026-11-24 23:00"))
+    last_of_24th = next(d for d in decisions if d.version.queued_at == at("2026-11-24 23:00"))
     assert last_of_24th.reasons == ("daily 2026-11-24",)
 
 
@@ -139,7 +139,7 @@ def test_keep_weekly_uses_iso_weeks_across_the_year_boundary() -> None:
         at("2027-01-03 12:00"),
         at("2026-12-27 12:00"),
     }
-    by_time = {d.version.saved_at: d.reasons for d in decisions if d.keep}
+    by_time = {d.version.queued_at: d.reasons for d in decisions if d.keep}
     assert by_time[at("2027-01-10 12:00")] == ("weekly 2027-W01",)
     assert by_time[at("2027-01-03 12:00")] == ("weekly 2026-W53",)
     assert by_time[at("2026-12-27 12:00")] == ("weekly 2026-W52",)
@@ -207,7 +207,7 @@ def test_rules_are_ored_and_every_matching_rule_is_a_reason() -> None:
     # Nov 30, 2026 is a Monday (W49); Nov 23-29 is W48.
     policy = RetentionPolicy(keep_last=2, keep_daily=3, keep_weekly=2, keep_monthly=1)
     decisions = decide(THIRTY_DAYS, policy, UTC)
-    by_time = {d.version.saved_at: d.reasons for d in decisions if d.keep}
+    by_time = {d.version.queued_at: d.reasons for d in decisions if d.keep}
     assert by_time == {
         at("2026-11-30 23:00"): (
             "last 2",
@@ -294,7 +294,7 @@ def test_an_invalid_keep_within_names_the_option() -> None:
 
 def test_naive_times_and_repeated_versions_are_refused() -> None:
     policy = RetentionPolicy(keep_last=1)
-    with pytest.raises(ValueError, match="version 1: saved_at must be timezone-aware"):
+    with pytest.raises(ValueError, match="version 1: queued_at must be timezone-aware"):
         decide([VersionInfo(1, datetime(2026, 11, 1))], policy)
     with pytest.raises(ValueError, match="version 2 is listed twice"):
         decide([*THIRTY_DAYS[:2], THIRTY_DAYS[1]], policy)
@@ -523,10 +523,10 @@ def test_keep_last_n_keeps_the_n_newest_plus_protected_ones(
     unprotected = [v._replace(label=None, pinned=False) for v in versions]
     plain = kept_numbers(decide(unprotected, RetentionPolicy(keep_last=n), UTC))
     assert len(plain) == min(n, len(versions))
-    newest = sorted(versions, key=lambda v: (v.saved_at, v.version))[-n:]
-    protected = {v.version for v in versions if v.protected}
+    newest = sorted(versions, key=lambda v: (v.queued_at, v.number))[-n:]
+    protected = {v.number for v in versions if v.protected}
     decisions = decide(versions, RetentionPolicy(keep_last=n), UTC)
-    assert kept_numbers(decisions) == {v.version for v in newest} | protected
+    assert kept_numbers(decisions) == {v.number for v in newest} | protected
 
 
 @settings(deadline=None)
@@ -535,10 +535,10 @@ def test_labels_and_pins_only_add_survivors(
     versions: list[VersionInfo], policy: RetentionPolicy, tz: timezone
 ) -> None:
     decisions = decide(versions, policy, tz)
-    assert [d.version.version for d in decisions] == sorted(v.version for v in versions)
+    assert [d.version.number for d in decisions] == sorted(v.number for v in versions)
     assert all(d.keep == bool(d.reasons) for d in decisions)
     unprotected = [v._replace(label=None, pinned=False) for v in versions]
-    protected = {v.version for v in versions if v.protected}
+    protected = {v.number for v in versions if v.protected}
     expected = kept_numbers(decide(unprotected, policy, tz)) | protected
     assert kept_numbers(decisions) == expected
 
@@ -563,11 +563,11 @@ def test_period_rules_match_a_group_by_oracle(
 ) -> None:
     unprotected = [v._replace(label=None, pinned=False) for v in versions]
     newest_in: dict[object, VersionInfo] = {}
-    for v in sorted(unprotected, key=lambda v: (v.saved_at, v.version)):
-        newest_in[PERIOD_OF[rule](v.saved_at.astimezone(tz))] = v
-    latest_periods = sorted(newest_in.values(), key=lambda v: (v.saved_at, v.version))[-n:]
+    for v in sorted(unprotected, key=lambda v: (v.queued_at, v.number)):
+        newest_in[PERIOD_OF[rule](v.queued_at.astimezone(tz))] = v
+    latest_periods = sorted(newest_in.values(), key=lambda v: (v.queued_at, v.number))[-n:]
     policy = RetentionPolicy.from_options(**_count_option(rule, n))
-    assert kept_numbers(decide(unprotected, policy, tz)) == {v.version for v in latest_periods}
+    assert kept_numbers(decide(unprotected, policy, tz)) == {v.number for v in latest_periods}
 
 
 def test_describe_says_what_a_dry_run_applies() -> None:

@@ -8,9 +8,10 @@ from typing import Any
 
 import nbformat
 
-from bookstore.archive import SaveHooks, serialize_model
-from bookstore.outbox import Outbox, OutboxEntry
-from jupyter_process import notebook
+from bookstore.archiving.outbox import Outbox, OutboxEntry
+from bookstore.core.notebook import model_to_bytes
+from bookstore.server.save_hooks import SaveHooks
+from tests.support.jupyter_process import notebook
 
 
 class KeyValueContentsManager:
@@ -54,7 +55,7 @@ def test_without_local_files_the_pre_save_hook_keeps_the_serialised_notebook(
     [entry] = submitted
     loaded = hooks.outbox.load(entry)
     assert loaded.record.filepath == "kv.ipynb"
-    assert loaded.record.content == serialize_model(model)
+    assert loaded.record.content == model_to_bytes(model)
     assert (
         nbformat.reads(loaded.record.content.decode(), as_version=4).cells[0].source
         == "print('kv', 0)"
@@ -78,7 +79,9 @@ def test_save_times_strictly_increase_so_keys_never_collide(tmp_path: Path) -> N
         manager.save({"type": "file", "format": "text", "content": str(n)}, "same.txt")
     times = [entry.queued_time for entry in submitted]
     assert times == sorted(set(times))
-    assert [entry.file.name for entry in hooks.outbox.pending()] == [e.file.name for e in submitted]
+    assert [entry.outbox_file.name for entry in hooks.outbox.pending()] == [
+        e.outbox_file.name for e in submitted
+    ]
 
 
 def test_an_outbox_that_cannot_be_written_does_not_fail_the_save(

@@ -28,13 +28,12 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from jupyter_server.serverapp import ServerWebApplication
 
-from bookstore.handlers import VersionsHandler, handlers
-from jupyter_process import JupyterServer, notebook, wait_for
-from moto_server import MotoServer, s3_env
-from tcp_proxy import TcpProxy
-from test_rest_spec import refuse
+from bookstore.server.handlers import VersionsHandler, handlers
+from tests.support.jupyter_process import JupyterServer, notebook, wait_for
+from tests.support.moto_server import MotoServer, s3_env
+from tests.support.tcp_proxy import TcpProxy
 
-TESTS_DIR = Path(__file__).resolve().parent
+REPOSITORY = Path(__file__).resolve().parents[1]
 
 AUTH_WARNINGS_ARE_ERRORS = """\
 # Written by tests/test_security.py: an auth warning while handlers load fails the start.
@@ -132,12 +131,12 @@ def refusing_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Jupyte
     base = tmp_path_factory.mktemp("refusing")
     (base / "config").mkdir(parents=True)
     (base / "config" / "jupyter_server_config.py").write_text(AUTH_WARNINGS_ARE_ERRORS)
-    python_path = os.pathsep.join(filter(None, [str(TESTS_DIR), os.environ.get("PYTHONPATH")]))
+    python_path = os.pathsep.join(filter(None, [str(REPOSITORY), os.environ.get("PYTHONPATH")]))
     server = RefusedServer(
         base,
         env={"PYTHONPATH": python_path},
         args=[
-            "--ServerApp.authorizer_class=deny_authorizer.DenyAllAuthorizer",
+            "--ServerApp.authorizer_class=tests.support.deny_authorizer.DenyAllAuthorizer",
             "--ServerApp.allow_unauthenticated_access=False",
             "--ServerApp.reraise_server_extension_failures=True",
         ],
@@ -659,7 +658,7 @@ def test_s3_credentials_never_leak(
             assert 503 in drive()
         server.wait_archived()
 
-        refuse(s3_proxy)  # S3 unreachable: connection refused
+        s3_proxy.set_mode("refuse")  # S3 unreachable: connection refused
         server.save("m.ipynb", notebook("while S3 is unreachable"))
         wait_for(failing, what="archiving to fail on a refused connection")
         assert 503 in drive()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import sqlite3
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -13,24 +12,8 @@ import pytest
 import requests
 
 import bookstore
-from jupyter_process import JupyterServer, notebook
-
-
-def index_rows(server: JupyterServer) -> list[tuple[str, int, str, int, str]]:
-    """(path, version, store_key, size, sha256) of every indexed version, in order."""
-    with sqlite3.connect(f"file:{server.index_file}?mode=ro", uri=True) as db:
-        return db.execute(
-            "SELECT path, version, store_key, size, sha256 FROM versions ORDER BY path, version"
-        ).fetchall()
-
-
-def stored_objects(server: JupyterServer) -> dict[str, bytes]:
-    data = server.store_dir / "data"
-    return {
-        path.relative_to(data).as_posix(): path.read_bytes()
-        for path in data.rglob("*")
-        if path.is_file()
-    }
+from tests.support.archives import index_rows, stored_objects
+from tests.support.jupyter_process import JupyterServer, notebook
 
 
 def test_with_no_configuration_saves_land_in_the_local_store_and_index(tmp_path: Path) -> None:

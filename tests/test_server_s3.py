@@ -5,18 +5,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from jupyter_process import JupyterServer, notebook
-from moto_server import MotoServer, s3_env
-from tcp_proxy import TcpProxy
-from test_server_archive import index_rows
+from tests.support.archives import index_rows, s3_server
+from tests.support.jupyter_process import JupyterServer, notebook
+from tests.support.moto_server import MotoServer
+from tests.support.tcp_proxy import TcpProxy
 
 NORMAL_SAVE_BOUND = 5.0
 """Seconds no save may take: ~100x a normal save, and less than any S3 timeout bookstore has."""
-
-
-def s3_server(base: Path, bucket: str, proxy: TcpProxy) -> JupyterServer:
-    env = {**s3_env(bucket, proxy.endpoint_url), "BOOKSTORE_RETRY_MAX_DELAY": "1"}
-    return JupyterServer(base, env=env)
 
 
 def timed_save(server: JupyterServer, path: str, text: str) -> float:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_process import JupyterServer, notebook
-from moto_server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, MotoServer
+from tests.support.jupyter_process import JupyterServer, notebook
+from tests.support.moto_server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, MotoServer
 
 
 @pytest.fixture

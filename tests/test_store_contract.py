@@ -13,23 +13,23 @@ from pathlib import Path
 
 import pytest
 
-from bookstore.errors import ConfigurationError, ObjectConflict, ObjectNotFound, StoreUnavailable
+from bookstore.core.errors import (
+    ConfigurationError,
+    ObjectConflict,
+    ObjectNotFound,
+    StoreUnavailable,
+)
 from bookstore.store import LocalStore, S3Store, Store, StoredObject
-from moto_server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, MotoServer, free_port
+from tests.support.moto_server import (
+    ACCESS_KEY_ID,
+    REGION,
+    SECRET_ACCESS_KEY,
+    MotoServer,
+    free_port,
+)
 
 NOTEBOOK = b'{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}\n'
 METADATA = {"path": "reports/q1.ipynb", "user": "ada", "content-sha256": "abc123"}
-
-
-def make_s3_store(server: MotoServer, bucket: str) -> S3Store:
-    """A store on ``bucket`` of ``server`` (which may not have it), with moto's credentials."""
-    return S3Store(
-        bucket,
-        endpoint_url=server.endpoint_url,
-        region_name=REGION,
-        access_key_id=ACCESS_KEY_ID,
-        secret_access_key=SECRET_ACCESS_KEY,
-    )
 
 
 async def keys_of(store: Store, prefix: str) -> list[str]:
@@ -226,7 +226,7 @@ def test_s3_unusable_settings_are_refused_at_construction(
 
 
 async def test_s3_missing_bucket_is_unavailable_and_named(moto_server: MotoServer) -> None:
-    store = make_s3_store(moto_server, "no-such-bucket-here")
+    store = moto_server.store("no-such-bucket-here")
     try:
         with pytest.raises(StoreUnavailable, match="'no-such-bucket-here' does not exist"):
             await store.check()
@@ -331,7 +331,7 @@ async def test_s3_endpoint_down_is_unavailable_and_recovers_on_restart() -> None
     """S3 going away mid-session is StoreUnavailable; once back, the same store works."""
     with MotoServer() as server:
         server.make_bucket("outage")
-        store = make_s3_store(server, "outage")
+        store = server.store("outage")
         try:
             await store.put("ws/a", b"before", {"n": "1"})
 

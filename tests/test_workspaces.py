@@ -15,11 +15,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bookstore import keys
 from bookstore.config import BookstoreSettings
-from bookstore.errors import ConfigurationError, InvalidPath
-from jupyter_process import JupyterServer, notebook
-from moto_server import MotoServer, s3_env
+from bookstore.core import keys
+from bookstore.core.errors import ConfigurationError, InvalidPath
+from tests.support.jupyter_process import JupyterServer, notebook
+from tests.support.moto_server import MotoServer, s3_env
 
 CLI = str(Path(sys.executable).parent / "bookstore-history")
 TEMPLATE = "bookstore/{username}"

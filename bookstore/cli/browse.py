@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -12,6 +11,7 @@ from bookstore.cli.options import json_option, pass_runtime, path_argument, time
 from bookstore.cli.runtime import Runtime, local_time, print_json, print_table, run
 
 if TYPE_CHECKING:
+    from bookstore.core.diff import NotebookDiff
     from bookstore.index import Version
 
 __all__ = ["COMMANDS"]
@@ -44,16 +44,15 @@ def list_command(
       bookstore-history list analysis.ipynb --since 2026-11-01
       bookstore-history list analysis.ipynb --json | jq '.[-1].sha256'
     """
+    from bookstore.core.errors import VersionNotFound
+    from bookstore.core.keys import normalize_path
     from bookstore.history import describe_version
-    from bookstore.index import queries
-    from bookstore.keys import normalize_path
 
     async def work() -> None:
-        async with runtime.open() as opened, opened.index.reading() as session:
+        async with runtime.open() as opened:
+            history = opened.history
             if path is None:
-                summaries = await queries.list_paths(
-                    session, opened.workspace, since=since, until=until, limit=limit
-                )
+                summaries = await history.paths(since=since, until=until, limit=limit)
                 if as_json:
                     print_json([summary._asdict() for summary in summaries])
                     return
@@ -67,12 +66,8 @@ def list_command(
                 )
                 return
             name = normalize_path(path)
-            rows = await queries.list_versions(
-                session, opened.workspace, name, since=since, until=until, limit=limit, newest=True
-            )
-            if not rows and await queries.latest_version(session, opened.workspace, name) is None:
-                from bookstore.errors import VersionNotFound
-
+            rows = await history.versions(name, since=since, until=until, limit=limit, newest=True)
+            if not rows and await history.latest(name) is None:
                 raise VersionNotFound(f"{name!r} has no archived versions")
             if as_json:
                 print_json([describe_version(row) for row in rows])
@@ -81,7 +76,7 @@ def list_command(
                 ["version", "saved at", "size", "latency ms", "label"],
                 [
                     (
-                        row.version,
+                        row.number,
                         local_time(row.queued_at),
                         row.size,
                         f"{describe_version(row)['latency_ms']:.0f}",
@@ -116,14 +111,12 @@ def show_command(runtime: Runtime, path: str, version: int, cells: bool) -> None
       bookstore-history show analysis.ipynb 3 > analysis-v3.ipynb
       bookstore-history show analysis.ipynb 3 --cells
     """
-    from bookstore.history import fetch_version, find_version
-    from bookstore.keys import normalize_path
+    from bookstore.core.keys import normalize_path
 
     async def work() -> bytes:
         async with runtime.open() as opened:
-            async with opened.index.reading() as session:
-                row = await find_version(session, opened.workspace, normalize_path(path), version)
-            return await fetch_version(opened.store, row)
+            _, content = await opened.history.fetch(normalize_path(path), version)
+            return content
 
     content = run(work())
     if not cells:
@@ -134,11 +127,17 @@ def show_command(runtime: Runtime, path: str, version: int, cells: bool) -> None
 
 
 def _cell_summary(content: bytes) -> list[str]:
-    notebook = json.loads(content)
+    from bookstore.core.notebook import read_notebook_json, source_text
+
+    try:
+        notebook = read_notebook_json(content, "This version is not a notebook")
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
     lines = []
-    for number, cell in enumerate(notebook.get("cells", []), start=1):
-        source = cell.get("source", "")
-        text = "".join(source) if isinstance(source, list) else str(source)
+    for number, cell in enumerate(notebook["cells"], start=1):
+        if not isinstance(cell, dict):
+            continue
+        text = source_text(cell.get("source", "")) or ""
         first = text.strip().splitlines()[0] if text.strip() else "(empty)"
         outputs = len(cell.get("outputs", []))
         suffix = f"  [{outputs} output{'s' if outputs != 1 else ''}]" if outputs else ""
@@ -163,36 +162,24 @@ def diff_command(runtime: Runtime, path: str, v1: int, v2: int | None, as_json: 
       bookstore-history diff analysis.ipynb 3 5
       bookstore-history diff analysis.ipynb 3
     """
-    from bookstore.diff import diff_as_dict, diff_notebooks, render_text
-    from bookstore.errors import VersionNotFound
-    from bookstore.history import fetch_version, find_version
-    from bookstore.keys import normalize_path
+    from bookstore.core.diff import diff_as_dict, render_text
+    from bookstore.core.errors import VersionNotFound
+    from bookstore.core.keys import normalize_path
 
     name = normalize_path(path)
 
-    async def work() -> tuple[bytes, bytes]:
-        async with runtime.open() as opened:
-            async with opened.index.reading() as session:
-                old_row = await find_version(session, opened.workspace, name, v1)
-                new_row = (
-                    await find_version(session, opened.workspace, name, v2)
-                    if v2 is not None
-                    else None
-                )
-            old = await fetch_version(opened.store, old_row)
-            new = await fetch_version(opened.store, new_row) if new_row is not None else None
-        if new is None:
+    async def work() -> NotebookDiff:
+        if v2 is not None:
+            new: int | bytes = v2
+        else:
             current = runtime.notebook_root / name
             if not current.is_file():
                 raise VersionNotFound(f"{current} does not exist; name a second version")
             new = current.read_bytes()
-        return old, new
+        async with runtime.open() as opened:
+            return (await opened.history.diff(name, v1, new)).difference
 
-    old, new = run(work())
-    try:
-        difference = diff_notebooks(old, new)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
+    difference = run(work())
     if as_json:
         print_json(diff_as_dict(difference))
         return
@@ -225,13 +212,11 @@ def stats_command(runtime: Runtime, path: str | None, by: str, as_json: bool) ->
       bookstore-history stats --by day
       bookstore-history stats analysis.ipynb --json
     """
-    from bookstore.index.queries import archive_stats
-    from bookstore.keys import normalize_path
+    from bookstore.core.keys import normalize_path
 
     async def work() -> list[dict[str, Any]]:
-        async with runtime.open() as opened, opened.index.reading() as session:
-            name = normalize_path(path) if path else None
-            return await archive_stats(session, opened.workspace, by=by, path=name)
+        async with runtime.open() as opened:
+            return await opened.history.stats(by, normalize_path(path) if path else None)
 
     groups = run(work())
     if as_json:
@@ -283,21 +268,16 @@ def sql_command(runtime: Runtime, query: str, as_csv: bool, as_json: bool) -> No
 
 
 async def _read_only_query(runtime: Runtime, query: str) -> tuple[list[str], list[Any]]:
-    from sqlalchemy import text
-    from sqlalchemy.engine import CursorResult
-
-    from bookstore.errors import IndexMissing
+    from bookstore.core.errors import IndexMissing
     from bookstore.factory import open_index
+    from bookstore.index.queries import read_only_query
 
     index = open_index(runtime.settings, create=False, read_only=True)
     try:
         if not await index.exists():
             raise IndexMissing(f"the index {index.description} does not exist yet")
         async with index.reading() as session:
-            result = cast("CursorResult[Any]", await session.execute(text(query)))
-            if not result.returns_rows:
-                return [], []
-            return list(result.keys()), [tuple(row) for row in result]
+            return await read_only_query(session, query)
     finally:
         await index.close()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from bookstore.cli.options import pass_runtime, path_argument
@@ -10,20 +12,13 @@ from bookstore.cli.runtime import Runtime, run
 __all__ = ["COMMANDS"]
 
 
-async def _update(runtime: Runtime, path: str, version: int, **changes: object) -> str:
-    from bookstore.annotations import save_annotations
-    from bookstore.history import find_version
-    from bookstore.keys import normalize_path
+async def _update(runtime: Runtime, path: str, version: int, **changes: Any) -> str:
+    from bookstore.core.keys import normalize_path
 
     name = normalize_path(path)
-    async with runtime.open() as opened, opened.index.writing() as session:
-        row = await find_version(session, opened.workspace, name, version)
-        for attribute, value in changes.items():
-            setattr(row, attribute, value)
-        await session.flush()
-        # Kept in the store too, so an index rebuilt from the store keeps them.
-        await save_annotations(opened.store, session, opened.workspace, name)
-        return f"version {version} of {name}"
+    async with runtime.open() as opened:
+        await opened.history.annotate(name, version, **changes)
+    return f"version {version} of {name}"
 
 
 @click.command("label")
@@ -42,7 +37,7 @@ def label_command(runtime: Runtime, path: str, version: int, text: str) -> None:
       bookstore-history label analysis.ipynb 7 "submitted to the journal"
       bookstore-history label analysis.ipynb 7 ""
     """
-    which = run(_update(runtime, path, version, label=text or None))
+    which = run(_update(runtime, path, version, label=text))
     click.echo(f"labelled {which}: {text}" if text else f"removed the label of {which}")
 
 

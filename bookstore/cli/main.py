@@ -26,7 +26,7 @@ EXIT_CODES = {
     4: "the store cannot be reached or refused the request",
     5: "the index does not exist or cannot be opened",
     6: "refused: going ahead would lose data (see --force) or prune everything",
-    7: "a stored version is damaged or is not a valid notebook",
+    7: "a stored version is damaged, or a notebook is not valid or cannot be compared",
     8: "a setting has a value bookstore cannot use",
 }
 
@@ -34,7 +34,7 @@ EXIT_CODES = {
 def _exit_code(exc: Exception) -> int | None:
     from sqlalchemy.exc import DBAPIError
 
-    from bookstore import errors
+    from bookstore.core import errors
 
     codes: list[tuple[type[Exception], int]] = [
         (errors.VersionNotFound, 3),
@@ -44,6 +44,7 @@ def _exit_code(exc: Exception) -> int | None:
         (DBAPIError, 5),
         (errors.Refused, 6),
         (errors.CorruptVersion, 7),
+        (errors.NotComparable, 7),
         (errors.ConfigurationError, 8),
     ]
     return next((code for kind, code in codes if isinstance(exc, kind)), None)

@@ -27,8 +27,8 @@ def reindex_command(runtime: Runtime, as_json: bool) -> None:
     Example:
       bookstore-history reindex
     """
+    from bookstore.archiving.maintenance import reindex
     from bookstore.factory import open_index, open_store
-    from bookstore.maintenance import reindex
 
     settings = runtime.settings
 
@@ -89,7 +89,7 @@ def verify_command(runtime: Runtime, sample: int | None, as_json: bool) -> None:
       bookstore-history verify
       bookstore-history verify --sample 100 --json
     """
-    from bookstore.maintenance import verify
+    from bookstore.archiving.maintenance import verify
 
     async def work() -> Any:
         async with runtime.open() as opened:
@@ -158,8 +158,8 @@ def prune_command(
       bookstore-history prune --keep-last 10 --keep-daily 7 --dry-run
       bookstore-history prune --keep-within 30d --keep-monthly 12 --path 'reports/*'
     """
-    from bookstore.maintenance import finish_interrupted_prunes, plan_prune, prune
-    from bookstore.retention import EmptyPolicy, RetentionPolicy
+    from bookstore.archiving.maintenance import finish_interrupted_prunes, plan_prune, prune
+    from bookstore.core.retention import EmptyPolicy, RetentionPolicy
 
     try:
         policy = RetentionPolicy.from_options(**rules)  # the --keep-* options
@@ -187,8 +187,8 @@ def prune_command(
     decisions = [
         {
             "path": plan.path,
-            "version": d.version.version,
-            "saved_at": d.version.saved_at,
+            "version": d.version.number,
+            "queued_at": d.version.queued_at,
             "keep": d.keep,
             "reasons": list(d.reasons),
         }
@@ -205,7 +205,7 @@ def prune_command(
             (
                 d["path"],
                 d["version"],
-                local_time(d["saved_at"]),
+                local_time(d["queued_at"]),
                 "keep" if d["keep"] else "remove",
                 ", ".join(d["reasons"]),
             )

@@ -2,29 +2,20 @@
 
 from __future__ import annotations
 
-import hashlib
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING
 
 import click
 
 from bookstore.cli.options import json_option, pass_runtime, path_argument, time_option
-from bookstore.cli.runtime import Opened, Runtime, local_time, print_json, run
+from bookstore.cli.runtime import Runtime, local_time, print_json, run
+
+if TYPE_CHECKING:
+    from bookstore.history import RestorePlan
+    from bookstore.index import Version
 
 __all__ = ["COMMANDS"]
-
-
-class RestorePlan(NamedTuple):
-    """What a restore does: which version, and what happens to the file there now."""
-
-    version: int
-    saved_at: datetime
-    content: bytes
-    up_to_date: bool
-    """The file already holds exactly this version."""
-    must_archive_current: bool
-    """The file holds content no version has; --force archives it first."""
 
 
 @click.command("restore")
@@ -63,8 +54,8 @@ def restore_command(
       bookstore-history restore analysis.ipynb --at 2026-11-24T17:00
       bookstore-history restore analysis.ipynb 3 --to analysis-v3.ipynb --dry-run
     """
-    from bookstore.errors import Refused
-    from bookstore.keys import normalize_path
+    from bookstore.core.errors import Refused
+    from bookstore.core.keys import normalize_path
 
     if version is not None and at is not None:
         raise click.UsageError("give either VERSION or --at, not both")
@@ -74,9 +65,10 @@ def restore_command(
     destination = _inside(root, target_name)
     current = destination.read_bytes() if destination.is_file() else None
 
-    async def work() -> tuple[RestorePlan, int | None]:
+    async def work() -> tuple[Version, RestorePlan, int | None]:
         async with runtime.open() as opened:
-            plan = await _plan(opened, source, version, at, target_name, current)
+            row, content = await opened.history.fetch(source, version, at)
+            plan = await opened.history.plan_restore(target_name, content, current)
             if plan.must_archive_current and not force:
                 raise Refused(
                     f"{target_name} has content that is not archived yet; restoring would "
@@ -85,14 +77,15 @@ def restore_command(
                 )
             archived = None
             if plan.must_archive_current and not dry_run:
-                archived = await _archive_current(opened, target_name, current or b"")
-            return plan, archived
+                kept = await opened.history.archive_now(target_name, current or b"")
+                archived = kept.number if kept is not None else None
+            return row, plan, archived
 
-    plan, archived_first = run(work())
-    what = f"version {plan.version} of {source} (saved {local_time(plan.saved_at)})"
+    row, plan, archived_first = run(work())
+    what = f"version {row.number} of {source} (saved {local_time(row.queued_at)})"
     written = not (plan.up_to_date or dry_run)
     if written:
-        from bookstore.fsutil import replace_atomically
+        from bookstore.store.durable import replace_atomically
 
         destination.parent.mkdir(parents=True, exist_ok=True)
         replace_atomically(destination, plan.content)
@@ -108,8 +101,8 @@ def restore_command(
         print_json(
             {
                 "path": source,
-                "version": plan.version,
-                "saved_at": plan.saved_at,
+                "version": row.number,
+                "queued_at": row.queued_at,
                 "target": target_name,
                 "written": written,
                 "dry_run": dry_run,
@@ -123,7 +116,7 @@ def restore_command(
 
 def _relative(root: Path, target: str) -> str:
     """A ``--to`` given as an absolute path, as a path under ``root`` (or refused)."""
-    from bookstore.errors import InvalidPath
+    from bookstore.core.errors import InvalidPath
 
     if not Path(target).is_absolute():
         return target
@@ -136,7 +129,7 @@ def _relative(root: Path, target: str) -> str:
 def _inside(root: Path, name: str) -> Path:
     """``root/name`` as a file that can be written, refusing any location outside ``root``
     (symlinks included), a folder, or a path below a file."""
-    from bookstore.errors import InvalidPath
+    from bookstore.core.errors import InvalidPath
 
     destination = root / name
     if not destination.resolve().is_relative_to(root):
@@ -147,42 +140,6 @@ def _inside(root: Path, name: str) -> Path:
     if blocking is not None:
         raise InvalidPath(f"{destination} cannot be written: {blocking} is a file")
     return destination
-
-
-async def _plan(
-    opened: Opened,
-    source: str,
-    version: int | None,
-    at: datetime | None,
-    target_name: str,
-    current: bytes | None,
-) -> RestorePlan:
-    from bookstore.history import fetch_version, find_version
-    from bookstore.index import queries
-
-    async with opened.index.reading() as session:
-        row = await find_version(session, opened.workspace, source, version, at)
-        archived = current is None or (
-            await queries.version_with_sha256(
-                session, opened.workspace, target_name, hashlib.sha256(current).hexdigest()
-            )
-            is not None
-        )
-    content = await fetch_version(opened.store, row)
-    up_to_date = current == content
-    return RestorePlan(
-        row.version, row.queued_at, content, up_to_date, not (up_to_date or archived)
-    )
-
-
-async def _archive_current(opened: Opened, path: str, content: bytes) -> int | None:
-    from bookstore.archiver import archive_record
-    from bookstore.record import ArchiveRecord, HashedRecord
-
-    record = ArchiveRecord(path, content, datetime.now(timezone.utc))
-    hashed = HashedRecord.of(record)
-    row = await archive_record(opened.store, opened.index, opened.workspace, hashed)
-    return row.version if row else None
 
 
 COMMANDS = [restore_command]

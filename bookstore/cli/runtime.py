@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress
 
     from bookstore.config import BookstoreSettings
+    from bookstore.history import History
     from bookstore.index import IndexDatabase
     from bookstore.store import Store
 
@@ -45,6 +46,13 @@ class Opened:
     def workspace(self) -> str:
         """The workspace whose history the command shows: the user's own."""
         return self.settings.workspace
+
+    @property
+    def history(self) -> History:
+        """The workspace's versions, through the same door the server uses."""
+        from bookstore.history import History
+
+        return History(self.store, self.index, self.workspace)
 
 
 @dataclass
@@ -73,7 +81,7 @@ class Runtime:
     @asynccontextmanager
     async def open(self, *, migrate: bool = True) -> AsyncIterator[Opened]:
         """The store and a migrated index, closed afterwards; the index must exist."""
-        from bookstore.errors import IndexMissing
+        from bookstore.core.errors import IndexMissing
         from bookstore.factory import open_index, open_store
 
         settings = self.settings

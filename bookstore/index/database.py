@@ -23,8 +23,6 @@ from sqlalchemy.exc import DatabaseError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.util import await_only
 
-import bookstore
-
 __all__ = ["IndexDatabase", "migrations_dir"]
 
 SCHEMA_REVISION = "0004"
@@ -37,7 +35,7 @@ _WAL_ATTEMPTS = 100
 
 def migrations_dir() -> Path:
     """The Alembic scripts: packaged inside the wheel, or top-level in a source checkout."""
-    package = Path(bookstore.__file__).parent
+    package = Path(__file__).resolve().parents[1]
     for candidate in (package / "_migrations", package.parent / "migrations"):
         if (candidate / "env.py").is_file():
             return candidate

@@ -40,7 +40,8 @@ class Base(DeclarativeBase):
 
 
 class Version(Base):
-    """One archived version of one path; ``version`` counts 1, 2, 3 per path.
+    """One archived version of one path; its ``number`` (column ``version``) counts 1, 2, 3
+    per path.
 
     ``workspace`` is the key prefix the version lives under (one per user when
     ``workspace_prefix`` holds ``{username}``): each user numbers, lists and
@@ -57,7 +58,7 @@ class Version(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     workspace: Mapped[str] = mapped_column(String(1024))
     path: Mapped[str] = mapped_column(String(4096))
-    version: Mapped[int]
+    number: Mapped[int] = mapped_column("version")
     store_key: Mapped[str] = mapped_column(String(8192))
     size: Mapped[int]
     sha256: Mapped[str] = mapped_column(String(64))
@@ -98,5 +99,5 @@ class ReservedVersion(Base):
     store_key: Mapped[str] = mapped_column(String(8192), primary_key=True)
     workspace: Mapped[str] = mapped_column(String(1024))
     path: Mapped[str] = mapped_column(String(4096))
-    version: Mapped[int]
+    number: Mapped[int] = mapped_column("version")
     sha256: Mapped[str] = mapped_column(String(64))

@@ -7,40 +7,55 @@ index, and a query never sees another workspace's versions.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
     ColumnElement,
+    CursorResult,
     column,
     delete,
     func,
     literal,
+    or_,
     select,
     table,
+    text,
     true,
     union_all,
+    update,
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bookstore.index.models import ReservedVersion, Version
+from bookstore.index.models import PrunedObject, ReservedVersion, Version
 
 __all__ = [
     "PathSummary",
     "add_version",
+    "add_versions",
+    "annotated_versions",
     "archive_stats",
+    "count_versions",
     "count_versions_of",
+    "fix_version",
+    "forget_pruned",
     "get_version",
     "latest_version",
     "list_paths",
     "list_versions",
+    "pruned_keys",
+    "read_only_query",
     "release_reservation",
+    "remove_versions",
     "reserve_version",
+    "set_annotation",
     "version_at",
     "version_by_key",
     "version_with_sha256",
+    "workspace_versions",
 ]
 
 
@@ -51,7 +66,7 @@ def _of(workspace: str, path: str) -> ColumnElement[bool]:
 
 async def latest_version(session: AsyncSession, workspace: str, path: str) -> Version | None:
     """The newest version of ``path``, or ``None`` before its first."""
-    query = select(Version).where(_of(workspace, path)).order_by(Version.version.desc()).limit(1)
+    query = select(Version).where(_of(workspace, path)).order_by(Version.number.desc()).limit(1)
     return (await session.scalars(query)).first()
 
 
@@ -81,15 +96,21 @@ async def reserve_version(
     """
     await _lock_path(session, workspace, path)
     highest = union_all(
-        select(func.max(Version.version).label("number")).where(_of(workspace, path)),
-        select(func.max(ReservedVersion.version)).where(
+        select(func.max(Version.number).label("number")).where(_of(workspace, path)),
+        select(func.max(ReservedVersion.number)).where(
             ReservedVersion.workspace == workspace, ReservedVersion.path == path
         ),
     ).subquery()
     statement = (
         _insert_for(session)(ReservedVersion)
         .from_select(
-            ["store_key", "workspace", "path", "version", "sha256"],
+            [
+                ReservedVersion.store_key,
+                ReservedVersion.workspace,
+                ReservedVersion.path,
+                ReservedVersion.number,
+                ReservedVersion.sha256,
+            ],
             # SQLite parses ON CONFLICT after INSERT ... SELECT only after a WHERE.
             select(
                 literal(store_key),
@@ -100,14 +121,14 @@ async def reserve_version(
             ).where(true()),
         )
         .on_conflict_do_nothing(index_elements=["store_key"])
-        .returning(ReservedVersion.version)
+        .returning(ReservedVersion.number)
     )
     number: int | None = (await session.execute(statement)).scalar()
     if number is not None:
         return number
     holder = await session.get(ReservedVersion, store_key)
     assert holder is not None, "the reservation conflicted on store_key"
-    return holder.version if holder.sha256 == sha256 else None
+    return holder.number if holder.sha256 == sha256 else None
 
 
 def _insert_for(session: AsyncSession) -> Any:
@@ -127,7 +148,7 @@ async def add_version(
     *,
     workspace: str,
     path: str,
-    version: int,
+    number: int,
     store_key: str,
     size: int,
     sha256: str,
@@ -138,7 +159,7 @@ async def add_version(
     values = {
         "workspace": workspace,
         "path": path,
-        "version": version,
+        "number": number,
         "store_key": store_key,
         "size": size,
         "sha256": sha256,
@@ -151,7 +172,7 @@ async def add_version(
         _insert_for(session)(Version)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["store_key"])
-        .returning(Version.version)
+        .returning(Version.number)
     )
     inserted = (await session.execute(statement)).scalar()
     await session.execute(delete(ReservedVersion).where(ReservedVersion.store_key == store_key))
@@ -214,16 +235,16 @@ async def list_versions(
     """Versions of ``path``, oldest first: a page of ``limit`` after ``offset`` of them,
     counted from the oldest, or with ``newest`` from the newest."""
     query = select(Version).where(_of(workspace, path), *_window(since, until))
-    order = Version.version.desc() if newest else Version.version
+    order = Version.number.desc() if newest else Version.number
     rows = await session.scalars(query.order_by(order).offset(offset).limit(limit))
-    return sorted(rows, key=lambda row: row.version)
+    return sorted(rows, key=lambda row: row.number)
 
 
 async def get_version(
-    session: AsyncSession, workspace: str, path: str, version: int
+    session: AsyncSession, workspace: str, path: str, number: int
 ) -> Version | None:
-    """Version number ``version`` of ``path``."""
-    query = select(Version).where(_of(workspace, path), Version.version == version)
+    """Version number ``number`` of ``path``."""
+    query = select(Version).where(_of(workspace, path), Version.number == number)
     return (await session.scalars(query)).first()
 
 
@@ -234,7 +255,7 @@ async def version_at(
     query = (
         select(Version)
         .where(_of(workspace, path), Version.queued_at <= moment)
-        .order_by(Version.version.desc())
+        .order_by(Version.number.desc())
         .limit(1)
     )
     return (await session.scalars(query)).first()
@@ -272,7 +293,7 @@ async def archive_stats(
     same_version = (
         (latency.c.workspace == Version.workspace)
         & (latency.c.path == Version.path)
-        & (latency.c.version == Version.version)
+        & (latency.c.version == Version.number)
     )
     query = (
         select(Version.path, Version.queued_at, Version.size, latency.c.latency_ms)
@@ -307,3 +328,77 @@ async def count_versions_of(session: AsyncSession, workspace: str, path: str) ->
     """How many versions ``path`` has."""
     query = select(func.count()).select_from(Version).where(_of(workspace, path))
     return await session.scalar(query) or 0
+
+
+async def count_versions(session: AsyncSession, workspace: str) -> int:
+    """How many versions ``workspace`` has (none: the index needs filling from the store)."""
+    query = select(func.count()).select_from(Version).where(Version.workspace == workspace)
+    return await session.scalar(query) or 0
+
+
+async def workspace_versions(session: AsyncSession, workspace: str) -> list[Version]:
+    """Every version in ``workspace``, by path and number."""
+    query = select(Version).where(Version.workspace == workspace)
+    return list(await session.scalars(query.order_by(Version.path, Version.number)))
+
+
+async def add_versions(session: AsyncSession, rows: Iterable[Version]) -> None:
+    """Index versions found in the store, numbered by the caller."""
+    session.add_all(rows)
+    await session.flush()
+
+
+async def fix_version(session: AsyncSession, row_id: int, sha256: str, size: int) -> None:
+    """Make a row agree with the object it points to."""
+    await session.execute(
+        update(Version).where(Version.id == row_id).values(sha256=sha256, size=size)
+    )
+
+
+async def annotated_versions(session: AsyncSession, workspace: str, path: str) -> list[Version]:
+    """The versions of ``path`` with a label or a pin."""
+    query = select(Version).where(
+        _of(workspace, path), or_(Version.label.is_not(None), Version.pinned)
+    )
+    return list(await session.scalars(query.order_by(Version.number)))
+
+
+async def set_annotation(
+    session: AsyncSession, workspace: str, path: str, number: int, label: str | None, pinned: bool
+) -> None:
+    """Give version ``number`` of ``path`` this label and pin."""
+    await session.execute(
+        update(Version)
+        .where(_of(workspace, path), Version.number == number)
+        .values(label=label, pinned=pinned)
+    )
+
+
+async def pruned_keys(session: AsyncSession, workspace: str) -> list[str]:
+    """Keys an interrupted prune left in ``workspace``."""
+    mine = select(PrunedObject.store_key).where(PrunedObject.workspace == workspace)
+    return list(await session.scalars(mine))
+
+
+async def remove_versions(
+    session: AsyncSession, rows: Sequence[Version], pruned_at: datetime
+) -> None:
+    """Drop rows, listing their keys as pruned objects in the same transaction."""
+    await session.execute(delete(Version).where(Version.id.in_([row.id for row in rows])))
+    session.add_all(
+        PrunedObject(store_key=row.store_key, workspace=row.workspace, pruned_at=pruned_at)
+        for row in rows
+    )
+
+
+async def forget_pruned(session: AsyncSession, store_keys: Sequence[str]) -> None:
+    """Stop listing pruned objects that are now deleted from the store."""
+    await session.execute(delete(PrunedObject).where(PrunedObject.store_key.in_(store_keys)))
+
+
+async def read_only_query(session: AsyncSession, sql: str) -> tuple[list[str], list[Any]]:
+    """A person's SQL on a read-only connection: the column names and the rows."""
+    result = cast("CursorResult[Any]", await session.execute(text(sql)))
+    if not result.returns_rows:
+        return [], []
+    return list(result.keys()), [tuple(row) for row in result]

@@ -12,9 +12,10 @@ from bookstore.store.base import ObjectInfo, Store, StoredObject
 
 if TYPE_CHECKING:
     from bookstore.store.local import LocalStore
+    from bookstore.store.memory import MemoryStore
     from bookstore.store.s3 import S3Store
 
-__all__ = ["LocalStore", "ObjectInfo", "S3Store", "Store", "StoredObject"]
+__all__ = ["LocalStore", "MemoryStore", "ObjectInfo", "S3Store", "Store", "StoredObject"]
 
 
 def __getattr__(name: str) -> Any:
@@ -22,6 +23,10 @@ def __getattr__(name: str) -> Any:
         from bookstore.store.local import LocalStore
 
         return LocalStore
+    if name == "MemoryStore":
+        from bookstore.store.memory import MemoryStore
+
+        return MemoryStore
     if name == "S3Store":
         from bookstore.store.s3 import S3Store
 

@@ -26,9 +26,9 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bookstore.errors import ObjectConflict, ObjectNotFound, StoreUnavailable
-from bookstore.fsutil import fsync_directory, write_durably
+from bookstore.core.errors import ObjectConflict, ObjectNotFound, StoreUnavailable
 from bookstore.store.base import ObjectInfo, StoredObject
+from bookstore.store.durable import fsync_directory, write_durably
 
 __all__ = ["LocalStore"]
 
@@ -40,7 +40,7 @@ _CHUNK = 1 << 20
 def _check_key(key: str) -> list[str]:
     """The key's path components, or ``ValueError`` if it could escape ``root``.
 
-    Keys come from ``bookstore.keys`` and are safe already; this is defence in
+    Keys come from ``bookstore.core.keys`` and are safe already; this is defence in
     depth, because here a key becomes a file name. Empty and ``.`` components
     are refused too: the file system would fold ``a//b`` and ``a/./b`` onto
     ``a/b``, so two keys would share one file.

@@ -3,7 +3,7 @@
 Versions are written with ``If-None-Match: *``, so S3 itself refuses to
 overwrite a key; a refused write is then settled by comparing bytes. Every
 botocore and aiohttp failure is translated in ``_translate`` and nowhere else,
-so callers only ever see ``bookstore.errors``.
+so callers only ever see ``bookstore.core.errors``.
 """
 
 from __future__ import annotations
@@ -33,7 +33,12 @@ from botocore.exceptions import (
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from botocore.utils import is_valid_endpoint_url, is_valid_ipv6_endpoint_url, validate_region_name
 
-from bookstore.errors import ConfigurationError, ObjectConflict, ObjectNotFound, StoreUnavailable
+from bookstore.core.errors import (
+    ConfigurationError,
+    ObjectConflict,
+    ObjectNotFound,
+    StoreUnavailable,
+)
 from bookstore.store.base import ObjectInfo, StoredObject
 
 __all__ = ["S3Store"]
@@ -137,7 +142,7 @@ class S3Store:
 
     @contextlib.contextmanager
     def _translate(self, key: str | None = None) -> Iterator[None]:
-        """Turn botocore and aiohttp failures into ``bookstore.errors``.
+        """Turn botocore and aiohttp failures into ``bookstore.core.errors``.
 
         ``key`` is the object the operation is about; without one, a 404 means
         the bucket is missing.

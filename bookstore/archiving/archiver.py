@@ -1,9 +1,11 @@
 """The archiver: moves each outbox entry into the store and the index, in save order.
 
 Every path has at most one drain task, which archives that path's saves one
-after another (the per-path lock); a semaphore bounds how many paths upload at
-once. A failure is retried with backoff for as long as the server runs, and the
-entry stays in the outbox, so a restart resumes it. Nothing is ever skipped.
+after another while holding the path's lock (``path_locks``, as in the original
+bookstore, but a save that finds the lock held waits its turn instead of being
+skipped); a semaphore bounds how many paths upload at once. A failure is
+retried with backoff for as long as the server runs, and the entry stays in the
+outbox, so a restart resumes it. Nothing is ever skipped.
 """
 
 from __future__ import annotations
@@ -16,13 +18,12 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta, timezone
 from functools import partial
 from typing import NamedTuple
-from urllib.parse import quote
 
-from bookstore import keys
-from bookstore.errors import BookstoreError, ObjectConflict
+from bookstore.archiving.outbox import Outbox, OutboxEntry
+from bookstore.core import keys
+from bookstore.core.errors import BookstoreError, ObjectConflict
+from bookstore.core.record import ArchiveRecord, HashedRecord
 from bookstore.index import IndexDatabase, Version, queries
-from bookstore.outbox import Outbox, OutboxEntry
-from bookstore.record import HashedRecord
 from bookstore.store.base import Store
 
 __all__ = [
@@ -31,7 +32,6 @@ __all__ = [
     "RetryPolicy",
     "archive_record",
     "latest_of",
-    "object_metadata",
     "store_and_index",
 ]
 
@@ -52,24 +52,10 @@ DEFAULT_RETRY = RetryPolicy()
 _KEY_ATTEMPTS = 16
 
 
-def object_metadata(hashed: HashedRecord, version: int) -> dict[str, str]:
-    """What an object says about itself, so the index can be rebuilt from a listing.
-
-    S3 metadata is ASCII, so the path is percent-encoded.
-    """
-    record = hashed.record
-    return {
-        "bookstore-path": quote(record.filepath, safe="/"),
-        "bookstore-version": str(version),
-        "bookstore-queued-time": record.queued_time.isoformat(),
-        "bookstore-sha256": hashed.sha256,
-    }
-
-
 class Latest(NamedTuple):
     """What archiving needs to know of a path's newest version."""
 
-    version: int
+    number: int
     sha256: str
 
 
@@ -77,7 +63,7 @@ async def latest_of(index: IndexDatabase, workspace: str, path: str) -> Latest |
     """The newest version of ``path`` in the index."""
     async with index.reading() as session:
         row = await queries.latest_version(session, workspace, path)
-    return Latest(row.version, row.sha256) if row is not None else None
+    return Latest(row.number, row.sha256) if row is not None else None
 
 
 async def archive_record(
@@ -107,15 +93,15 @@ async def store_and_index(
         return None
     path = record.filepath
     for attempt in range(_KEY_ATTEMPTS):
-        stamp = record.queued_time + timedelta(microseconds=attempt)
-        key = keys.version_key(workspace, path, stamp)
+        queued_time = record.queued_time + timedelta(microseconds=attempt)
+        key = keys.version_key(workspace, path, queued_time)
         async with index.writing() as session:
             # Numbered before the upload, so the object's metadata names its real version.
-            version = await queries.reserve_version(session, workspace, path, key, hashed.sha256)
-        if version is None:
+            number = await queries.reserve_version(session, workspace, path, key, hashed.sha256)
+        if number is None:
             continue
         try:
-            await store.put(key, record.content, object_metadata(hashed, version))
+            await store.put(key, record.content, keys.version_metadata(hashed, number))
         except ObjectConflict:
             async with index.writing() as session:
                 await queries.release_reservation(session, key)
@@ -128,11 +114,11 @@ async def store_and_index(
             session,
             workspace=workspace,
             path=path,
-            version=version,
+            number=number,
             store_key=key,
             size=len(record.content),
             sha256=hashed.sha256,
-            queued_at=stamp,
+            queued_at=queued_time,
             archived_at=datetime.now(timezone.utc),
         )
 
@@ -159,10 +145,15 @@ class Archiver:
         self.log = log or logging.getLogger("bookstore")
         self.archived = 0
         self.last_error: str | None = None
+        self.path_locks: dict[str, asyncio.Lock] = {}
+        """Each path's lock, held while one of its saves is stored and indexed."""
+        self.path_lock_ready = asyncio.Lock()
+        """Held while a path's lock is looked up or made, so each path has one."""
         self._slots = asyncio.Semaphore(concurrency)
         self._waiting: dict[str, deque[OutboxEntry]] = {}
         self._drains: dict[str, asyncio.Task[None]] = {}
         self._known: set[str] = set()
+        self._finished: dict[str, asyncio.Future[None]] = {}
         self._ready = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -183,13 +174,33 @@ class Archiver:
 
     def submit(self, entry: OutboxEntry) -> None:
         """Queue a save that is already safe in the outbox."""
-        if entry.file.name in self._known:
+        name = entry.outbox_file.name
+        if name in self._known:
             return
-        self._known.add(entry.file.name)
-        self._waiting.setdefault(entry.filepath, deque()).append(entry)
+        self._known.add(name)
+        self._waiting.setdefault(entry.path, deque()).append(entry)
         self._idle.clear()
-        if entry.filepath not in self._drains:
-            self._drains[entry.filepath] = asyncio.ensure_future(self._drain(entry.filepath))
+        if entry.path not in self._drains:
+            self._drains[entry.path] = asyncio.ensure_future(self._drain(entry.path))
+
+    async def archive(self, record: ArchiveRecord) -> None:
+        """Archive one save now, in turn with the other saves of its path.
+
+        The record is kept in the outbox first, so cancelling this wait, or a
+        crash, loses nothing: it is archived in the background, or at the next start.
+        """
+        entry = await asyncio.to_thread(
+            self.outbox.add_bytes, record.filepath, record.queued_time, record.content
+        )
+        finished = asyncio.get_running_loop().create_future()
+        self._finished[entry.outbox_file.name] = finished
+        self.submit(entry)
+        await asyncio.shield(finished)
+
+    async def path_lock(self, path: str) -> asyncio.Lock:
+        """The lock of ``path``, made on first use."""
+        async with self.path_lock_ready:
+            return self.path_locks.setdefault(path, asyncio.Lock())
 
     async def start(
         self, earlier: Iterable[OutboxEntry], prepare: Callable[[], Awaitable[None]]
@@ -204,7 +215,7 @@ class Archiver:
             self.submit(entry)
         for waiting in self._waiting.values():
             # Saves made while the index was prepared queued ahead of older ones.
-            ordered = sorted(waiting, key=lambda entry: entry.file.name)
+            ordered = sorted(waiting, key=lambda entry: entry.outbox_file.name)
             waiting.clear()
             waiting.extend(ordered)
         self._ready.set()
@@ -246,11 +257,14 @@ class Archiver:
             await self._ready.wait()
             while waiting:
                 entry = waiting[0]
-                async with self._slots:
+                async with self._slots, await self.path_lock(path):
                     archive = partial(self._archive, entry, latest)
                     await self._until_done(archive, f"archive {path!r}")
                 waiting.popleft()
-                self._known.discard(entry.file.name)
+                self._known.discard(entry.outbox_file.name)
+                finished = self._finished.pop(entry.outbox_file.name, None)
+                if finished is not None and not finished.done():
+                    finished.set_result(None)
         finally:
             if not waiting:
                 del self._waiting[path]
@@ -259,12 +273,17 @@ class Archiver:
                 self._idle.set()
 
     async def _archive(self, entry: OutboxEntry, latest: list[Latest | None]) -> None:
-        hashed = await asyncio.to_thread(self.outbox.load, entry)
+        try:
+            hashed = await asyncio.to_thread(self.outbox.load, entry)
+        except FileNotFoundError:
+            # Another server sharing the outbox archived it: entries go only once archived.
+            latest.clear()
+            return
         if not latest:
-            latest.append(await latest_of(self.index, self.workspace, entry.filepath))
+            latest.append(await latest_of(self.index, self.workspace, entry.path))
         row = await store_and_index(self.store, self.index, self.workspace, hashed, latest[0])
         if row is not None:
-            latest[0] = Latest(row.version, row.sha256)
+            latest[0] = Latest(row.number, row.sha256)
             self.archived += 1
         await asyncio.to_thread(self.outbox.remove, entry)
 

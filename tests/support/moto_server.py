@@ -29,6 +29,8 @@ from typing import IO, Any
 import boto3
 import requests
 
+from bookstore.store.s3 import S3Store
+
 __all__ = ["ACCESS_KEY_ID", "REGION", "SECRET_ACCESS_KEY", "MotoServer", "free_port", "s3_env"]
 
 ACCESS_KEY_ID = "testing"
@@ -201,6 +203,16 @@ class MotoServer:
             pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
             keys = [item["Key"] for page in pages for item in page.get("Contents", [])]
             return {key: s3.get_object(Bucket=bucket, Key=key)["Body"].read() for key in keys}
+
+    def store(self, bucket: str) -> S3Store:
+        """bookstore's ``S3Store`` on ``bucket`` (which may not exist), with moto's credentials."""
+        return S3Store(
+            bucket,
+            endpoint_url=self.endpoint_url,
+            region_name=REGION,
+            access_key_id=ACCESS_KEY_ID,
+            secret_access_key=SECRET_ACCESS_KEY,
+        )
 
     def make_bucket(self, name: str) -> None:
         """Create a bucket (moto accepts the dummy credentials unless auth is enforced)."""

@@ -8,11 +8,12 @@ from contextlib import contextmanager
 from sqlalchemy.exc import SQLAlchemyError
 from tornado.web import HTTPError
 
-from bookstore.errors import (
+from bookstore.core.errors import (
     BookstoreError,
     CorruptVersion,
     InvalidPath,
     NotAllowed,
+    NotComparable,
     ObjectNotFound,
     Refused,
     StoreError,
@@ -28,6 +29,7 @@ _STATUS: list[tuple[type[Exception], int]] = [
     (ObjectNotFound, 404),
     (Refused, 409),
     (CorruptVersion, 422),
+    (NotComparable, 422),
     (StoreError, 503),
     (BookstoreError, 500),
 ]

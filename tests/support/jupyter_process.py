@@ -16,7 +16,7 @@ from typing import Any
 import nbformat
 import requests
 
-from moto_server import free_port
+from tests.support.moto_server import free_port
 
 __all__ = ["JupyterServer", "notebook", "wait_for"]
 

@@ -18,39 +18,39 @@ from typing import Any
 from jupyter_server.services.contents.checkpoints import AsyncCheckpoints
 from sqlalchemy.exc import SQLAlchemyError
 from tornado.web import HTTPError
-from traitlets import Any as AnyTrait
+from traitlets import Instance
 
-from bookstore import keys
-from bookstore.archive import save_in_progress
-from bookstore.errors import VersionNotFound
-from bookstore.history import fetch_version, find_version
-from bookstore.http_errors import http_errors
-from bookstore.index import Version, queries
-from bookstore.outbox import OutboxEntry
-from bookstore.record import HashedRecord
-from bookstore.restore import current_content, restore_into
+from bookstore.archiving.outbox import OutboxEntry
+from bookstore.core import keys
+from bookstore.core.errors import VersionNotFound
+from bookstore.index import Version
+from bookstore.server.contents import current_content, write_version
+from bookstore.server.http_errors import http_errors
+from bookstore.server.save_hooks import save_in_progress
+from bookstore.server.services import BookstoreServices
 
 __all__ = ["BookstoreCheckpoints", "checkpoint_id"]
 
 _PENDING = re.compile(r"\Apending-(?P<name>[\w-]+)\Z")
+_NUMBER = re.compile(rf"\A{keys.VERSION_NUMBER}\Z")
 
 
 def checkpoint_id(item: Version | OutboxEntry) -> str:
     """``3`` for version 3; ``pending-…`` for a save not archived yet (ids match ``[\\w-]+``)."""
     if isinstance(item, Version):
-        return str(item.version)
-    return "pending-" + item.file.name.removesuffix(".save").replace(".", "_")
+        return str(item.number)
+    return "pending-" + item.outbox_file.name.removesuffix(".save").replace(".", "_")
 
 
 def _model(item: Version | OutboxEntry) -> dict[str, Any]:
-    moment: datetime = item.queued_at if isinstance(item, Version) else item.queued_time
-    return {"id": checkpoint_id(item), "last_modified": moment}
+    queued: datetime = item.queued_at if isinstance(item, Version) else item.queued_time
+    return {"id": checkpoint_id(item), "last_modified": queued}
 
 
 class BookstoreCheckpoints(AsyncCheckpoints):
     """Checkpoints backed by the archive; history is never deleted from here."""
 
-    bookstore = AnyTrait(help="The BookstoreExtension whose store, index and archiver serve us.")
+    services = Instance(BookstoreServices, help="The history and archive queue that serve us.")
 
     async def list_checkpoints(self, path: str) -> list[dict[str, Any]]:
         in_progress = save_in_progress(path.strip("/"))
@@ -58,19 +58,18 @@ class BookstoreCheckpoints(AsyncCheckpoints):
             # Inside a save, which only asks whether a checkpoint exists: its own will.
             return [{"id": "pending-save", "last_modified": in_progress}]
         name = keys.normalize_path(path)
-        versions = await self._indexed(name)
-        return [_model(item) for item in [*versions, *self.bookstore.archiver.pending(name)]]
+        archived = [_model(version) for version in await self._indexed(name)]
+        return archived + [_model(entry) for entry in self.services.archiver.pending(name)]
 
     async def _indexed(self, name: str) -> list[Version]:
         """The path's versions; none while the index is not ready, so a save never fails on it.
 
         The contents manager lists checkpoints inside every save.
         """
-        if not self.bookstore.archiver.ready:
+        if not self.services.archiver.ready:
             return []
         try:
-            async with self.bookstore.index.reading() as session:
-                return await queries.list_versions(session, self.bookstore.workspace, name)
+            return await self.services.history.versions(name)
         except SQLAlchemyError as exc:
             self.log.warning("bookstore: cannot read the index for checkpoints: %s", exc)
             return []
@@ -83,17 +82,16 @@ class BookstoreCheckpoints(AsyncCheckpoints):
             # Called from inside a save, whose post-save hook queues this very content.
             return {"id": "pending-save", "last_modified": in_progress}
         os_path, content = await current_content(contents_mgr, name)
-        digest = hashlib.sha256(content).hexdigest()
         versions = await self._indexed(name)
         latest = versions[-1] if versions else None
         if (
             latest is not None
-            and latest.sha256 == digest
-            and not self.bookstore.archiver.pending(name)
+            and latest.sha256 == hashlib.sha256(content).hexdigest()
+            and not self.services.archiver.pending(name)
         ):
             return _model(latest)
         try:
-            entry = self.bookstore.hooks.capture(name, os_path, content)
+            entry = self.services.hooks.capture(name, os_path, content)
         except OSError as exc:
             raise HTTPError(507, f"bookstore could not keep this checkpoint: {exc}") from exc
         return _model(entry)
@@ -101,10 +99,9 @@ class BookstoreCheckpoints(AsyncCheckpoints):
     async def restore_checkpoint(self, contents_mgr: Any, checkpoint_id: str, path: str) -> None:
         """Save the chosen version as the file's content: the restore is itself archived."""
         name = keys.normalize_path(path)
-        bookstore = self.bookstore
         with http_errors():
             content = await self._content_of(name, checkpoint_id)
-            await restore_into(contents_mgr, bookstore, name, content)
+            await write_version(contents_mgr, self.services, name, content)
 
     async def delete_checkpoint(self, checkpoint_id: str, path: str) -> None:
         raise HTTPError(
@@ -127,16 +124,15 @@ class BookstoreCheckpoints(AsyncCheckpoints):
         )
 
     async def _content_of(self, name: str, checkpoint: str) -> bytes:
-        pending = _PENDING.match(checkpoint)
-        if pending is None:
-            if not re.fullmatch(r"[1-9][0-9]{0,17}", checkpoint):
-                raise VersionNotFound(f"{checkpoint!r} is not a checkpoint of {name!r}")
-            async with self.bookstore.index.reading() as session:
-                row = await find_version(session, self.bookstore.workspace, name, int(checkpoint))
-            return await fetch_version(self.bookstore.store, row)
-        for entry in self.bookstore.archiver.pending(name):
+        if _NUMBER.match(checkpoint):
+            _, content = await self.services.history.fetch(name, int(checkpoint))
+            return content
+        if _PENDING.match(checkpoint) is None:
+            raise VersionNotFound(f"{checkpoint!r} is not a checkpoint of {name!r}")
+        archiver = self.services.archiver
+        for entry in archiver.pending(name):
             if checkpoint_id(entry) == checkpoint:
-                hashed: HashedRecord = await asyncio.to_thread(self.bookstore.outbox.load, entry)
+                hashed = await asyncio.to_thread(archiver.outbox.load, entry)
                 return hashed.record.content
         raise VersionNotFound(
             f"checkpoint {checkpoint!r} of {name!r} has been archived since; reload the list"

@@ -1,4 +1,4 @@
-"""REST handlers: thin, authenticated, authorized; the work happens elsewhere.
+"""REST handlers: thin, authenticated, authorized; the work happens in ``History``.
 
 Routes take the version before the path (``/content/3/dir/a.ipynb``), so any
 notebook path, including one whose last part is a number, reads one way only.
@@ -6,49 +6,37 @@ notebook path, including one whose last part is a number, reads one way only.
 
 from __future__ import annotations
 
-import json
-import posixpath
 import re
-from typing import TYPE_CHECKING, Any
 
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler, JupyterHandler, path_regex
-from jupyter_server.utils import ensure_async
 from tornado import web
 
-from bookstore.diff import diff_as_dict, diff_notebooks
-from bookstore.history import describe_version, fetch_version, find_version
-from bookstore.http_errors import http_errors
-from bookstore.index import queries
-from bookstore.keys import normalize_path
-from bookstore.restore import current_content, restore_into
+from bookstore.core.diff import diff_as_dict
+from bookstore.core.keys import VERSION_NUMBER, normalize_path
+from bookstore.core.notebook import is_notebook_path
+from bookstore.history import describe_version
+from bookstore.server.contents import check_writable, current_content, file_exists, write_version
+from bookstore.server.http_errors import http_errors
+from bookstore.server.services import SETTINGS_KEY, BookstoreServices
 
-if TYPE_CHECKING:
-    from bookstore.extension import BookstoreExtension
-
-__all__ = ["handlers"]
+__all__ = ["BookstoreHandler", "handlers"]
 
 MAX_PAGE = 1000
-_MAX_NAME_BYTES = 255
 _NUMBER = re.compile(r"[0-9]{1,18}")
 """ASCII digits only (``str.isdigit`` takes ``²``), and few enough to fit a 64-bit column."""
-_VERSION = r"(?P<version>[1-9][0-9]{0,17})"
+_VERSION = rf"(?P<version>{VERSION_NUMBER})"
 
 
 class BookstoreHandler(APIHandler):
-    """Base: the extension's services, and paths checked before anything uses them."""
+    """Base: bookstore's services, and paths checked before anything uses them."""
 
     auth_resource = "contents"
 
     @property
-    def bookstore(self) -> BookstoreExtension:
-        extension: BookstoreExtension = self.settings["bookstore"]
-        return extension
-
-    @property
-    def workspace(self) -> str:
-        """The server's workspace: the only history its API shows."""
-        return self.bookstore.workspace
+    def services(self) -> BookstoreServices:
+        services: BookstoreServices = self.settings[SETTINGS_KEY]
+        return services
 
     def notebook_path(self, raw: str) -> str:
         with http_errors():
@@ -69,7 +57,7 @@ class StatusHandler(BookstoreHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        self.finish(json.dumps(self.bookstore.status()))
+        self.finish(self.services.status(self.contents_manager))
 
 
 class VersionsHandler(BookstoreHandler):
@@ -82,11 +70,7 @@ class VersionsHandler(BookstoreHandler):
         limit = self.int_argument("limit", 100, MAX_PAGE)
         offset = self.int_argument("offset", 0, 2**31)
         with http_errors():
-            async with self.bookstore.index.reading() as session:
-                total = await queries.count_versions_of(session, self.workspace, name)
-                rows = await queries.list_versions(
-                    session, self.workspace, name, offset=offset, limit=limit
-                )
+            total, rows = await self.services.history.page(name, offset, limit)
         following = offset + len(rows)
         self.finish(
             {
@@ -108,11 +92,9 @@ class ContentHandler(BookstoreHandler):
     async def get(self, version: str, path: str) -> None:
         name = self.notebook_path(path)
         with http_errors():
-            async with self.bookstore.index.reading() as session:
-                row = await find_version(session, self.workspace, name, int(version))
-            content = await fetch_version(self.bookstore.store, row)
+            row, content = await self.services.history.fetch(name, int(version))
         self.set_header("X-Bookstore-Sha256", row.sha256)
-        if name.endswith(".ipynb"):
+        if is_notebook_path(name):
             self.finish(content)  # APIHandler sends it as application/json
         else:
             self.set_header("Content-Type", "application/octet-stream")
@@ -142,17 +124,14 @@ class RestoreHandler(BookstoreHandler):
         if not isinstance(overwrite, bool):
             raise web.HTTPError(400, "overwrite must be true or false")
         contents = self.contents_manager
-        await _check_writable(contents, target)
+        await check_writable(contents, target)
         with http_errors():
-            async with self.bookstore.index.reading() as session:
-                row = await find_version(session, self.workspace, name, int(version))
-            content = await fetch_version(self.bookstore.store, row)
-            exists = await _exists(contents, target)
+            row, content = await self.services.history.fetch(name, int(version))
+            exists = await file_exists(contents, target)
             if target != name and exists and not overwrite:
                 raise web.HTTPError(409, f'{target} exists; send "overwrite": true to replace it')
-            await restore_into(contents, self.bookstore, target, content)
-        self.set_status(200)
-        self.finish({"path": name, "version": row.version, "target": target, "replaced": exists})
+            await write_version(contents, self.services, target, content)
+        self.finish({"path": name, "version": row.number, "target": target, "replaced": exists})
 
 
 class DiffHandler(BookstoreHandler):
@@ -169,42 +148,18 @@ class DiffHandler(BookstoreHandler):
         if to is not None and not _NUMBER.fullmatch(to):
             raise web.HTTPError(400, "to must be a version number")
         with http_errors():
-            store = self.bookstore.store
-            async with self.bookstore.index.reading() as session:
-                old_row = await find_version(session, self.workspace, name, int(version))
-                new_row = await find_version(session, self.workspace, name, int(to)) if to else None
-            old = await fetch_version(store, old_row)
-            if new_row is not None:
-                new = await fetch_version(store, new_row)
-            else:
-                if not await _exists(self.contents_manager, name):
-                    raise web.HTTPError(404, f"{name} does not exist now; give ?to=<version>")
+            if to is not None:
+                new: int | bytes = int(to)
+            elif await file_exists(self.contents_manager, name):
                 _, new = await current_content(self.contents_manager, name)
-        try:
-            difference = diff_notebooks(old, new)
-        except ValueError as exc:
-            raise web.HTTPError(422, str(exc)) from exc
+            else:
+                raise web.HTTPError(404, f"{name} does not exist now; give ?to=<version>")
+            compared = await self.services.history.diff(name, int(version), new)
+        newer = compared.new.number if compared.new is not None else None
         self.finish(
-            {"path": name, "from": old_row.version, "to": new_row.version if new_row else None}
-            | diff_as_dict(difference)
+            {"path": name, "from": compared.old.number, "to": newer}
+            | diff_as_dict(compared.difference)
         )
-
-
-async def _exists(contents_mgr: Any, path: str) -> bool:
-    return bool(await ensure_async(contents_mgr.file_exists(path)))
-
-
-async def _check_writable(contents_mgr: Any, target: str) -> None:
-    """Refuse, before anything is written, a target the contents API would refuse."""
-    folder = posixpath.dirname(target)
-    if any(len(part.encode()) > _MAX_NAME_BYTES for part in target.split("/")):
-        raise web.HTTPError(400, f"a part of {target!r} is longer than file names may be")
-    if folder and not await ensure_async(contents_mgr.dir_exists(folder)):
-        raise web.HTTPError(404, f"the folder {folder} does not exist")
-    if await ensure_async(contents_mgr.dir_exists(target)):
-        raise web.HTTPError(409, f"{target} is a folder; name a file")
-    if not contents_mgr.allow_hidden and await ensure_async(contents_mgr.is_hidden(target)):
-        raise web.HTTPError(400, f"{target} is hidden; the server does not write hidden files")
 
 
 handlers = [

@@ -16,15 +16,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone, tzinfo
 from typing import NamedTuple, TypeVar
 
-from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import DatabaseError
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from bookstore import keys
-from bookstore.annotations import load_annotations
-from bookstore.errors import ObjectNotFound
-from bookstore.index import IndexDatabase, PrunedObject, Version
-from bookstore.retention import Decision, RetentionPolicy, VersionInfo, decide
+from bookstore.archiving.annotations import load_annotations
+from bookstore.core import keys
+from bookstore.core.errors import ObjectNotFound
+from bookstore.core.retention import Decision, RetentionPolicy, VersionInfo, decide
+from bookstore.index import IndexDatabase, Version, queries
 from bookstore.store.base import ObjectInfo, Store
 
 __all__ = [
@@ -65,12 +63,6 @@ async def list_versions_in_store(store: Store, workspace: str) -> list[ObjectInf
     return [info async for info in store.list(keys.workspace_root(workspace))]
 
 
-async def _pruned_keys(session: AsyncSession, workspace: str) -> list[str]:
-    """Keys an interrupted prune left in ``workspace``."""
-    mine = select(PrunedObject.store_key).where(PrunedObject.workspace == workspace)
-    return list(await session.scalars(mine))
-
-
 # -- reindex -------------------------------------------------------------------
 
 
@@ -92,7 +84,7 @@ class _Found(NamedTuple):
     info: ObjectInfo
     key: keys.VersionKey
     sha256: str
-    recorded_version: int | None
+    recorded_number: int | None
 
 
 async def reindex(
@@ -114,9 +106,8 @@ async def reindex(
     listing = await list_versions_in_store(store, workspace)
     on_listed(len(listing))
     async with index.reading() as session:
-        mine = select(Version).where(Version.workspace == workspace)
-        rows = {row.store_key: row for row in await session.scalars(mine)}
-        pruned = set(await _pruned_keys(session, workspace))
+        rows = {row.store_key: row for row in await queries.workspace_versions(session, workspace)}
+        pruned = set(await queries.pruned_keys(session, workspace))
     found: list[_Found] = []
     annotated: dict[str, str] = {}
 
@@ -143,36 +134,24 @@ async def reindex(
         for item in found:
             row = rows.get(item.info.key)
             if row is not None and (row.sha256, row.size) != (item.sha256, item.info.size):
-                await session.execute(
-                    update(Version)
-                    .where(Version.id == row.id)
-                    .values(sha256=item.sha256, size=item.info.size)
-                )
+                await queries.fix_version(session, row.id, item.sha256, item.info.size)
                 report.fixed.append(item.info.key)
-        taken = {(row.path, row.version) for row in rows.values()}
-        session.add_all(_numbered(workspace, new, taken))
-        await session.flush()
+        taken = {(row.path, row.number) for row in rows.values()}
+        await queries.add_versions(session, _numbered(workspace, new, taken))
         for path, key in annotated.items():
             for number, note in (await load_annotations(store, key)).items():
-                await session.execute(
-                    update(Version)
-                    .where(
-                        Version.workspace == workspace,
-                        Version.path == path,
-                        Version.version == number,
-                    )
-                    .values(label=note.label, pinned=note.pinned)
+                await queries.set_annotation(
+                    session, workspace, path, number, note.label, note.pinned
                 )
     return report
 
 
 async def _describe(store: Store, info: ObjectInfo, key: keys.VersionKey) -> _Found:
-    metadata = (await store.head(info.key)).metadata
-    sha256 = metadata.get("bookstore-sha256")
+    recorded = keys.parse_version_metadata((await store.head(info.key)).metadata)
+    sha256 = recorded.sha256
     if sha256 is None:
         sha256 = hashlib.sha256((await store.get(info.key)).data).hexdigest()
-    recorded = metadata.get("bookstore-version", "")
-    return _Found(info, key, sha256, int(recorded) if recorded.isdigit() else None)
+    return _Found(info, key, sha256, recorded.number)
 
 
 def _numbered(workspace: str, new: list[_Found], taken: set[tuple[str, int]]) -> list[Version]:
@@ -183,13 +162,13 @@ def _numbered(workspace: str, new: list[_Found], taken: set[tuple[str, int]]) ->
     """
     numbers: dict[str, int] = {}
     for item in new:
-        wanted = (item.key.path, item.recorded_version or 0)
-        if item.recorded_version and wanted not in taken:
+        wanted = (item.key.path, item.recorded_number or 0)
+        if item.recorded_number and wanted not in taken:
             taken.add(wanted)
-            numbers[item.info.key] = item.recorded_version
+            numbers[item.info.key] = item.recorded_number
     highest: dict[str, int] = {}
-    for path, version in taken:
-        highest[path] = max(highest.get(path, 0), version)
+    for path, number in taken:
+        highest[path] = max(highest.get(path, 0), number)
     rows = []
     for item in new:
         path = item.key.path
@@ -200,7 +179,7 @@ def _numbered(workspace: str, new: list[_Found], taken: set[tuple[str, int]]) ->
             Version(
                 workspace=workspace,
                 path=path,
-                version=numbers[item.info.key],
+                number=numbers[item.info.key],
                 store_key=item.info.key,
                 size=item.info.size,
                 sha256=item.sha256,
@@ -244,8 +223,8 @@ async def verify(
     """Check indexed versions exist and match their sha256; report objects with no row."""
     report = VerifyReport()
     async with index.reading() as session:
-        rows = list(await session.scalars(select(Version).where(Version.workspace == workspace)))
-        pruned = set(await _pruned_keys(session, workspace))
+        rows = await queries.workspace_versions(session, workspace)
+        pruned = set(await queries.pruned_keys(session, workspace))
     listing = await list_versions_in_store(store, workspace)
     indexed = {row.store_key for row in rows}
     for info in listing:
@@ -264,11 +243,11 @@ async def verify(
             data = (await store.get(row.store_key)).data
         except ObjectNotFound:
             report.problems.append(
-                Problem("missing", row.store_key, f"version {row.version} of {row.path}")
+                Problem("missing", row.store_key, f"version {row.number} of {row.path}")
             )
         else:
             if hashlib.sha256(data).hexdigest() != row.sha256:
-                detail = f"version {row.version} of {row.path}: sha256 differs from the index"
+                detail = f"version {row.number} of {row.path}: sha256 differs from the index"
                 report.problems.append(Problem("corrupt", row.store_key, detail))
         finally:
             report.checked += 1
@@ -290,8 +269,8 @@ class PathDecisions(NamedTuple):
     decisions: list[Decision]
 
     def removed(self) -> list[Version]:
-        keep = {d.version.version for d in self.decisions if d.keep}
-        return [row for row in self.rows if row.version not in keep]
+        keep = {d.version.number for d in self.decisions if d.keep}
+        return [row for row in self.rows if row.number not in keep]
 
 
 async def plan_prune(
@@ -304,8 +283,7 @@ async def plan_prune(
 ) -> list[PathDecisions]:
     """What ``policy`` keeps and removes, path by path; changes nothing."""
     async with index.reading() as session:
-        mine = select(Version).where(Version.workspace == workspace)
-        rows = list(await session.scalars(mine.order_by(Version.path, Version.version)))
+        rows = await queries.workspace_versions(session, workspace)
     now = datetime.now(timezone.utc)
     by_path: dict[str, list[Version]] = {}
     for row in rows:
@@ -313,7 +291,7 @@ async def plan_prune(
             by_path.setdefault(row.path, []).append(row)
     plans = []
     for path, versions in by_path.items():
-        infos = [VersionInfo(r.version, r.queued_at, r.label, r.pinned) for r in versions]
+        infos = [VersionInfo(r.number, r.queued_at, r.label, r.pinned) for r in versions]
         plans.append(PathDecisions(path, versions, decide(infos, policy, tz, now=now)))
     return plans
 
@@ -331,11 +309,7 @@ async def prune(
     doomed = [row for plan in plans for row in plan.removed()]
     now = datetime.now(timezone.utc)
     async with index.writing() as session:
-        await session.execute(delete(Version).where(Version.id.in_([row.id for row in doomed])))
-        session.add_all(
-            PrunedObject(store_key=row.store_key, workspace=row.workspace, pruned_at=now)
-            for row in doomed
-        )
+        await queries.remove_versions(session, doomed, now)
     await _delete_objects(store, index, [row.store_key for row in doomed], tick)
     return doomed
 
@@ -345,7 +319,7 @@ async def finish_interrupted_prunes(
 ) -> list[str]:
     """Delete the objects an interrupted prune left behind; their keys."""
     async with index.reading() as session:
-        leftovers = await _pruned_keys(session, workspace)
+        leftovers = await queries.pruned_keys(session, workspace)
     await _delete_objects(store, index, leftovers, _no_tick)
     return leftovers
 
@@ -357,7 +331,7 @@ async def _delete_objects(store: Store, index: IndexDatabase, keys_: list[str], 
 
     await _bounded(keys_, remove)
     async with index.writing() as session:
-        await session.execute(delete(PrunedObject).where(PrunedObject.store_key.in_(keys_)))
+        await queries.forget_pruned(session, keys_)
 
 
 # -- start-up ------------------------------------------------------------------
@@ -377,8 +351,7 @@ async def prepare_index(
         await index.migrate()
         await index.check_integrity()
         async with index.reading() as session:
-            mine = select(func.count()).select_from(Version).where(Version.workspace == workspace)
-            rebuild = await session.scalar(mine) == 0
+            rebuild = await queries.count_versions(session, workspace) == 0
     except DatabaseError as exc:
         if index.sqlite_file is None:
             raise

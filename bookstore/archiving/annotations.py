@@ -11,12 +11,11 @@ from __future__ import annotations
 import json
 from typing import NamedTuple
 
-from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bookstore import keys
-from bookstore.errors import ObjectNotFound
-from bookstore.index import Version
+from bookstore.core import keys
+from bookstore.core.errors import ObjectNotFound
+from bookstore.index import queries
 from bookstore.store.base import Store
 
 __all__ = ["Annotation", "load_annotations", "save_annotations"]
@@ -35,14 +34,8 @@ async def save_annotations(store: Store, session: AsyncSession, workspace: str, 
     Call it inside the write transaction that changed them: writers then take
     turns, and a store that refuses the write rolls the change back.
     """
-    rows = await session.scalars(
-        select(Version).where(
-            Version.workspace == workspace,
-            Version.path == path,
-            or_(Version.label.is_not(None), Version.pinned),
-        )
-    )
-    annotated = {str(row.version): {"label": row.label, "pinned": row.pinned} for row in rows}
+    rows = await queries.annotated_versions(session, workspace, path)
+    annotated = {str(row.number): {"label": row.label, "pinned": row.pinned} for row in rows}
     key = keys.annotations_key(workspace, path)
     if not annotated:
         await store.delete(key)

@@ -1,4 +1,4 @@
-"""Build and parse store keys. Pure functions, no I/O.
+"""Build and parse store keys and object metadata, side by side. Pure functions, no I/O.
 
 A version's key is ``<prefix>/<encoded path>/@<timestamp><suffix>``::
 
@@ -9,32 +9,45 @@ A version's key is ``<prefix>/<encoded path>/@<timestamp><suffix>``::
 * ``<encoded path>`` is the notebook path with ``%`` and ``@`` percent-encoded,
   so ``@`` starts a component only where a version begins: the prefix of
   ``a.ipynb`` (``…/a.ipynb/@``) never lists ``a.ipynb2`` or ``a.ipynb/b.ipynb``.
+
+Every version object also says what it is in its metadata (path, number, save
+time, sha256), so the index can be rebuilt from a listing of the store.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from posixpath import splitext
 from typing import NamedTuple
 from urllib.parse import quote
 
-from bookstore.errors import InvalidPath
+from bookstore.core.errors import InvalidPath
+from bookstore.core.record import HashedRecord
 
 __all__ = [
+    "VERSION_NUMBER",
+    "RecordedVersion",
     "VersionKey",
     "annotations_key",
+    "format_timestamp",
     "normalize_path",
     "parse_annotations_key",
     "parse_version_key",
+    "parse_version_metadata",
     "path_prefix",
     "published_key",
+    "published_metadata",
     "resolve_prefix",
     "version_key",
+    "version_metadata",
     "workspace_root",
 ]
 
 _TIMESTAMP_FORMAT = "%Y%m%dT%H%M%S.%fZ"
+VERSION_NUMBER = r"[1-9][0-9]{0,17}"
+"""A version number as a URL or checkpoint id spells it: few enough digits for a 64-bit column."""
 _VERSION_MARK = "/@"
 _ANNOTATIONS = "annotations.json"
 USERNAME_FIELD = "{username}"
@@ -129,11 +142,15 @@ def published_key(published_prefix: str, path: str) -> str:
 
 def version_key(workspace: str, path: str, queued_time: datetime) -> str:
     """The key of the version of ``path`` saved at ``queued_time`` (aware, any zone)."""
-    if queued_time.tzinfo is None:
-        raise ValueError("queued_time must be timezone-aware")
-    stamp = queued_time.astimezone(timezone.utc).strftime(_TIMESTAMP_FORMAT)
     suffix = splitext(path)[1]
-    return f"{path_prefix(workspace, path)}{stamp}{suffix}"
+    return f"{path_prefix(workspace, path)}{format_timestamp(queued_time)}{suffix}"
+
+
+def format_timestamp(moment: datetime) -> str:
+    """A fixed-width UTC timestamp that sorts as time does (``20261125T175806.123456Z``)."""
+    if moment.tzinfo is None:
+        raise ValueError("timestamps must be timezone-aware")
+    return moment.astimezone(timezone.utc).strftime(_TIMESTAMP_FORMAT)
 
 
 def parse_version_key(workspace: str, key: str) -> VersionKey | None:
@@ -154,3 +171,48 @@ def parse_version_key(workspace: str, key: str) -> VersionKey | None:
         return None
     stamp = datetime.strptime(match["stamp"], _TIMESTAMP_FORMAT).replace(tzinfo=timezone.utc)
     return VersionKey(path, stamp)
+
+
+# -- object metadata -------------------------------------------------------------
+# S3 user metadata is ASCII, so paths are percent-encoded.
+
+_PATH = "bookstore-path"
+_NUMBER = "bookstore-version"
+_QUEUED_TIME = "bookstore-queued-time"
+_SHA256 = "bookstore-sha256"
+_PUBLISHED_AT = "bookstore-published-at"
+
+
+class RecordedVersion(NamedTuple):
+    """What a version object's metadata says of it; ``None`` where it says nothing."""
+
+    sha256: str | None
+    number: int | None
+
+
+def version_metadata(hashed: HashedRecord, number: int) -> dict[str, str]:
+    """What a version object says about itself, so the index can be rebuilt from a listing."""
+    record = hashed.record
+    return {
+        _PATH: quote(record.filepath, safe="/"),
+        _NUMBER: str(number),
+        _QUEUED_TIME: record.queued_time.isoformat(),
+        _SHA256: hashed.sha256,
+    }
+
+
+def parse_version_metadata(metadata: Mapping[str, str]) -> RecordedVersion:
+    """The sha256 and version number a version object was written with."""
+    number = metadata.get(_NUMBER, "")
+    return RecordedVersion(
+        metadata.get(_SHA256), int(number) if re.fullmatch(VERSION_NUMBER, number) else None
+    )
+
+
+def published_metadata(path: str, sha256: str, published_at: datetime) -> dict[str, str]:
+    """What a published copy says about itself."""
+    return {
+        _PATH: quote(path, safe="/"),
+        _SHA256: sha256,
+        _PUBLISHED_AT: published_at.isoformat(),
+    }

@@ -19,8 +19,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
-from bookstore.fsutil import fsync_directory
-from bookstore.record import ArchiveRecord, HashedRecord
+from bookstore.core.keys import format_timestamp
+from bookstore.core.record import ArchiveRecord, HashedRecord
+from bookstore.store.durable import fsync_directory
 
 __all__ = ["Outbox", "OutboxEntry"]
 
@@ -30,8 +31,10 @@ _SUFFIX = ".save"
 class OutboxEntry(NamedTuple):
     """A save waiting in the outbox; its bytes stay on disk until they are needed."""
 
-    file: Path
-    filepath: str
+    outbox_file: Path
+    """The entry's own file in the outbox directory."""
+    path: str
+    """The notebook path that was saved, as the contents API names it."""
     queued_time: datetime
 
 
@@ -43,15 +46,15 @@ class Outbox:
         self._tmp = self.directory / "tmp"
         self._names = itertools.count()
 
-    def add_file(self, filepath: str, queued_time: datetime, source: str) -> OutboxEntry:
+    def add_file(self, path: str, queued_time: datetime, source: str) -> OutboxEntry:
         """Copy the file a save just wrote (in the kernel: no serialising, no Python loop)."""
-        with self._writing(filepath, queued_time) as (entry, out), open(source, "rb") as src:
+        with self._writing(path, queued_time) as (entry, out), open(source, "rb") as src:
             shutil.copyfileobj(src, out)
         return entry
 
-    def add_bytes(self, filepath: str, queued_time: datetime, content: bytes) -> OutboxEntry:
+    def add_bytes(self, path: str, queued_time: datetime, content: bytes) -> OutboxEntry:
         """Keep bytes a contents manager will not write to a local file."""
-        with self._writing(filepath, queued_time) as (entry, out):
+        with self._writing(path, queued_time) as (entry, out):
             out.write(content)
         return entry
 
@@ -70,28 +73,25 @@ class Outbox:
 
     def load(self, entry: OutboxEntry) -> HashedRecord:
         """The entry's record and sha256; blocking, so run it off the event loop."""
-        with open(entry.file, "rb") as stream:
+        with open(entry.outbox_file, "rb") as stream:
             stream.readline()
             content = stream.read()
-        return HashedRecord.of(ArchiveRecord(entry.filepath, content, entry.queued_time))
+        return HashedRecord.of(ArchiveRecord(entry.path, content, entry.queued_time))
 
     def remove(self, entry: OutboxEntry) -> None:
         """Forget an archived entry (another process may have removed it already)."""
-        entry.file.unlink(missing_ok=True)
+        entry.outbox_file.unlink(missing_ok=True)
 
     @contextmanager
-    def _writing(
-        self, filepath: str, queued_time: datetime
-    ) -> Iterator[tuple[OutboxEntry, BinaryIO]]:
+    def _writing(self, path: str, queued_time: datetime) -> Iterator[tuple[OutboxEntry, BinaryIO]]:
         self._tmp.mkdir(parents=True, exist_ok=True)
-        stamp = queued_time.strftime("%Y%m%dT%H%M%S.%fZ")
-        name = f"{stamp}-{os.getpid()}-{next(self._names):08d}{_SUFFIX}"
+        name = f"{format_timestamp(queued_time)}-{os.getpid()}-{next(self._names):08d}{_SUFFIX}"
         temporary = self._tmp / name
-        header = {"path": filepath, "queued_time": queued_time.isoformat()}
+        header = {"path": path, "queued_time": queued_time.isoformat()}
         try:
             with open(temporary, "wb") as out:
                 out.write(json.dumps(header).encode() + b"\n")
-                yield OutboxEntry(self.directory / name, filepath, queued_time), out
+                yield OutboxEntry(self.directory / name, path, queued_time), out
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(temporary, self.directory / name)

@@ -14,15 +14,14 @@ import posixpath
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from jupyter_server.utils import ensure_async
 
 from bookstore.config import BookstoreSettings
-from bookstore.errors import InvalidPath, NotAllowed, VersionNotFound
-from bookstore.history import validate_notebook
-from bookstore.keys import normalize_path, published_key
-from bookstore.restore import save_model
+from bookstore.core.errors import InvalidPath, NotAllowed, VersionNotFound
+from bookstore.core.keys import normalize_path, published_key, published_metadata
+from bookstore.core.notebook import bytes_to_model, is_notebook_path, validate_notebook
+from bookstore.factory import open_s3_store
 from bookstore.store.base import Store
 
 __all__ = ["publish", "read_fs_clone", "read_s3_clone", "save_clone"]
@@ -30,14 +29,11 @@ __all__ = ["publish", "read_fs_clone", "read_s3_clone", "save_clone"]
 
 async def publish(store: Store, settings: BookstoreSettings, path: str, content: bytes) -> str:
     """Copy ``content`` to the published key of ``path`` (replacing the previous copy)."""
-    if path.endswith(".ipynb"):
+    if is_notebook_path(path):
         validate_notebook(content, f"the notebook published as {path!r}")
     key = published_key(settings.published, path)
-    metadata = {
-        "bookstore-path": quote(path, safe="/"),
-        "bookstore-sha256": hashlib.sha256(content).hexdigest(),
-        "bookstore-published-at": datetime.now(timezone.utc).isoformat(),
-    }
+    digest = hashlib.sha256(content).hexdigest()
+    metadata = published_metadata(path, digest, datetime.now(timezone.utc))
     await store.put(key, content, metadata, overwrite=True)
     return key
 
@@ -51,15 +47,7 @@ async def read_s3_clone(
             f"cloning from the bucket {bucket!r} is not allowed; allowed buckets are set "
             "with c.BookstoreSettings.clone_s3_buckets"
         )
-    from bookstore.store.s3 import S3Store
-
-    source = S3Store(
-        bucket,
-        endpoint_url=settings.s3_endpoint_url,
-        region_name=settings.s3_region_name,
-        access_key_id=settings.s3_access_key_id,
-        secret_access_key=settings.s3_secret_access_key,
-    )
+    source = open_s3_store(settings, bucket)
     try:
         return (await source.get(key, version_id=version_id)).data
     finally:
@@ -89,5 +77,5 @@ async def save_clone(contents_mgr: Any, content: bytes, target: str) -> str:
     if await ensure_async(contents_mgr.file_exists(name)):
         filename = await ensure_async(contents_mgr.increment_filename(filename, directory, "-"))
         name = posixpath.join(directory, filename)
-    await ensure_async(contents_mgr.save(save_model(name, content), name))
+    await ensure_async(contents_mgr.save(bytes_to_model(name, content), name))
     return name

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Mapping
 from pathlib import Path
 
-from moto_server import free_port
+from tests.support.moto_server import free_port
 
 __all__ = ["PostgresServer"]
 

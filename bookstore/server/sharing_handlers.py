@@ -11,11 +11,11 @@ from jupyter_server.extension.handler import ExtensionHandlerJinjaMixin, Extensi
 from jupyter_server.utils import url_path_join
 from tornado import web
 
-from bookstore.archive import serialize_model
-from bookstore.handlers import BookstoreHandler
-from bookstore.http_errors import http_errors
-from bookstore.restore import current_content
-from bookstore.sharing import publish, read_fs_clone, read_s3_clone, save_clone
+from bookstore.core.notebook import model_to_bytes
+from bookstore.server.contents import current_content
+from bookstore.server.handlers import BookstoreHandler
+from bookstore.server.http_errors import http_errors
+from bookstore.server.sharing import publish, read_fs_clone, read_s3_clone, save_clone
 
 __all__ = ["sharing_handlers"]
 
@@ -41,7 +41,7 @@ class PublishHandler(BookstoreHandler):
     @web.authenticated
     @authorized
     async def put(self, path: str) -> None:
-        settings = self.bookstore.bookstore_settings
+        settings = self.services.settings
         if not settings.enable_publish:
             raise web.HTTPError(404, "publishing is off (c.BookstoreSettings.enable_publish)")
         name = self.notebook_path(path)
@@ -51,15 +51,17 @@ class PublishHandler(BookstoreHandler):
                 _, content = await current_content(self.contents_manager, name)
             else:
                 content = _model_bytes(body)
-            key = await publish(self.bookstore.store, settings, name, content)
-        self.finish({"path": name, "store_key": key, "location": self.bookstore.store.description})
+            key = await publish(self.services.history.store, settings, name, content)
+        self.finish(
+            {"path": name, "store_key": key, "location": self.services.history.store.description}
+        )
 
 
 def _model_bytes(model: Any) -> bytes:
     if not isinstance(model, dict) or model.get("type") != "notebook" or "content" not in model:
         raise web.HTTPError(400, 'the body must be a notebook model: {"type": "notebook", ...}')
     try:
-        return serialize_model(model)
+        return model_to_bytes(model)
     except Exception as exc:
         raise web.HTTPError(400, f"the notebook in the body cannot be read: {exc}") from exc
 
@@ -70,7 +72,7 @@ class CloneHandler(BookstoreHandler):
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        settings = self.bookstore.bookstore_settings
+        settings = self.services.settings
         if not settings.clone_s3_buckets:
             raise web.HTTPError(404, "S3 cloning is off (c.BookstoreSettings.clone_s3_buckets)")
         body = self.get_json_body() or {}
@@ -90,7 +92,7 @@ class FsCloneHandler(BookstoreHandler):
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        settings = self.bookstore.bookstore_settings
+        settings = self.services.settings
         if not settings.fs_clone_dir:
             raise web.HTTPError(404, "directory cloning is off (c.BookstoreSettings.fs_clone_dir)")
         body = self.get_json_body() or {}

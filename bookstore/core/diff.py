@@ -31,12 +31,13 @@ Decisions, so the results are predictable:
 from __future__ import annotations
 
 import difflib
-import json
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal, NamedTuple
+
+from bookstore.core.notebook import read_notebook_json, source_text
 
 __all__ = [
     "SIMILARITY_THRESHOLD",
@@ -283,19 +284,7 @@ class _Notebook(NamedTuple):
 
 def _load(data: bytes | str, side: str) -> _Notebook:
     what = f"The {side} version is not a notebook"
-    try:
-        document = json.loads(data)
-    except json.JSONDecodeError as error:
-        raise ValueError(
-            f"{what}: its JSON is invalid ({error.msg} at line {error.lineno}, "
-            f"column {error.colno})."
-        ) from error
-    except UnicodeDecodeError as error:
-        raise ValueError(f"{what}: it is not UTF-8 text.") from error
-    except RecursionError as error:
-        raise ValueError(f"{what}: its JSON is nested too deeply.") from error
-    if not isinstance(document, dict) or not isinstance(document.get("cells"), list):
-        raise ValueError(f"{what}: it has no list of cells (only nbformat 4 can be compared).")
+    document = read_notebook_json(data, what)
     cells = tuple(
         _read_cell(cell, number, what) for number, cell in enumerate(document["cells"], 1)
     )
@@ -354,18 +343,15 @@ def _mapping(value: Any, what: str) -> dict[str, Any]:
 
 
 def _text(value: Any, what: str) -> str:
-    """nbformat's multiline strings: one string, or a list of lines to join."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list) and all(isinstance(line, str) for line in value):
-        return "".join(value)
-    raise ValueError(f"{what} is neither a string nor a list of strings.")
+    text = source_text(value)
+    if text is None:
+        raise ValueError(f"{what} is neither a string nor a list of strings.")
+    return text
 
 
 def _joined(value: Any) -> Any:
-    if isinstance(value, list) and all(isinstance(line, str) for line in value):
-        return "".join(value)
-    return value
+    text = source_text(value)
+    return value if text is None else text
 
 
 # -- matching cells ------------------------------------------------------------

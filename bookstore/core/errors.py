@@ -11,6 +11,7 @@ BookstoreError
 ├── IndexMissing            the index database does not exist or cannot be opened
 ├── VersionNotFound         no such archived path, version or time
 ├── CorruptVersion          a stored version does not match its sha256 or is no valid notebook
+├── NotComparable           a diff was asked of something that is not a notebook
 ├── Refused                 the operation would lose data (or do nothing useful) unless forced
 └── NotAllowed              the configuration does not allow this (a bucket not on the allowlist)
 """
@@ -24,6 +25,7 @@ __all__ = [
     "IndexMissing",
     "InvalidPath",
     "NotAllowed",
+    "NotComparable",
     "ObjectConflict",
     "ObjectNotFound",
     "Refused",
@@ -79,6 +81,10 @@ class VersionNotFound(BookstoreError):
 
 class CorruptVersion(BookstoreError):
     """A stored version's bytes do not match its sha256, or are not a valid notebook."""
+
+
+class NotComparable(BookstoreError):
+    """One side of a diff is not an nbformat 4 notebook; the message says which and why."""
 
 
 class Refused(BookstoreError):

@@ -31,7 +31,7 @@ from dataclasses import dataclass, fields
 from datetime import MINYEAR, datetime, timedelta, timezone, tzinfo
 from typing import NamedTuple
 
-from bookstore.errors import Refused
+from bookstore.core.errors import Refused
 
 __all__ = [
     "UNLIMITED",
@@ -267,12 +267,12 @@ class RetentionPolicy:
 class VersionInfo(NamedTuple):
     """What ``decide`` needs to know about one archived version.
 
-    ``saved_at`` must be timezone-aware. A non-empty ``label`` or ``pinned``
+    ``queued_at`` must be timezone-aware. A non-empty ``label`` or ``pinned``
     protects the version from every policy.
     """
 
-    version: int
-    saved_at: datetime
+    number: int
+    queued_at: datetime
     label: str | None = None
     pinned: bool = False
 
@@ -318,8 +318,8 @@ def decide(
     """Apply ``policy`` to one notebook's versions; one ``Decision`` per version.
 
     ``versions`` may come in any order; they are ranked newest first by
-    ``saved_at`` (ties: higher version number is newer) and the result is in
-    version-number order. Period rules bucket ``saved_at`` in ``tz`` (``None``:
+    ``queued_at`` (ties: higher version number is newer) and the result is in
+    version-number order. Period rules bucket ``queued_at`` in ``tz`` (``None``:
     the machine's local zone, as restic does).
 
     Labels and pins: a labelled or pinned version is always kept (reasons
@@ -342,19 +342,19 @@ def decide(
     if policy.is_empty:
         raise EmptyPolicy()
     _check(versions, now)
-    newest_first = sorted(versions, key=lambda v: (v.saved_at, v.version), reverse=True)
-    reasons: dict[int, list[str]] = {v.version: [] for v in versions}
+    newest_first = sorted(versions, key=lambda v: (v.queued_at, v.number), reverse=True)
+    reasons: dict[int, list[str]] = {v.number: [] for v in versions}
     for v in newest_first:
         if v.label:
-            reasons[v.version].append(f"labelled {v.label!r}")
+            reasons[v.number].append(f"labelled {v.label!r}")
         if v.pinned:
-            reasons[v.version].append("pinned")
+            reasons[v.number].append("pinned")
 
     last = policy.keep_last
     if last:
         reason = "last (unlimited)" if last == UNLIMITED else f"last {last}"
         for v in newest_first if last == UNLIMITED else newest_first[:last]:
-            reasons[v.version].append(reason)
+            reasons[v.number].append(reason)
 
     for name, period_of in _PERIODS:
         remaining = getattr(policy, f"keep_{name}")
@@ -362,10 +362,10 @@ def decide(
         for v in newest_first:
             if not remaining:
                 break
-            period = period_of(v.saved_at.astimezone(tz))
+            period = period_of(v.queued_at.astimezone(tz))
             if period != previous:  # newest first: the first seen is the period's newest
                 previous = period
-                reasons[v.version].append(f"{name} {period}")
+                reasons[v.number].append(f"{name} {period}")
                 if remaining != UNLIMITED:
                     remaining -= 1
 
@@ -374,12 +374,12 @@ def decide(
         reason = f"within {within} of latest"
         threshold = _within_threshold(versions, within, tz, now)
         for v in newest_first:
-            if threshold is None or v.saved_at > threshold:
-                reasons[v.version].append(reason)
+            if threshold is None or v.queued_at > threshold:
+                reasons[v.number].append(reason)
 
     return [
-        Decision(v, bool(reasons[v.version]), tuple(reasons[v.version]))
-        for v in sorted(versions, key=lambda v: v.version)
+        Decision(v, bool(reasons[v.number]), tuple(reasons[v.number]))
+        for v in sorted(versions, key=lambda v: v.number)
     ]
 
 
@@ -387,7 +387,7 @@ def _within_threshold(
     versions: Sequence[VersionInfo], within: Duration, tz: tzinfo | None, now: datetime | None
 ) -> datetime | None:
     """Versions saved strictly after this are within; ``None`` means all are."""
-    past = [v.saved_at for v in versions if now is None or v.saved_at <= now]
+    past = [v.queued_at for v in versions if now is None or v.queued_at <= now]
     if not past:
         return None
     try:
@@ -402,8 +402,8 @@ def _check(versions: Sequence[VersionInfo], now: datetime | None) -> None:
         raise ValueError("now must be timezone-aware")
     seen: set[int] = set()
     for v in versions:
-        if v.saved_at.utcoffset() is None:
-            raise ValueError(f"version {v.version}: saved_at must be timezone-aware")
-        if v.version in seen:
-            raise ValueError(f"version {v.version} is listed twice")
-        seen.add(v.version)
+        if v.queued_at.utcoffset() is None:
+            raise ValueError(f"version {v.number}: queued_at must be timezone-aware")
+        if v.number in seen:
+            raise ValueError(f"version {v.number} is listed twice")
+        seen.add(v.number)

@@ -19,7 +19,7 @@ from typing import Any
 
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from jupyter_process import JupyterServer
+from tests.support.jupyter_process import JupyterServer
 
 __all__ = ["ARTIFACTS", "TIMEOUT_MS", "chromium", "lab_page", "lab_server"]
 
