@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import datetime, timezone
+from collections.abc import Iterator, Mapping
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ from sqlalchemy import text
 from bookstore.archiving.archiver import archive_record
 from bookstore.core import keys
 from bookstore.core.record import ArchiveRecord, HashedRecord
-from bookstore.index import IndexDatabase
+from bookstore.index import IndexDatabase, queries
 from bookstore.store.local import LocalStore
 from tests.support.inprocess import Run
 
@@ -70,3 +70,34 @@ async def test_two_servers_saving_one_path_in_the_same_microsecond_both_keep_the
     assert (ours.number, theirs.number) == (1, 2)
     assert theirs.store_key > ours.store_key
     assert (await store.get(theirs.store_key)).data == b"theirs"
+
+
+class NumberingMeanwhile(LocalStore):
+    """A store whose every upload lets another server reserve the path's next number first,
+    as a server sharing the index does while this one uploads."""
+
+    def __init__(self, root: Path, index: IndexDatabase) -> None:
+        super().__init__(root)
+        self.index = index
+        self.others = 0
+
+    async def put(self, key: str, data: bytes, metadata: Mapping[str, str], **kw: Any) -> None:
+        self.others += 1
+        other_key = keys.version_key("ws", "a.ipynb", T0 + timedelta(days=self.others))
+        async with self.index.writing() as session:
+            await queries.reserve_version(session, "ws", "a.ipynb", other_key, "f" * 64)
+        await super().put(key, data, metadata, **kw)
+
+
+async def test_a_save_colliding_with_an_indexed_key_is_numbered_without_a_gap(
+    parts: tuple[LocalStore, IndexDatabase],
+) -> None:
+    store, index = parts
+    ours = await archive_record(store, index, "ws", record(b"ours"))
+    assert ours is not None
+    # Another server's save of the same path in the same microsecond, archived later.
+    meanwhile = NumberingMeanwhile(store.root, index)
+    theirs = await archive_record(meanwhile, index, "ws", record(b"theirs"))
+    assert theirs is not None
+    assert (ours.number, theirs.number) == (1, 2)
+    assert theirs.store_key != ours.store_key

@@ -91,10 +91,16 @@ async def reserve_version(
     """The version number of this save at ``store_key``: taken now, or earlier by itself.
 
     One statement takes the next number in the common case. A replayed save
-    (same key, same content) finds the number it reserved before; ``None`` when
-    another save holds the key, and the caller moves to the next key.
+    (same key, same content) finds the number it reserved or was indexed under
+    before; ``None`` when another save holds the key, and the caller moves to
+    the next key. A key that is indexed already is never reserved again: the
+    number taken and given back would leave a gap when another server numbers
+    the path meanwhile.
     """
     await _lock_path(session, workspace, path)
+    indexed = await version_by_key(session, store_key)
+    if indexed is not None:
+        return indexed.number if indexed.sha256 == sha256 else None
     highest = union_all(
         select(func.max(Version.number).label("number")).where(_of(workspace, path)),
         select(func.max(ReservedVersion.number)).where(
