@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -17,6 +17,8 @@ from bookstore.cli import browse, labels, maintain, restore
 from bookstore.cli.runtime import Runtime
 
 __all__ = ["EXIT_CODES", "main"]
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_CODES = {
     0: "success",
@@ -95,13 +97,36 @@ def _sentence(exc: Exception) -> str:
     return str(exc)
 
 
-def _override(name: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
-    def remember(ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
+_OVERRIDES: list[tuple[str, Any]] = [
+    ("storage", click.Choice(["local", "s3"])),
+    ("index_url", "URL"),
+    ("local_store_dir", "DIR"),
+    ("s3_bucket", "NAME"),
+    ("s3_endpoint_url", "URL"),
+    ("workspace_prefix", "PREFIX"),
+]
+"""Settings a flag may override for one command: ``--index-url`` for ``index_url``."""
+
+
+def _override_options(function: F) -> F:
+    """A ``--<setting>`` flag for each of ``_OVERRIDES``, remembered on the ``Runtime``."""
+
+    def remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
         if value is not None:
-            ctx.ensure_object(Runtime).overrides[name] = value
+            ctx.ensure_object(Runtime).overrides[str(param.name)] = value
         return value
 
-    return remember
+    for name, kind in reversed(_OVERRIDES):
+        function = click.option(
+            f"--{name.replace('_', '-')}",
+            name,
+            type=kind if isinstance(kind, click.ParamType) else None,
+            metavar=None if isinstance(kind, click.ParamType) else kind,
+            expose_value=False,
+            callback=remember,
+            help=f"Override BookstoreSettings.{name}.",
+        )(function)
+    return function
 
 
 @click.group(
@@ -123,48 +148,7 @@ def _override(name: str) -> Callable[[click.Context, click.Parameter, Any], Any]
     metavar="DIR",
     help="The notebooks' root directory [default: ServerApp.root_dir, or the current directory].",
 )
-@click.option(
-    "--storage",
-    type=click.Choice(["local", "s3"]),
-    expose_value=False,
-    callback=_override("storage"),
-    help="Override BookstoreSettings.storage.",
-)
-@click.option(
-    "--index-url",
-    metavar="URL",
-    expose_value=False,
-    callback=_override("index_url"),
-    help="Override BookstoreSettings.index_url.",
-)
-@click.option(
-    "--local-store-dir",
-    metavar="DIR",
-    expose_value=False,
-    callback=_override("local_store_dir"),
-    help="Override BookstoreSettings.local_store_dir.",
-)
-@click.option(
-    "--s3-bucket",
-    metavar="NAME",
-    expose_value=False,
-    callback=_override("s3_bucket"),
-    help="Override BookstoreSettings.s3_bucket.",
-)
-@click.option(
-    "--s3-endpoint-url",
-    metavar="URL",
-    expose_value=False,
-    callback=_override("s3_endpoint_url"),
-    help="Override BookstoreSettings.s3_endpoint_url.",
-)
-@click.option(
-    "--workspace-prefix",
-    metavar="PREFIX",
-    expose_value=False,
-    callback=_override("workspace_prefix"),
-    help="Override BookstoreSettings.workspace_prefix.",
-)
+@_override_options
 @click.pass_context
 def main(ctx: click.Context, config_file: str | None, root_dir: str | None) -> None:
     """List, show, diff and restore the archived versions of your notebooks.
