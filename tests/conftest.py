@@ -25,6 +25,14 @@ from tests.support.tcp_proxy import TcpProxy
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that uses the PostgreSQL server is a ``postgres`` test, however it asks."""
+    for item in items:
+        if "postgres" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.postgres)
+
+
 @pytest.fixture
 def run(jp_asyncio_loop: asyncio.AbstractEventLoop) -> Run[Any]:
     """Run a coroutine to completion on the test's event loop (for sync fixtures)."""

@@ -19,6 +19,8 @@ from playwright.sync_api import Locator, Page, expect
 from tests.support.browser import ARTIFACTS, TIMEOUT_MS, chromium, lab_page, lab_server
 from tests.support.jupyter_process import JupyterServer, wait_for
 
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]
+
 PATH = "demo.ipynb"
 OPENED = "opened = 0"
 SAVES = ("saved = 1", "saved = 2", "saved = 3")

@@ -34,6 +34,8 @@ from tests.support.fault_proxy import THROTTLING, FaultProxy, Faults
 from tests.support.jupyter_process import JupyterServer, notebook, wait_for
 from tests.support.moto_server import MotoServer, s3_env
 
+pytestmark = pytest.mark.e2e
+
 FAST_RETRY = {"BOOKSTORE_RETRY_INITIAL_DELAY": "0.05", "BOOKSTORE_RETRY_MAX_DELAY": "0.5"}
 
 Row = tuple[str, int, str, int, str]

@@ -20,6 +20,8 @@ from tests.support.moto_server import MotoServer, s3_env
 from tests.support.postgres_server import PostgresServer
 from tests.support.tcp_proxy import TcpProxy
 
+pytestmark = pytest.mark.e2e
+
 SAVES = 3
 
 

@@ -42,6 +42,8 @@ import warnings
 
 from jupyter_server.utils import JupyterServerAuthWarning
 
+pytestmark = pytest.mark.e2e
+
 warnings.simplefilter("error", JupyterServerAuthWarning)
 print("test_security: JupyterServerAuthWarning is an error", file=sys.stderr)
 """

@@ -126,6 +126,7 @@ def hub(tmp_path: Path, moto_server: MotoServer, s3_bucket: str, index_url: str)
         yield Hub(servers, shared)
 
 
+@pytest.mark.e2e
 def test_users_sharing_a_bucket_and_an_index_see_only_their_own_history(
     hub: Hub, moto_server: MotoServer, s3_bucket: str
 ) -> None:
@@ -165,6 +166,7 @@ def test_users_sharing_a_bucket_and_an_index_see_only_their_own_history(
     assert [p["versions"] for p in hub.cli("alice", "list")] == [3]
 
 
+@pytest.mark.e2e
 def test_a_users_rebuild_and_prune_leave_other_users_alone(hub: Hub) -> None:
     alice, bob = (hub.servers[user] for user in USERS)
     for n in range(4):
