@@ -154,6 +154,7 @@ class Archiver:
         self._drains: dict[str, asyncio.Task[None]] = {}
         self._known: set[str] = set()
         self._finished: dict[str, asyncio.Future[None]] = {}
+        self._keeping = asyncio.Lock()
         self._ready = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -188,13 +189,19 @@ class Archiver:
 
         The record is kept in the outbox first, so cancelling this wait, or a
         crash, loses nothing: it is archived in the background, or at the next start.
+        Records given at once are queued in the order of the calls.
         """
-        entry = await asyncio.to_thread(
-            self.outbox.add_bytes, record.filepath, record.queued_time, record.content
-        )
         finished = asyncio.get_running_loop().create_future()
-        self._finished[entry.outbox_file.name] = finished
-        self.submit(entry)
+
+        async def keep() -> None:
+            async with self._keeping:
+                entry = await asyncio.to_thread(
+                    self.outbox.add_bytes, record.filepath, record.queued_time, record.content
+                )
+                self._finished[entry.outbox_file.name] = finished
+                self.submit(entry)
+
+        await asyncio.shield(asyncio.ensure_future(keep()))
         await asyncio.shield(finished)
 
     async def path_lock(self, path: str) -> asyncio.Lock:
@@ -231,12 +238,12 @@ class Archiver:
         """
 
         async def settled() -> None:
-            if self.backlog:
-                await self._ready.wait()
+            await self._ready.wait()
             await self._idle.wait()
 
         try:
-            await asyncio.wait_for(settled(), timeout)
+            if self.backlog:  # wait_for(..., 0) would time out even on nothing to wait for
+                await asyncio.wait_for(settled(), timeout)
         except asyncio.TimeoutError:
             self.log.warning(
                 "bookstore: %d saves are not archived yet; they stay in %s and are "
