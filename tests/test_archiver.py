@@ -475,6 +475,29 @@ async def test_stopping_with_nothing_queued_warns_of_nothing_even_with_no_time_g
     assert "not archived yet" not in caplog.text
 
 
+async def test_stopping_lets_a_start_up_attempt_under_way_finish_and_begins_no_other(
+    make_archiver: MakeArchiver,
+) -> None:
+    archiver = make_archiver(MemoryStore())
+    attempts: list[str] = []
+    release = asyncio.Event()
+
+    async def prepare_failing_slowly() -> None:
+        attempts.append("begun")
+        await release.wait()
+        attempts.append("finished")
+        raise RuntimeError("the index cannot be opened")
+
+    starting = asyncio.ensure_future(archiver.start([], prepare_failing_slowly))
+    await eventually(lambda: attempts == ["begun"], "the first attempt to begin")
+    await archiver.stop(0)
+    release.set()
+    await asyncio.wait_for(starting, DEADLINE)  # returns: neither cancelled nor retrying
+
+    assert attempts == ["begun", "finished"]
+    assert not archiver.ready
+
+
 # -- start-up ------------------------------------------------------------------------
 
 

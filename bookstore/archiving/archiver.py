@@ -11,6 +11,7 @@ outbox, so a restart resumes it. Nothing is ever skipped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections import deque
@@ -156,6 +157,7 @@ class Archiver:
         self._finished: dict[str, asyncio.Future[None]] = {}
         self._keeping = asyncio.Lock()
         self._ready = asyncio.Event()
+        self._stopping = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -217,7 +219,8 @@ class Archiver:
         Saves submitted before this call wait in their queues; nothing reaches the
         index before its schema does.
         """
-        await self._until_done(prepare, "prepare the index")
+        if not await self._until_done(prepare, "prepare the index"):
+            return
         for entry in earlier:
             self.submit(entry)
         for waiting in self._waiting.values():
@@ -251,6 +254,7 @@ class Archiver:
                 self.backlog,
                 self.outbox.directory,
             )
+        self._stopping.set()
         for task in list(self._drains.values()):
             task.cancel()
         await asyncio.gather(*self._drains.values(), return_exceptions=True)
@@ -266,7 +270,8 @@ class Archiver:
                 entry = waiting[0]
                 async with self._slots, await self.path_lock(path):
                     archive = partial(self._archive, entry, latest)
-                    await self._until_done(archive, f"archive {path!r}")
+                    if not await self._until_done(archive, f"archive {path!r}"):
+                        return
                 waiting.popleft()
                 self._known.discard(entry.outbox_file.name)
                 finished = self._finished.pop(entry.outbox_file.name, None)
@@ -294,10 +299,14 @@ class Archiver:
             self.archived += 1
         await asyncio.to_thread(self.outbox.remove, entry)
 
-    async def _until_done(self, attempt: Callable[[], Awaitable[None]], what: str) -> None:
-        """Run ``attempt`` until it succeeds, waiting longer after each failure."""
+    async def _until_done(self, attempt: Callable[[], Awaitable[None]], what: str) -> bool:
+        """Run ``attempt`` until it succeeds, waiting longer after each failure.
+
+        ``False`` when the archiver stops first: an attempt under way is let finish
+        (cancelling one could leave a database connection half open), none is begun.
+        """
         failures = 0
-        while True:
+        while not self._stopping.is_set():
             try:
                 await attempt()
             except asyncio.CancelledError:
@@ -305,12 +314,14 @@ class Archiver:
             except Exception as exc:
                 failures += 1
                 self._report(exc, what, failures)
-                await asyncio.sleep(self.retry.delay(failures))
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), self.retry.delay(failures))
             else:
                 if failures:
                     self.log.info("bookstore: could %s again after %d failures", what, failures)
                     self.last_error = None
-                return
+                return True
+        return False
 
     def _report(self, exc: Exception, what: str, failures: int) -> None:
         reason = str(exc) if isinstance(exc, BookstoreError) else f"{type(exc).__name__}: {exc}"

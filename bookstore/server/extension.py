@@ -106,8 +106,14 @@ class BookstoreExtension(ExtensionAppJinjaMixin, ExtensionApp):
         )
 
     async def stop_extension(self) -> None:
-        await self.services.archiver.stop(self.services.settings.shutdown_timeout)
-        if self._startup is not None and not self._startup.done():
-            self._startup.cancel()
+        timeout = self.services.settings.shutdown_timeout
+        await self.services.archiver.stop(timeout)
+        if self._startup is not None:
+            # Start-up gives up once the archiver stops; let it, rather than cut a
+            # connection in half, unless the store keeps it waiting.
+            finished, _ = await asyncio.wait({self._startup}, timeout=timeout)
+            if not finished:
+                self._startup.cancel()
+                await asyncio.wait({self._startup})
         await self.services.history.store.close()
         await self.services.history.index.close()
