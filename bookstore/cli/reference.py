@@ -25,7 +25,12 @@ without being told twice. Every command accepts `--help`.
 
 
 def _help(command: click.Command, name: str) -> str:
-    context = click.Context(command, info_name=name, terminal_width=100, max_content_width=100)
+    """The help a person gets: the group's context settings (``-h``) apply to every command."""
+    settings = {**main.context_settings, "terminal_width": 100, "max_content_width": 100}
+    parent = click.Context(main, info_name="bookstore-history", **settings)
+    if command is main:
+        return main.get_help(parent)
+    context = click.Context(command, parent=parent, info_name=name, **settings)
     return command.get_help(context)
 
 
@@ -37,7 +42,7 @@ def render_reference() -> str:
     parts.append("")
     for name in sorted(main.commands):
         command = main.commands[name]
-        parts += [f"## {name}\n", "```text", _help(command, f"bookstore-history {name}"), "```\n"]
+        parts += [f"## {name}\n", "```text", _help(command, name), "```\n"]
     return "\n".join(parts)
 
 

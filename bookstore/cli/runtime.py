@@ -169,16 +169,18 @@ def print_table(
 
 
 def progress(description: str, total: int | None) -> Progress:
-    """A progress bar on stderr, so stdout stays clean for ``--json``."""
+    """A progress bar on stderr, so stdout stays clean for ``--json``; none off a terminal."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    stderr = console(stderr=True)
     bar = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=console(stderr=True),
+        console=stderr,
         transient=True,
+        disable=not stderr.is_terminal,
     )
     bar.add_task(description, total=total)
     return bar
