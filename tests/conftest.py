@@ -55,7 +55,13 @@ def jp_server_config(bookstore_config: dict[str, Any]) -> dict[str, Any]:
         "ServerApp": {
             "jpserver_extensions": {"bookstore": True, "jupyter_server_terminals": False}
         },
-        "BookstoreSettings": {"retry_initial_delay": 0.05, "retry_max_delay": 0.2}
+        # Fast retries; a short wait at shutdown, which the plugin runs after the
+        # test's own fixtures are gone (an S3 proxy, say).
+        "BookstoreSettings": {
+            "retry_initial_delay": 0.05,
+            "retry_max_delay": 0.2,
+            "shutdown_timeout": 1.0,
+        }
         | bookstore_config,
     }
 
@@ -70,10 +76,10 @@ def jp_server_cleanup(jp_asyncio_loop: asyncio.AbstractEventLoop) -> Iterator[No
 
 
 @pytest.fixture
-def live(jp_serverapp: ServerApp, jp_fetch: Any, run: Run[Any]) -> LiveServer:
-    """The in-process server with bookstore's archiving started, as the server starts it."""
+def live(jp_serverapp: ServerApp, http_server: Any, run: Run[Any]) -> LiveServer:
+    """The in-process server, listening, with bookstore's archiving started as at start-up."""
     run(jp_serverapp.extension_manager.start_all_extensions())
-    return LiveServer(jp_serverapp, jp_fetch)
+    return LiveServer(jp_serverapp)
 
 
 # -- S3 (moto) ---------------------------------------------------------------

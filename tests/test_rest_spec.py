@@ -3,6 +3,10 @@
 One server (archiving to moto S3 through a proxy, so the store can be cut off
 for 503s) serves every case; each answer's status must be one the spec lists
 for that operation, and its body must match the spec's schema.
+
+That server is a real ``jupyter server`` process (the tests using it are marked
+``e2e``) because one process for the whole module is quicker than a server in the
+test process for each case: seeding each would cost more than the one start.
 """
 
 from __future__ import annotations
@@ -293,6 +297,7 @@ def send(seeded: Seeded, case: Case) -> requests.Response:
         seeded.proxy.set_mode("forward")
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("name", list(CASES))
 def test_every_answer_is_one_the_spec_documents(seeded: Seeded, name: str) -> None:
     case = CASES[name]
@@ -302,6 +307,7 @@ def test_every_answer_is_one_the_spec_documents(seeded: Seeded, name: str) -> No
     assert_response_matches_spec(case.operation, response)
 
 
+@pytest.mark.e2e
 def test_pages_follow_the_pagination_contract(seeded: Seeded) -> None:
     server = seeded.server
     pages, offset = [], 0
@@ -315,6 +321,7 @@ def test_pages_follow_the_pagination_contract(seeded: Seeded) -> None:
     assert pages[-1]["next_offset"] is None
 
 
+@pytest.mark.e2e
 def test_content_is_the_saved_bytes_with_their_documented_digest(seeded: Seeded) -> None:
     response = seeded.server.api("GET", "/api/bookstore/content/2/nb.ipynb")
     assert_response_matches_spec("getVersionContent", response)

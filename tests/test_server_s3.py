@@ -1,36 +1,73 @@
-"""A real jupyter server archiving to a real moto S3 server, through a proxy that fails on cue."""
+"""bookstore archiving to a real moto S3 server, through a proxy that fails on cue.
+
+The server runs in the test process (the ``live`` fixture); the tests marked ``e2e``
+need a real ``jupyter server`` process: SIGKILL, restarts, and how it shuts down.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-from tests.support.archives import index_rows, s3_server
-from tests.support.jupyter_process import JupyterServer, notebook
-from tests.support.moto_server import MotoServer
+import pytest
+
+from tests.support import archives
+from tests.support.archives import s3_server
+from tests.support.inprocess import LiveServer
+from tests.support.jupyter_process import notebook
+from tests.support.moto_server import MotoServer, s3_config
 from tests.support.tcp_proxy import TcpProxy
 
 NORMAL_SAVE_BOUND = 5.0
 """Seconds no save may take: ~100x a normal save, and less than any S3 timeout bookstore has."""
 
+OWN_MOTO_SERVER = "own moto server"
 
-def timed_save(server: JupyterServer, path: str, text: str) -> float:
+
+@pytest.fixture
+def own_moto_server(s3_bucket: str) -> Iterator[MotoServer]:
+    """A moto server of its own, with ``s3_bucket``: a test that stops it leaves the
+    session's alone."""
+    with MotoServer() as server:
+        server.make_bucket(s3_bucket)
+        yield server
+
+
+@pytest.fixture
+def own_s3_proxy(own_moto_server: MotoServer) -> Iterator[TcpProxy]:
+    proxy = TcpProxy(own_moto_server.port)
+    yield proxy
+    proxy.close()
+
+
+@pytest.fixture
+def bookstore_config(request: pytest.FixtureRequest, s3_bucket: str) -> dict[str, Any]:
+    """Archive to ``s3_bucket`` through ``s3_proxy`` on the session's moto server, or
+    (indirect parameter ``OWN_MOTO_SERVER``) through ``own_s3_proxy``."""
+    own = getattr(request, "param", None) == OWN_MOTO_SERVER
+    proxy: TcpProxy = request.getfixturevalue("own_s3_proxy" if own else "s3_proxy")
+    return s3_config(s3_bucket, proxy.endpoint_url)
+
+
+async def timed_save(live: LiveServer, path: str, text: str) -> float:
     started = time.perf_counter()
-    server.save(path, notebook(text))
+    await live.save(path, notebook(text))
     return time.perf_counter() - started
 
 
-def test_versions_reach_s3_with_self_describing_metadata(
-    tmp_path: Path, moto_server: MotoServer, s3_bucket: str, s3_proxy: TcpProxy
+async def test_versions_reach_s3_with_self_describing_metadata(
+    live: LiveServer, moto_server: MotoServer, s3_bucket: str
 ) -> None:
-    with s3_server(tmp_path, s3_bucket, s3_proxy) as server:
-        server.mkdir("dir with space")
-        server.save("dir with space/Ünïcode.ipynb", notebook("one"))
-        server.save("dir with space/Ünïcode.ipynb", notebook("two"))
-        server.wait_archived()
-        saved = (server.root / "dir with space/Ünïcode.ipynb").read_bytes()
+    await live.mkdir("dir with space")
+    await live.save("dir with space/Ünïcode.ipynb", notebook("one"))
+    await live.save("dir with space/Ünïcode.ipynb", notebook("two"))
+    await live.wait_archived()
+    saved = (live.root / "dir with space/Ünïcode.ipynb").read_bytes()
 
-    [(_, _, first, *_), (path, version, latest, size, sha256)] = index_rows(server)
+    [(_, _, first, *_), (path, version, latest, size, sha256)] = live.index_rows()
     assert (path, version) == ("dir with space/Ünïcode.ipynb", 2)
     objects = moto_server.objects(s3_bucket)
     assert sorted(objects) == [first, latest]
@@ -46,17 +83,16 @@ def test_versions_reach_s3_with_self_describing_metadata(
     }
 
 
-def test_50_rapid_saves_with_slow_uploads_are_all_archived_in_order(
-    tmp_path: Path, moto_server: MotoServer, s3_bucket: str, s3_proxy: TcpProxy
+async def test_50_rapid_saves_with_slow_uploads_are_all_archived_in_order(
+    live: LiveServer, moto_server: MotoServer, s3_bucket: str, s3_proxy: TcpProxy
 ) -> None:
     s3_proxy.delay = 0.02
-    with s3_server(tmp_path, s3_bucket, s3_proxy) as server:
-        for n in range(50):
-            server.save("rapid.ipynb", notebook(f"save {n}"))
-        last_save = (server.root / "rapid.ipynb").read_bytes()
-        server.wait_archived(timeout=120)
+    for n in range(50):
+        await live.save("rapid.ipynb", notebook(f"save {n}"))
+    last_save = (live.root / "rapid.ipynb").read_bytes()
+    await live.wait_archived(timeout=120)
 
-    rows = index_rows(server)
+    rows = live.index_rows()
     assert [version for _, version, *_ in rows] == list(range(1, 51))
     keys = [key for _, _, key, *_ in rows]
     assert keys == sorted(keys)
@@ -66,51 +102,47 @@ def test_50_rapid_saves_with_slow_uploads_are_all_archived_in_order(
     assert objects[keys[-1]] == last_save
 
 
-def test_s3_down_for_20_seconds_delays_archiving_but_no_save(
-    tmp_path: Path, s3_bucket: str, moto_server: MotoServer
+@pytest.mark.parametrize("bookstore_config", [OWN_MOTO_SERVER], indirect=True)
+async def test_s3_down_for_20_seconds_delays_archiving_but_no_save(
+    live: LiveServer, s3_bucket: str, own_moto_server: MotoServer
 ) -> None:
-    # A moto server of its own: this test stops it, and the others share theirs.
-    with MotoServer() as own_s3:
-        own_s3.make_bucket(s3_bucket)
-        proxy = TcpProxy(own_s3.port)
-        with s3_server(tmp_path, s3_bucket, proxy) as server:
-            before = [timed_save(server, "up.ipynb", f"before {n}") for n in range(10)]
-            server.wait_archived()
+    before = [await timed_save(live, "up.ipynb", f"before {n}") for n in range(10)]
+    await live.wait_archived()
 
-            own_s3.stop()
-            outage_started = time.monotonic()
-            during = [timed_save(server, "down.ipynb", f"during {n}") for n in range(10)]
-            assert server.status()["archive"]["backlog"] > 0
-            # The outage itself is what is tested: it lasts 20 seconds.
-            time.sleep(max(0.0, 20 - (time.monotonic() - outage_started)))
-            assert "could not archive" in (server.status()["archive"]["last_error"] or "")
-            own_s3.start()
+    await asyncio.to_thread(own_moto_server.stop)
+    outage_started = time.monotonic()
+    during = [await timed_save(live, "down.ipynb", f"during {n}") for n in range(10)]
+    assert (await live.status())["archive"]["backlog"] > 0
+    # The outage itself is what is tested: it lasts 20 seconds, the server running meanwhile.
+    await asyncio.sleep(max(0.0, 20 - (time.monotonic() - outage_started)))
+    assert "could not archive" in ((await live.status())["archive"]["last_error"] or "")
+    await asyncio.to_thread(own_moto_server.start)
 
-            server.wait_archived(timeout=60)
-        proxy.close()
-        archived = own_s3.objects(s3_bucket)
+    await live.wait_archived(timeout=60)
+    archived = own_moto_server.objects(s3_bucket)
 
     assert max(during) < NORMAL_SAVE_BOUND, (before, during)
-    down_rows = [row for row in index_rows(server) if row[0] == "down.ipynb"]
+    down_rows = [row for row in live.index_rows() if row[0] == "down.ipynb"]
     assert [version for _, version, *_ in down_rows] == list(range(1, 11))
     for n, (_, _, key, *_) in enumerate(down_rows):
         assert f"during {n}" in archived[key].decode()
 
 
-def test_a_hung_s3_endpoint_never_slows_a_save(
-    tmp_path: Path, moto_server: MotoServer, s3_bucket: str, s3_proxy: TcpProxy
-) -> None:
-    with s3_server(tmp_path, s3_bucket, s3_proxy) as server:
-        server.wait_archived()
-        s3_proxy.set_mode("blackhole")
-        durations = [timed_save(server, "hung.ipynb", f"hung {n}") for n in range(5)]
-        assert server.status()["archive"]["backlog"] > 0
-        s3_proxy.set_mode("forward")
-        server.wait_archived(timeout=90)
+async def test_a_hung_s3_endpoint_never_slows_a_save(live: LiveServer, s3_proxy: TcpProxy) -> None:
+    await live.wait_archived()
+    s3_proxy.set_mode("blackhole")
+    durations = [await timed_save(live, "hung.ipynb", f"hung {n}") for n in range(5)]
+    assert (await live.status())["archive"]["backlog"] > 0
+    s3_proxy.set_mode("forward")
+    await live.wait_archived(timeout=90)
     assert max(durations) < NORMAL_SAVE_BOUND, durations
-    assert len(index_rows(server)) == 5
+    assert len(live.index_rows()) == 5
 
 
+# -- a real jupyter server process ---------------------------------------------------
+
+
+@pytest.mark.e2e
 def test_saves_acknowledged_before_a_sigkill_are_archived_after_restart(
     tmp_path: Path, moto_server: MotoServer, s3_bucket: str, s3_proxy: TcpProxy
 ) -> None:
@@ -129,7 +161,7 @@ def test_saves_acknowledged_before_a_sigkill_are_archived_after_restart(
     with s3_server(tmp_path, s3_bucket, s3_proxy) as server:
         server.wait_archived(timeout=90)
 
-    rows = index_rows(server)
+    rows = archives.index_rows(server)
     objects = moto_server.objects(s3_bucket)
     assert len(rows) == len(objects) == 12
     for path, versions in saved.items():
@@ -138,6 +170,7 @@ def test_saves_acknowledged_before_a_sigkill_are_archived_after_restart(
     assert list(server.outbox_dir.glob("*.save")) == []
 
 
+@pytest.mark.e2e
 def test_shutdown_waits_for_queued_saves(
     tmp_path: Path, moto_server: MotoServer, s3_bucket: str, s3_proxy: TcpProxy
 ) -> None:
@@ -153,10 +186,11 @@ def test_shutdown_waits_for_queued_saves(
     s3_proxy.set_mode("forward")
     assert server.stop() == 0
 
-    assert [version for _, version, *_ in index_rows(server)] == [1, 2, 3, 4, 5]
+    assert [version for _, version, *_ in archives.index_rows(server)] == [1, 2, 3, 4, 5]
     assert list(server.outbox_dir.glob("*.save")) == []
 
 
+@pytest.mark.e2e
 def test_shutdown_is_bounded_and_leaves_the_rest_for_the_next_start(
     tmp_path: Path, moto_server: MotoServer, s3_bucket: str, s3_proxy: TcpProxy
 ) -> None:
@@ -174,9 +208,10 @@ def test_shutdown_is_bounded_and_leaves_the_rest_for_the_next_start(
     s3_proxy.set_mode("forward")
     with server:
         server.wait_archived()
-    assert len(index_rows(server)) == 3
+    assert len(archives.index_rows(server)) == 3
 
 
+@pytest.mark.e2e
 def test_saves_from_before_a_restart_are_archived_before_saves_made_during_start_up(
     tmp_path: Path, moto_server: MotoServer, s3_bucket: str, s3_proxy: TcpProxy
 ) -> None:
@@ -193,5 +228,5 @@ def test_saves_from_before_a_restart_are_archived_before_saves_made_during_start
         s3_proxy.set_mode("forward")
         server.wait_archived(timeout=60)
     objects = moto_server.objects(s3_bucket)
-    contents = [objects[key].decode() for _, _, key, *_ in index_rows(server)]
+    contents = [objects[key].decode() for _, _, key, *_ in archives.index_rows(server)]
     assert ["before the crash" in contents[0], "during start-up" in contents[1]] == [True, True]

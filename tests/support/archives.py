@@ -5,28 +5,57 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 from tests.support.jupyter_process import JupyterServer
 from tests.support.moto_server import s3_env
 from tests.support.tcp_proxy import TcpProxy
 
-__all__ = ["index_rows", "s3_server", "stored_objects"]
+__all__ = [
+    "index_rows",
+    "local_store_objects",
+    "s3_server",
+    "sqlite_file",
+    "sqlite_index_rows",
+    "stored_objects",
+]
 
 
-def index_rows(server: JupyterServer) -> list[tuple[str, int, str, int, str]]:
-    """(path, version, store_key, size, sha256) of every indexed version, in order."""
-    with sqlite3.connect(f"file:{server.index_file}?mode=ro", uri=True) as db:
+def sqlite_index_rows(database: Path) -> list[tuple[str, int, str, int, str]]:
+    """(path, version, store_key, size, sha256) of every indexed version, in order,
+    read from the SQLite file itself."""
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
         return db.execute(
             "SELECT path, version, store_key, size, sha256 FROM versions ORDER BY path, version"
         ).fetchall()
 
 
-def stored_objects(server: JupyterServer) -> dict[str, bytes]:
-    data = server.store_dir / "data"
+def sqlite_file(index_url: str) -> Path:
+    """The file of a SQLite ``index_url``."""
+    url = make_url(index_url)
+    assert url.get_backend_name() == "sqlite", index_url
+    assert url.database, index_url
+    return Path(url.database)
+
+
+def local_store_objects(store_dir: Path) -> dict[str, bytes]:
+    """Every object in a local store, by key, read from its files."""
+    data = store_dir / "data"
     return {
         path.relative_to(data).as_posix(): path.read_bytes()
         for path in data.rglob("*")
         if path.is_file()
     }
+
+
+def index_rows(server: JupyterServer) -> list[tuple[str, int, str, int, str]]:
+    """(path, version, store_key, size, sha256) of every version in a real server's index."""
+    return sqlite_index_rows(server.index_file)
+
+
+def stored_objects(server: JupyterServer) -> dict[str, bytes]:
+    """Every object in a real server's local store."""
+    return local_store_objects(server.store_dir)
 
 
 def s3_server(base: Path, bucket: str, proxy: TcpProxy) -> JupyterServer:

@@ -31,7 +31,15 @@ import requests
 
 from bookstore.store.s3 import S3Store
 
-__all__ = ["ACCESS_KEY_ID", "REGION", "SECRET_ACCESS_KEY", "MotoServer", "free_port", "s3_env"]
+__all__ = [
+    "ACCESS_KEY_ID",
+    "REGION",
+    "SECRET_ACCESS_KEY",
+    "MotoServer",
+    "free_port",
+    "s3_config",
+    "s3_env",
+]
 
 ACCESS_KEY_ID = "testing"
 SECRET_ACCESS_KEY = "testing"
@@ -55,6 +63,18 @@ def s3_env(
         "BOOKSTORE_S3_REGION_NAME": REGION,
         "BOOKSTORE_S3_ACCESS_KEY_ID": access_key_id,
         "BOOKSTORE_S3_SECRET_ACCESS_KEY": secret_access_key,
+    }
+
+
+def s3_config(bucket: str, endpoint_url: str) -> dict[str, Any]:
+    """The same settings as ``c.BookstoreSettings`` configuration, for an in-process server."""
+    return {
+        "storage": "s3",
+        "s3_bucket": bucket,
+        "s3_endpoint_url": endpoint_url,
+        "s3_region_name": REGION,
+        "s3_access_key_id": ACCESS_KEY_ID,
+        "s3_secret_access_key": SECRET_ACCESS_KEY,
     }
 
 
