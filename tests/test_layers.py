@@ -7,6 +7,7 @@ a lazy import hides a dependency from the import system, not from a reader.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -121,3 +122,28 @@ def test_the_checker_sees_lazy_and_type_checking_imports() -> None:
     """The graph would miss circles if it missed these; both forms are used in the package."""
     assert "bookstore.server.extension" in GRAPH["bookstore"]  # inside a function
     assert "bookstore.history" in GRAPH["bookstore.cli.runtime"]  # under TYPE_CHECKING
+
+
+REPOSITORY = PACKAGE.parent
+
+
+def test_tests_and_benchmarks_share_helpers_only_through_tests_support() -> None:
+    """No test module imports another, and nothing reaches helpers by editing sys.path."""
+    offenders = []
+    for file in sorted([*REPOSITORY.glob("tests/**/*.py"), *REPOSITORY.glob("benchmarks/*.py")]):
+        source = file.read_text()
+        tree = ast.parse(source)
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            offenders += [
+                f"{file.relative_to(REPOSITORY)} imports {name}"
+                for name in names
+                if name.split(".")[-1].startswith("test_") or name.startswith("test_")
+            ]
+        if re.search(r"sys\.path\.(insert|append)|sys\.path\s*[+]?=", source):
+            offenders.append(f"{file.relative_to(REPOSITORY)} edits sys.path")
+    assert offenders == []

@@ -33,6 +33,8 @@ from tests.support.jupyter_process import JupyterServer, notebook, wait_for
 from tests.support.moto_server import MotoServer, s3_env
 from tests.support.tcp_proxy import TcpProxy
 
+pytestmark = pytest.mark.e2e
+
 REPOSITORY = Path(__file__).resolve().parents[1]
 
 AUTH_WARNINGS_ARE_ERRORS = """\
@@ -41,8 +43,6 @@ import sys
 import warnings
 
 from jupyter_server.utils import JupyterServerAuthWarning
-
-pytestmark = pytest.mark.e2e
 
 warnings.simplefilter("error", JupyterServerAuthWarning)
 print("test_security: JupyterServerAuthWarning is an error", file=sys.stderr)
