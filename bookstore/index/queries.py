@@ -16,13 +16,13 @@ from sqlalchemy import (
     CursorResult,
     column,
     delete,
+    exists,
     func,
     literal,
     or_,
     select,
     table,
     text,
-    true,
     union_all,
     update,
 )
@@ -98,15 +98,14 @@ async def reserve_version(
     the path meanwhile.
     """
     await _lock_path(session, workspace, path)
-    indexed = await version_by_key(session, store_key)
-    if indexed is not None:
-        return indexed.number if indexed.sha256 == sha256 else None
     highest = union_all(
         select(func.max(Version.number).label("number")).where(_of(workspace, path)),
         select(func.max(ReservedVersion.number)).where(
             ReservedVersion.workspace == workspace, ReservedVersion.path == path
         ),
     ).subquery()
+    following = select(func.coalesce(func.max(highest.c.number), 0) + 1).scalar_subquery()
+    unindexed = ~exists().where(Version.store_key == store_key)
     statement = (
         _insert_for(session)(ReservedVersion)
         .from_select(
@@ -119,12 +118,8 @@ async def reserve_version(
             ],
             # SQLite parses ON CONFLICT after INSERT ... SELECT only after a WHERE.
             select(
-                literal(store_key),
-                literal(workspace),
-                literal(path),
-                func.coalesce(func.max(highest.c.number), 0) + 1,
-                literal(sha256),
-            ).where(true()),
+                literal(store_key), literal(workspace), literal(path), following, literal(sha256)
+            ).where(unindexed),
         )
         .on_conflict_do_nothing(index_elements=["store_key"])
         .returning(ReservedVersion.number)
@@ -132,8 +127,10 @@ async def reserve_version(
     number: int | None = (await session.execute(statement)).scalar()
     if number is not None:
         return number
-    holder = await session.get(ReservedVersion, store_key)
-    assert holder is not None, "the reservation conflicted on store_key"
+    holder = await session.get(ReservedVersion, store_key) or await version_by_key(
+        session, store_key
+    )
+    assert holder is not None, "the key is reserved or indexed, or the insert would be made"
     return holder.number if holder.sha256 == sha256 else None
 
 
