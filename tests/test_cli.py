@@ -48,8 +48,8 @@ from tests.support.cli_archives import (
     survivors,
     table_rows,
     tree,
+    unreachable_s3,
 )
-from tests.support.moto_server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, free_port
 
 __all__ = ["any_history", "filled", "history", "scratch"]  # fixtures, imported for pytest
 
@@ -599,19 +599,7 @@ def test_expected_failures_are_one_line_with_the_documented_code(
     filled: Archive, tmp_path: Path
 ) -> None:
     absent = tmp_path / "absent" / "index.sqlite"
-    unreachable = [
-        "--storage",
-        "s3",
-        "--s3-bucket",
-        "nowhere",
-        "--s3-endpoint-url",
-        f"http://127.0.0.1:{free_port()}",
-    ]
-    credentials = {
-        "BOOKSTORE_S3_ACCESS_KEY_ID": ACCESS_KEY_ID,
-        "BOOKSTORE_S3_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
-        "BOOKSTORE_S3_REGION_NAME": REGION,
-    }
+    unreachable, credentials = unreachable_s3()
     cases: list[tuple[list[str], int, str]] = [
         (["list", "nope.ipynb"], 3, "'nope.ipynb' has no archived versions"),
         (["show", "analysis.ipynb", "99"], 3, "no version 99 of 'analysis.ipynb'"),

@@ -27,8 +27,8 @@ from tests.support.cli_archives import (
     filled,
     one_line_error,
     scratch,
+    unreachable_s3,
 )
-from tests.support.moto_server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, free_port
 
 __all__ = ["filled", "scratch"]  # fixtures, imported for pytest
 
@@ -70,19 +70,7 @@ def test_every_documented_exit_code_comes_with_one_line_and_no_traceback(
     scratch: Archive,
 ) -> None:
     absent = scratch.base / "absent" / "index.sqlite"
-    unreachable = [
-        "--storage",
-        "s3",
-        "--s3-bucket",
-        "nowhere",
-        "--s3-endpoint-url",
-        f"http://127.0.0.1:{free_port()}",
-    ]
-    credentials = {
-        "BOOKSTORE_S3_ACCESS_KEY_ID": ACCESS_KEY_ID,
-        "BOOKSTORE_S3_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
-        "BOOKSTORE_S3_REGION_NAME": REGION,
-    }
+    unreachable, credentials = unreachable_s3()
     damaged = scratch.row("analysis.ipynb", 2).store_key
     scratch.put_object(damaged, scratch.saves["analysis.ipynb"][1].replace(b"two", b"TWO"))
     (scratch.root / "analysis.ipynb").write_bytes(DIRTY)

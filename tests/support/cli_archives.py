@@ -61,6 +61,7 @@ from tests.support.moto_server import (
     REGION,
     SECRET_ACCESS_KEY,
     MotoServer,
+    free_port,
     s3_env,
 )
 from tests.support.postgres_server import PostgresServer
@@ -95,6 +96,7 @@ __all__ = [
     "survivors",
     "table_rows",
     "tree",
+    "unreachable_s3",
 ]
 
 T = TypeVar("T")
@@ -495,6 +497,18 @@ async def drop_every_table(index_url: str) -> None:
             await session.execute(text(f"DROP TABLE {tables}"))
     finally:
         await index.close()
+
+
+def unreachable_s3() -> tuple[list[str], dict[str, str]]:
+    """Options and variables that point the command line at S3 where nothing listens."""
+    options = ["--storage", "s3", "--s3-bucket", "nowhere"]
+    options += ["--s3-endpoint-url", f"http://127.0.0.1:{free_port()}"]
+    credentials = {
+        "BOOKSTORE_S3_ACCESS_KEY_ID": ACCESS_KEY_ID,
+        "BOOKSTORE_S3_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
+        "BOOKSTORE_S3_REGION_NAME": REGION,
+    }
+    return options, credentials
 
 
 def new_bucket(moto: MotoServer) -> str:
