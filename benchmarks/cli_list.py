@@ -17,47 +17,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from bookstore.index import IndexDatabase, queries
+from tests.support.bulk_index import fill_index
 
-T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 CLI = str(Path(sys.executable).parent / "bookstore-history")
 
 
 def build_index(file: Path, versions: int, paths: int) -> None:
     """A migrated index with ``versions`` rows spread evenly over ``paths`` paths."""
-
-    async def migrate() -> None:
-        database = IndexDatabase(f"sqlite+aiosqlite:///{file}")
-        await database.migrate()
-        await database.close()
-
-    asyncio.run(migrate())
-    per_path = versions // paths
-
-    def rows() -> object:
-        for p in range(paths):
-            for v in range(1, per_path + 1):
-                when = T0 + timedelta(seconds=p * per_path + v)
-                stamp = when.strftime("%Y-%m-%d %H:%M:%S.%f")
-                key = f"workspace/nb-{p:05d}.ipynb/@{when:%Y%m%dT%H%M%S.%fZ}.ipynb"
-                yield ("workspace", f"nb-{p:05d}.ipynb", v, key, 1000, "0" * 64, stamp, stamp)
-
-    with sqlite3.connect(file) as db:
-        db.executemany(
-            "INSERT INTO versions (workspace, path, version, store_key, size, sha256, "
-            "queued_at, archived_at, pinned) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)",
-            rows(),
-        )
+    asyncio.run(fill_index(f"sqlite+aiosqlite:///{file}", versions, paths))
 
 
 def best_of(runs: int, action: Callable[[], object]) -> float:

@@ -58,7 +58,7 @@ async def test_an_interrupted_prune_is_finished_by_the_next(
     policy = RetentionPolicy(keep_last=2)
     crashing = CrashingStore(store.root)
     with pytest.raises(StoreUnavailable):
-        await prune(crashing, index, await plan_prune(index, "ws", policy))
+        await prune(crashing, index, "ws", plan_prune(index, "ws", policy))
 
     report = await verify(store, index, "ws")
     assert [problem.kind for problem in report.problems] == ["orphan"] * 3
@@ -67,7 +67,6 @@ async def test_an_interrupted_prune_is_finished_by_the_next(
 
     assert (await reindex(store, index, "ws")).added == []
 
-    leftovers = await finish_interrupted_prunes(store, index, "ws")
-    assert len(leftovers) == 3
+    assert await finish_interrupted_prunes(store, index, "ws") == 3
     assert (await verify(store, index, "ws")).ok
     assert len([info async for info in store.list("ws/")]) == 2

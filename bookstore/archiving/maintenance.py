@@ -11,7 +11,7 @@ import fnmatch
 import hashlib
 import logging
 import random
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone, tzinfo
 from typing import NamedTuple, TypeVar
@@ -260,15 +260,18 @@ async def verify(
 
 # -- prune ---------------------------------------------------------------------
 
+PRUNE_BATCH = 500
+"""Versions removed per transaction: bounded memory, and far below SQLite's variable limit."""
+
 
 class PathDecisions(NamedTuple):
     """The policy's verdict on every version of one path."""
 
     path: str
-    rows: list[Version]
+    rows: list[queries.VersionBrief]
     decisions: list[Decision]
 
-    def removed(self) -> list[Version]:
+    def removed(self) -> list[queries.VersionBrief]:
         keep = {d.version.number for d in self.decisions if d.keep}
         return [row for row in self.rows if row.number not in keep]
 
@@ -280,48 +283,85 @@ async def plan_prune(
     *,
     path_glob: str | None = None,
     tz: tzinfo | None = None,
-) -> list[PathDecisions]:
-    """What ``policy`` keeps and removes, path by path; changes nothing."""
-    async with index.reading() as session:
-        rows = await queries.workspace_versions(session, workspace)
+) -> AsyncIterator[PathDecisions]:
+    """What ``policy`` keeps and removes, one path at a time, in path order; changes nothing.
+
+    Rows are streamed from the index, so memory holds one path's versions, not the
+    workspace's.
+    """
     now = datetime.now(timezone.utc)
-    by_path: dict[str, list[Version]] = {}
-    for row in rows:
-        if path_glob is None or fnmatch.fnmatchcase(row.path, path_glob):
-            by_path.setdefault(row.path, []).append(row)
-    plans = []
-    for path, versions in by_path.items():
-        infos = [VersionInfo(r.number, r.queued_at, r.label, r.pinned) for r in versions]
-        plans.append(PathDecisions(path, versions, decide(infos, policy, tz, now=now)))
-    return plans
+    async with index.reading() as session:
+        rows = queries.stream_versions(session, workspace)
+        async for path, versions in _by_path(rows):
+            if path_glob is not None and not fnmatch.fnmatchcase(path, path_glob):
+                continue
+            infos = [VersionInfo(r.number, r.queued_at, r.label, r.pinned) for r in versions]
+            yield PathDecisions(path, versions, decide(infos, policy, tz, now=now))
 
 
-async def prune(
-    store: Store, index: IndexDatabase, plans: Iterable[PathDecisions], *, tick: Tick = _no_tick
-) -> list[Version]:
-    """Remove what the plans drop: index rows first, then objects.
+class Pruner:
+    """Removes what the plans drop, a batch at a time: index rows first, then objects.
 
-    The rows go, and their keys are listed in ``pruned_objects``, in one
-    transaction; the objects are deleted after it. A crash in between leaves
+    A batch's rows go, and their keys are listed in ``pruned_objects``, in one
+    transaction; its objects are deleted after it. A crash in between leaves
     objects no row points to (``verify`` reports them), which the next prune
     deletes first; the index never points at a missing object.
     """
-    doomed = [row for plan in plans for row in plan.removed()]
-    now = datetime.now(timezone.utc)
-    async with index.writing() as session:
-        await queries.remove_versions(session, doomed, now)
-    await _delete_objects(store, index, [row.store_key for row in doomed], tick)
-    return doomed
+
+    def __init__(
+        self, store: Store, index: IndexDatabase, workspace: str, *, tick: Tick = _no_tick
+    ) -> None:
+        self.store = store
+        self.index = index
+        self.workspace = workspace
+        self.tick = tick
+        self.removed = 0
+        self._batch: list[queries.VersionBrief] = []
+
+    async def add(self, plan: PathDecisions) -> None:
+        for row in plan.removed():
+            self._batch.append(row)
+            if len(self._batch) >= PRUNE_BATCH:
+                await self.flush()
+
+    async def flush(self) -> None:
+        batch, self._batch = self._batch, []
+        if not batch:
+            return
+        async with self.index.writing() as session:
+            await queries.remove_versions(
+                session, self.workspace, batch, datetime.now(timezone.utc)
+            )
+        await _delete_objects(self.store, self.index, [row.store_key for row in batch], self.tick)
+        self.removed += len(batch)
 
 
-async def finish_interrupted_prunes(
-    store: Store, index: IndexDatabase, workspace: str
-) -> list[str]:
-    """Delete the objects an interrupted prune left behind; their keys."""
-    async with index.reading() as session:
-        leftovers = await queries.pruned_keys(session, workspace)
-    await _delete_objects(store, index, leftovers, _no_tick)
-    return leftovers
+async def prune(
+    store: Store,
+    index: IndexDatabase,
+    workspace: str,
+    plans: AsyncIterable[PathDecisions],
+    *,
+    tick: Tick = _no_tick,
+) -> int:
+    """Remove what ``plans`` drop (see ``Pruner``); how many versions went."""
+    pruner = Pruner(store, index, workspace, tick=tick)
+    async for plan in plans:
+        await pruner.add(plan)
+    await pruner.flush()
+    return pruner.removed
+
+
+async def finish_interrupted_prunes(store: Store, index: IndexDatabase, workspace: str) -> int:
+    """Delete the objects an interrupted prune left behind, a batch at a time; how many."""
+    finished = 0
+    while True:
+        async with index.reading() as session:
+            leftovers = await queries.pruned_keys(session, workspace, limit=PRUNE_BATCH)
+        if not leftovers:
+            return finished
+        await _delete_objects(store, index, leftovers, _no_tick)
+        finished += len(leftovers)
 
 
 async def _delete_objects(store: Store, index: IndexDatabase, keys_: list[str], tick: Tick) -> None:
@@ -332,6 +372,20 @@ async def _delete_objects(store: Store, index: IndexDatabase, keys_: list[str], 
     await _bounded(keys_, remove)
     async with index.writing() as session:
         await queries.forget_pruned(session, keys_)
+
+
+async def _by_path(
+    rows: AsyncIterator[queries.VersionBrief],
+) -> AsyncIterator[tuple[str, list[queries.VersionBrief]]]:
+    """Rows ordered by path, grouped into one list per path."""
+    group: list[queries.VersionBrief] = []
+    async for row in rows:
+        if group and row.path != group[0].path:
+            yield group[0].path, group
+            group = []
+        group.append(row)
+    if group:
+        yield group[0].path, group
 
 
 # -- start-up ------------------------------------------------------------------

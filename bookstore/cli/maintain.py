@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from bookstore.cli.options import json_option, pass_runtime
-from bookstore.cli.runtime import Runtime, local_time, print_json, print_table, progress, run
+from bookstore.cli.runtime import Runtime, json_list, local_time, print_json, progress, run
+
+if TYPE_CHECKING:
+    from bookstore.core.retention import Decision, RetentionPolicy
 
 __all__ = ["COMMANDS"]
 
@@ -158,8 +163,9 @@ def prune_command(
       bookstore-history prune --keep-last 10 --keep-daily 7 --dry-run
       bookstore-history prune --keep-within 30d --keep-monthly 12 --path 'reports/*'
     """
-    from bookstore.archiving.maintenance import finish_interrupted_prunes, plan_prune, prune
+    from bookstore.archiving.maintenance import Pruner, finish_interrupted_prunes, plan_prune
     from bookstore.core.retention import EmptyPolicy, RetentionPolicy
+    from bookstore.index import queries
 
     try:
         policy = RetentionPolicy.from_options(**rules)  # the --keep-* options
@@ -168,56 +174,68 @@ def prune_command(
     if policy.is_empty:
         raise EmptyPolicy()
 
-    async def work() -> tuple[list[Any], int]:
+    async def work() -> tuple[int, int]:
+        """Decide and remove path by path, printing as it goes: memory holds one path."""
         async with runtime.open() as opened:
             if not dry_run:
                 await finish_interrupted_prunes(opened.store, opened.index, opened.workspace)
-            plans = await plan_prune(opened.index, opened.workspace, policy, path_glob=path_glob)
-            doomed = sum(len(plan.removed()) for plan in plans)
-            if dry_run or not doomed:
-                return plans, 0
-            with progress("deleting", doomed) as bar:
-                task = bar.task_ids[0]
-                removed = await prune(
-                    opened.store, opened.index, plans, tick=lambda: bar.advance(task)
-                )
-            return plans, len(removed)
+            pruner = Pruner(opened.store, opened.index, opened.workspace)
+            plans = plan_prune(opened.index, opened.workspace, policy, path_glob=path_glob)
+            async with opened.index.reading() as session:
+                width = await queries.longest_path(session, opened.workspace)
+            decided = dropped = 0
+            with _decisions_printer(policy, dry_run, as_json, width) as show:
+                async for plan in plans:
+                    for decision in plan.decisions:
+                        show(plan.path, decision)
+                    decided += len(plan.decisions)
+                    dropped += len(plan.removed())
+                    if not dry_run:
+                        await pruner.add(plan)
+                await pruner.flush()
+            return decided, dropped
 
-    plans, removed = run(work())
-    decisions = [
-        {
-            "path": plan.path,
-            "version": d.version.number,
-            "queued_at": d.version.queued_at,
-            "keep": d.keep,
-            "reasons": list(d.reasons),
-        }
-        for plan in plans
-        for d in plan.decisions
-    ]
+    decided, dropped = run(work())
     if as_json:
-        print_json({"policy": policy.describe(), "dry_run": dry_run, "decisions": decisions})
+        return
+    if dry_run:
+        click.echo(f"would remove {dropped} of {decided} versions (dry run)")
+    else:
+        click.echo(f"removed {dropped} of {decided} versions")
+
+
+@contextmanager
+def _decisions_printer(
+    policy: RetentionPolicy, dry_run: bool, as_json: bool, path_width: int
+) -> Iterator[Callable[[str, Decision], None]]:
+    """Print each decision as it is made: a JSON document, or an aligned table."""
+    if as_json:
+        head = {"policy": policy.describe(), "dry_run": dry_run}
+        with json_list(head, "decisions") as write:
+            yield lambda path, d: write(
+                {
+                    "path": path,
+                    "version": d.version.number,
+                    "queued_at": d.version.queued_at,
+                    "keep": d.keep,
+                    "reasons": list(d.reasons),
+                }
+            )
         return
     click.echo(policy.describe())
-    print_table(
-        ["path", "version", "saved at", "", "why"],
-        [
-            (
-                d["path"],
-                d["version"],
-                local_time(d["queued_at"]),
-                "keep" if d["keep"] else "remove",
-                ", ".join(d["reasons"]),
-            )
-            for d in decisions
-        ],
-        right=["version"],
+    width = max(path_width, len("path"))
+
+    def row(path: str, number: object, saved: str, verdict: str, why: str) -> None:
+        click.echo(f"{path:<{width}}  {number!s:>7}  {saved:<19}  {verdict:<6}  {why}".rstrip())
+
+    row("path", "version", "saved at", "", "why")
+    yield lambda path, d: row(
+        path,
+        d.version.number,
+        local_time(d.version.queued_at),
+        "keep" if d.keep else "remove",
+        ", ".join(d.reasons),
     )
-    dropped = sum(not d["keep"] for d in decisions)
-    if dry_run:
-        click.echo(f"would remove {dropped} of {len(decisions)} versions (dry run)")
-    else:
-        click.echo(f"removed {removed} of {len(decisions)} versions")
 
 
 COMMANDS = [reindex_command, verify_command, prune_command]

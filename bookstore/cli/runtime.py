@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import AsyncIterator, Coroutine, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -31,7 +31,16 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-__all__ = ["Opened", "Runtime", "local_time", "print_json", "print_table", "progress", "run"]
+__all__ = [
+    "Opened",
+    "Runtime",
+    "json_list",
+    "local_time",
+    "print_json",
+    "print_table",
+    "progress",
+    "run",
+]
 
 
 @dataclass(frozen=True)
@@ -144,6 +153,24 @@ def console(stderr: bool = False) -> Console:
 def print_json(value: Any) -> None:
     """Machine-readable output: one JSON document on stdout."""
     click.echo(json.dumps(value, indent=2, ensure_ascii=False, default=_json_default))
+
+
+@contextmanager
+def json_list(head: dict[str, Any], key: str) -> Iterator[Callable[[Any], None]]:
+    """One JSON document on stdout, ``head`` then a list under ``key`` written item by item,
+    so a long answer is never held in memory whole."""
+    opening = json.dumps(head, indent=2, ensure_ascii=False, default=_json_default)[:-2]
+    click.echo(f"{opening},\n  {json.dumps(key)}: [", nl=False)
+    separator = "\n    "
+
+    def write(item: Any) -> None:
+        nonlocal separator
+        text = json.dumps(item, ensure_ascii=False, default=_json_default)
+        click.echo(f"{separator}{text}", nl=False)
+        separator = ",\n    "
+
+    yield write
+    click.echo("\n  ]\n}")
 
 
 def _json_default(value: Any) -> Any:

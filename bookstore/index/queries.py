@@ -7,7 +7,7 @@ index, and a query never sees another workspace's versions.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, cast
 
@@ -34,6 +34,7 @@ from bookstore.index.models import PrunedObject, ReservedVersion, Version
 
 __all__ = [
     "PathSummary",
+    "VersionBrief",
     "add_version",
     "add_versions",
     "annotated_versions",
@@ -46,12 +47,14 @@ __all__ = [
     "latest_version",
     "list_paths",
     "list_versions",
+    "longest_path",
     "pruned_keys",
     "read_only_query",
     "release_reservation",
     "remove_versions",
     "reserve_version",
     "set_annotation",
+    "stream_versions",
     "version_at",
     "version_by_key",
     "version_with_sha256",
@@ -327,6 +330,12 @@ async def archive_stats(
     return result
 
 
+async def longest_path(session: AsyncSession, workspace: str) -> int:
+    """The length of the longest path with versions in ``workspace`` (to align columns)."""
+    query = select(func.max(func.length(Version.path))).where(Version.workspace == workspace)
+    return await session.scalar(query) or 0
+
+
 async def count_versions_of(session: AsyncSession, workspace: str, path: str) -> int:
     """How many versions ``path`` has."""
     query = select(func.count()).select_from(Version).where(_of(workspace, path))
@@ -377,19 +386,54 @@ async def set_annotation(
     )
 
 
-async def pruned_keys(session: AsyncSession, workspace: str) -> list[str]:
-    """Keys an interrupted prune left in ``workspace``."""
+async def pruned_keys(
+    session: AsyncSession, workspace: str, *, limit: int | None = None
+) -> list[str]:
+    """Keys an interrupted prune left in ``workspace`` (the first ``limit`` of them)."""
     mine = select(PrunedObject.store_key).where(PrunedObject.workspace == workspace)
-    return list(await session.scalars(mine))
+    return list(await session.scalars(mine.order_by(PrunedObject.store_key).limit(limit)))
+
+
+class VersionBrief(NamedTuple):
+    """What retention and prune need of a version, without an ORM object per row."""
+
+    id: int
+    path: str
+    number: int
+    store_key: str
+    queued_at: datetime
+    label: str | None
+    pinned: bool
+
+
+async def stream_versions(session: AsyncSession, workspace: str) -> AsyncIterator[VersionBrief]:
+    """Every version in ``workspace`` by path and number, fetched a thousand rows at a time."""
+    columns = (
+        Version.id,
+        Version.path,
+        Version.number,
+        Version.store_key,
+        Version.queued_at,
+        Version.label,
+        Version.pinned,
+    )
+    query = (
+        select(*columns)
+        .where(Version.workspace == workspace)
+        .order_by(Version.path, Version.number)
+        .execution_options(yield_per=1000)
+    )
+    async for row in await session.stream(query):
+        yield VersionBrief(*row)
 
 
 async def remove_versions(
-    session: AsyncSession, rows: Sequence[Version], pruned_at: datetime
+    session: AsyncSession, workspace: str, rows: Sequence[VersionBrief], pruned_at: datetime
 ) -> None:
     """Drop rows, listing their keys as pruned objects in the same transaction."""
     await session.execute(delete(Version).where(Version.id.in_([row.id for row in rows])))
     session.add_all(
-        PrunedObject(store_key=row.store_key, workspace=row.workspace, pruned_at=pruned_at)
+        PrunedObject(store_key=row.store_key, workspace=workspace, pruned_at=pruned_at)
         for row in rows
     )
 
