@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import re
 import subprocess
+from datetime import datetime, timezone
 
 import pytest
 
+from bookstore.core import keys
 from tests.support.cli_archives import (
     CLI,
     COMMANDS,
     DIRTY,
+    EACH_INDEX,
+    PREFIX,
     SQLITE_ONLY,
     TOTAL,
     VERSIONS,
@@ -98,3 +102,22 @@ def test_every_documented_exit_code_comes_with_one_line_and_no_traceback(
         assert result.stdout == b"", args
     assert (scratch.root / "analysis.ipynb").read_bytes() == DIRTY
     assert not absent.parent.exists(), "a missing index is not created"
+
+
+@SQLITE_ONLY
+def test_show_writes_a_version_that_is_not_utf8_byte_for_byte(scratch: Archive) -> None:
+    latin1 = "café, naïve: ISO-8859-1 text\n".encode("latin-1")
+    key = keys.version_key(PREFIX, "notes.txt", datetime(2026, 1, 1, tzinfo=timezone.utc))
+    scratch.put_object(key, latin1)
+    scratch.script("reindex")
+
+    shown = scratch.script("show", "notes.txt", "1")
+
+    assert shown.stdout == latin1
+    assert shown.stderr == ""
+
+
+@EACH_INDEX
+def test_sql_passes_colons_and_percents_to_the_database_as_written(filled: Archive) -> None:
+    result = filled.script("sql", "SELECT 'a :b' AS said, '100%' AS sure", "--json")
+    assert result.json() == [{"said": "a :b", "sure": "100%"}]

@@ -120,7 +120,7 @@ def show_command(runtime: Runtime, path: str, version: int, cells: bool) -> None
 
     content = run(work())
     if not cells:
-        click.echo(content.decode("utf-8"), nl=False)
+        click.echo(content, nl=False)  # the bytes as saved, whatever their encoding
         return
     for line in _cell_summary(content):
         click.echo(line)

@@ -9,11 +9,10 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
-    CursorResult,
     column,
     delete,
     exists,
@@ -22,7 +21,6 @@ from sqlalchemy import (
     or_,
     select,
     table,
-    text,
     union_all,
     update,
 )
@@ -444,8 +442,12 @@ async def forget_pruned(session: AsyncSession, store_keys: Sequence[str]) -> Non
 
 
 async def read_only_query(session: AsyncSession, sql: str) -> tuple[list[str], list[Any]]:
-    """A person's SQL on a read-only connection: the column names and the rows."""
-    result = cast("CursorResult[Any]", await session.execute(text(sql)))
+    """A person's SQL on a read-only connection: the column names and the rows.
+
+    The text goes to the driver as written: ``:name`` in it is SQL, not a parameter.
+    """
+    connection = await session.connection()
+    result = await connection.exec_driver_sql(sql)
     if not result.returns_rows:
         return [], []
     return list(result.keys()), [tuple(row) for row in result]
