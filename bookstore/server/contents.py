@@ -1,8 +1,18 @@
-"""Reading and writing files through the contents manager, for restores and clones.
+"""Reading and writing files through the contents manager, under the contents API's rules.
 
-A restore is a save: the version is written back through the contents
-manager, so it is archived as a new version, and whatever the file held is
-archived first unless a version already holds it. Restores lose nothing.
+Every path a bookstore endpoint acts on passes ``check_path`` first: a hidden file
+is refused as the contents API refuses it (unless ``allow_hidden``), and a path
+whose type ``archive_types`` leaves out has no history to show and is never
+written. Nothing has been read or written when it refuses.
+
+A restore is a save: the version is written back through the contents manager,
+so it is archived as a new version, and whatever the file held is archived
+first unless a version already holds it. Restores lose nothing.
+
+A restore or a clone never makes a notebook trusted: Jupyter signs what it
+saves when every cell says it is trusted, and stored JSON can say so for
+anyone. What bookstore writes is trusted only if Jupyter's signature store
+already trusts exactly that content.
 """
 
 from __future__ import annotations
@@ -12,6 +22,7 @@ import posixpath
 from pathlib import Path
 from typing import Any
 
+import nbformat
 from jupyter_server.services.contents.fileio import FileManagerMixin
 from jupyter_server.utils import ensure_async
 from tornado import web
@@ -19,9 +30,59 @@ from tornado import web
 from bookstore.core.notebook import bytes_to_model, model_to_bytes
 from bookstore.server.services import BookstoreServices
 
-__all__ = ["check_writable", "current_content", "file_exists", "write_version"]
+__all__ = ["check_path", "current_content", "file_exists", "save_content", "write_version"]
 
 _MAX_NAME_BYTES = 255
+
+
+async def check_path(
+    contents_mgr: Any, services: BookstoreServices, path: str, *, target: bool = False
+) -> None:
+    """Refuse a path the contents API would refuse, or whose saves are not archived.
+
+    A path to read (a history, a version, the file to publish) is refused with
+    the contents API's answer to ``GET`` of a hidden file, 404 as if it did not
+    exist, and so is a type that is not archived: it has no history here. A
+    ``target`` to write is refused as ``PUT`` refuses it, with 400, and also
+    when it cannot be written (a missing folder, a folder, a name too long).
+    """
+    if target:
+        _check_name_lengths(path)
+    if await _hidden(contents_mgr, path):
+        if target:
+            raise web.HTTPError(400, f"{path} is hidden; the server does not write hidden files")
+        raise web.HTTPError(404, f"file or directory {path!r} does not exist")
+    if target:
+        await _check_folder(contents_mgr, path)
+    if not services.hooks.archives(path, "file"):
+        types = list(services.settings.archive_types)
+        why = f"c.BookstoreSettings.archive_types is {types}, so its saves are not archived"
+        if target:
+            raise web.HTTPError(400, f"bookstore does not write {path}: {why}")
+        raise web.HTTPError(404, f"{path} has no history: {why}")
+
+
+async def _hidden(contents_mgr: Any, path: str) -> bool:
+    """Whether the contents API hides ``path``; by its name when it cannot be looked at."""
+    if contents_mgr.allow_hidden:
+        return False
+    try:
+        return bool(await ensure_async(contents_mgr.is_hidden(path)))
+    except OSError:  # a name too long, a file where a folder should be
+        return any(part.startswith(".") for part in path.split("/"))
+
+
+def _check_name_lengths(target: str) -> None:
+    if any(len(part.encode()) > _MAX_NAME_BYTES for part in target.split("/")):
+        raise web.HTTPError(400, f"a part of {target!r} is longer than file names may be")
+
+
+async def _check_folder(contents_mgr: Any, target: str) -> None:
+    folder = posixpath.dirname(target)
+    if folder and not await ensure_async(contents_mgr.dir_exists(folder)):
+        raise web.HTTPError(404, f"the folder {folder} does not exist")
+    if await ensure_async(contents_mgr.dir_exists(target)):
+        raise web.HTTPError(409, f"{target} is a folder; name a file")
 
 
 async def file_exists(contents_mgr: Any, path: str) -> bool:
@@ -48,17 +109,32 @@ async def write_version(
         return
     if plan.must_archive_current:
         services.hooks.capture(target, os_path, current)
-    await ensure_async(contents_mgr.save(bytes_to_model(target, content), target))
+    await save_content(contents_mgr, target, content)
 
 
-async def check_writable(contents_mgr: Any, target: str) -> None:
-    """Refuse, before anything is written, a target the contents API would refuse."""
-    folder = posixpath.dirname(target)
-    if any(len(part.encode()) > _MAX_NAME_BYTES for part in target.split("/")):
-        raise web.HTTPError(400, f"a part of {target!r} is longer than file names may be")
-    if folder and not await ensure_async(contents_mgr.dir_exists(folder)):
-        raise web.HTTPError(404, f"the folder {folder} does not exist")
-    if await ensure_async(contents_mgr.dir_exists(target)):
-        raise web.HTTPError(409, f"{target} is a folder; name a file")
-    if not contents_mgr.allow_hidden and await ensure_async(contents_mgr.is_hidden(target)):
-        raise web.HTTPError(400, f"{target} is hidden; the server does not write hidden files")
+async def save_content(contents_mgr: Any, path: str, content: bytes) -> None:
+    """Save ``content`` at ``path`` through the contents manager, trusting nothing new."""
+    model = bytes_to_model(path, content)
+    if model["type"] == "notebook":
+        model["content"] = await _trusted_only_if_signed(contents_mgr.notary, content)
+    await ensure_async(contents_mgr.save(model, path))
+
+
+async def _trusted_only_if_signed(notary: nbformat.sign.NotebookNotary, content: bytes) -> Any:
+    """The notebook in ``content``, its cells marked as Jupyter would serve it.
+
+    Read as the contents manager reads a file, and marked trusted only when the
+    notary knows its signature (``notary.check_signature``, with the hashing off
+    the event loop); the save then signs exactly what was trusted. A
+    ``"trusted"`` the stored JSON claims for itself is never believed.
+    """
+    notary.secret  # noqa: B018 (loaded here, once, rather than raced for in a thread)
+    notebook, signature = await asyncio.to_thread(_read_and_hash, notary, content)
+    # On the loop: the signature store is a SQLite connection of the server's thread.
+    notary.mark_cells(notebook, notary.store.check_signature(signature, notary.algorithm))
+    return notebook
+
+
+def _read_and_hash(notary: nbformat.sign.NotebookNotary, content: bytes) -> tuple[Any, str]:
+    notebook = nbformat.reads(content.decode("utf-8"), as_version=4)
+    return notebook, notary.compute_signature(notebook)

@@ -16,7 +16,7 @@ from bookstore.core.diff import diff_as_dict
 from bookstore.core.keys import VERSION_NUMBER, normalize_path
 from bookstore.core.notebook import is_notebook_path
 from bookstore.history import describe_version
-from bookstore.server.contents import check_writable, current_content, file_exists, write_version
+from bookstore.server.contents import check_path, current_content, file_exists, write_version
 from bookstore.server.http_errors import http_errors
 from bookstore.server.services import SETTINGS_KEY, BookstoreServices
 
@@ -28,10 +28,8 @@ _NUMBER = re.compile(r"[0-9]{1,18}")
 _VERSION = rf"(?P<version>{VERSION_NUMBER})"
 
 
-class BookstoreHandler(APIHandler):
-    """Base: bookstore's services, and paths checked before anything uses them."""
-
-    auth_resource = "contents"
+class BookstorePaths(JupyterHandler):
+    """bookstore's services, and paths checked against the contents API's rules."""
 
     @property
     def services(self) -> BookstoreServices:
@@ -41,6 +39,18 @@ class BookstoreHandler(APIHandler):
     def notebook_path(self, raw: str) -> str:
         with http_errors():
             return normalize_path(raw)
+
+    async def checked_path(self, raw: str, *, target: bool = False) -> str:
+        """``raw`` as a path, if the contents API's rules let bookstore act on it."""
+        name = self.notebook_path(raw)
+        await check_path(self.contents_manager, self.services, name, target=target)
+        return name
+
+
+class BookstoreHandler(BookstorePaths, APIHandler):
+    """Base of the REST API: JSON errors, and the contents API's authorization."""
+
+    auth_resource = "contents"
 
     def int_argument(self, name: str, default: int, maximum: int) -> int:
         raw = self.get_argument(name, str(default))
@@ -66,7 +76,7 @@ class VersionsHandler(BookstoreHandler):
     @web.authenticated
     @authorized
     async def get(self, path: str) -> None:
-        name = self.notebook_path(path)
+        name = await self.checked_path(path)
         limit = self.int_argument("limit", 100, MAX_PAGE)
         offset = self.int_argument("offset", 0, 2**31)
         with http_errors():
@@ -90,7 +100,7 @@ class ContentHandler(BookstoreHandler):
     @web.authenticated
     @authorized
     async def get(self, version: str, path: str) -> None:
-        name = self.notebook_path(path)
+        name = await self.checked_path(path)
         with http_errors():
             row, content = await self.services.history.fetch(name, int(version))
         self.set_header("X-Bookstore-Sha256", row.sha256)
@@ -112,19 +122,18 @@ class RestoreHandler(BookstoreHandler):
     @web.authenticated
     @authorized
     async def post(self, version: str, path: str) -> None:
-        name = self.notebook_path(path)
+        name = await self.checked_path(path)
         body = self.get_json_body() or {}
         if not isinstance(body, dict):
             raise web.HTTPError(400, "the body must be a JSON object")
         raw_target = body.get("target") or name
         if not isinstance(raw_target, str):
             raise web.HTTPError(400, "target must be a path (a string)")
-        target = self.notebook_path(raw_target)
         overwrite = body.get("overwrite", False)
         if not isinstance(overwrite, bool):
             raise web.HTTPError(400, "overwrite must be true or false")
+        target = await self.checked_path(raw_target, target=True)
         contents = self.contents_manager
-        await check_writable(contents, target)
         with http_errors():
             row, content = await self.services.history.fetch(name, int(version))
             exists = await file_exists(contents, target)
@@ -143,7 +152,7 @@ class DiffHandler(BookstoreHandler):
     @web.authenticated
     @authorized
     async def get(self, version: str, path: str) -> None:
-        name = self.notebook_path(path)
+        name = await self.checked_path(path)
         to = self.get_argument("to", None)
         if to is not None and not _NUMBER.fullmatch(to):
             raise web.HTTPError(400, "to must be a version number")

@@ -1,9 +1,11 @@
 """Publishing a notebook to a shared prefix, and cloning one in from S3 or a directory.
 
 As in the original bookstore, made safe: clones come only from buckets on an
-allowlist or from inside one configured directory, what they bring in is
-validated as a notebook before anything is written, and a clone never
-overwrites an existing file (it takes the next free name instead).
+allowlist or from inside one configured directory (never from its hidden files
+unless the contents manager allows hidden files), what they bring in is
+validated as a notebook before anything is written, a clone never overwrites
+an existing file (it takes the next free name instead), and it is no more
+trusted than an upload of the same file.
 """
 
 from __future__ import annotations
@@ -15,16 +17,18 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from jupyter_core.paths import is_hidden
 from jupyter_server.utils import ensure_async
 
 from bookstore.config import BookstoreSettings
 from bookstore.core.errors import InvalidPath, NotAllowed, VersionNotFound
 from bookstore.core.keys import normalize_path, published_key, published_metadata
-from bookstore.core.notebook import bytes_to_model, is_notebook_path, validate_notebook
+from bookstore.core.notebook import is_notebook_path, validate_notebook
 from bookstore.factory import open_s3_store
+from bookstore.server.contents import save_content
 from bookstore.store.base import Store
 
-__all__ = ["publish", "read_fs_clone", "read_s3_clone", "save_clone"]
+__all__ = ["check_fs_clone_source", "publish", "read_fs_clone", "read_s3_clone", "save_clone"]
 
 
 async def publish(store: Store, settings: BookstoreSettings, path: str, content: bytes) -> str:
@@ -54,19 +58,34 @@ async def read_s3_clone(
         await source.close()
 
 
-async def read_fs_clone(settings: BookstoreSettings, relpath: str) -> bytes:
+async def read_fs_clone(settings: BookstoreSettings, relpath: str, allow_hidden: bool) -> bytes:
     """A notebook's bytes from inside ``fs_clone_dir``; anything outside it is refused."""
-    return await asyncio.to_thread(_read_inside, Path(settings.fs_clone_dir), relpath)
+    return await asyncio.to_thread(_read_inside, settings, relpath, allow_hidden)
 
 
-def _read_inside(directory: Path, relpath: str) -> bytes:
-    base = directory.expanduser().resolve()
-    source = (base / normalize_path(relpath)).resolve()
-    if not source.is_relative_to(base):
-        raise InvalidPath(f"{relpath!r} is outside the clone directory")
+def _read_inside(settings: BookstoreSettings, relpath: str, allow_hidden: bool) -> bytes:
+    source = check_fs_clone_source(settings, relpath, allow_hidden)
     if not source.is_file():
         raise VersionNotFound(f"{relpath!r} does not exist in the clone directory")
     return source.read_bytes()
+
+
+def check_fs_clone_source(settings: BookstoreSettings, relpath: str, allow_hidden: bool) -> Path:
+    """The file ``relpath`` names inside ``fs_clone_dir``, refused if it is outside it, or
+    if its name is hidden there as the contents API hides names in its root (answered
+    as missing)."""
+    directory = Path(settings.fs_clone_dir).expanduser().absolute()
+    named = directory / normalize_path(relpath)
+    source = named.resolve()
+    if not source.is_relative_to(directory.resolve()):
+        raise InvalidPath(f"{relpath!r} is outside the clone directory")
+    try:
+        hidden = not allow_hidden and is_hidden(named, directory)
+    except OSError:  # it cannot even be looked at (a name too long, say)
+        hidden = True
+    if hidden:
+        raise VersionNotFound(f"{relpath!r} does not exist in the clone directory")
+    return source
 
 
 async def save_clone(contents_mgr: Any, content: bytes, target: str) -> str:
@@ -77,5 +96,5 @@ async def save_clone(contents_mgr: Any, content: bytes, target: str) -> str:
     if await ensure_async(contents_mgr.file_exists(name)):
         filename = await ensure_async(contents_mgr.increment_filename(filename, directory, "-"))
         name = posixpath.join(directory, filename)
-    await ensure_async(contents_mgr.save(bytes_to_model(name, content), name))
+    await save_content(contents_mgr, name, content)
     return name

@@ -6,16 +6,22 @@ import posixpath
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
-from jupyter_server.base.handlers import JupyterHandler, path_regex
+from jupyter_server.base.handlers import path_regex
 from jupyter_server.extension.handler import ExtensionHandlerJinjaMixin, ExtensionHandlerMixin
 from jupyter_server.utils import url_path_join
 from tornado import web
 
 from bookstore.core.notebook import model_to_bytes
 from bookstore.server.contents import current_content
-from bookstore.server.handlers import BookstoreHandler
+from bookstore.server.handlers import BookstoreHandler, BookstorePaths
 from bookstore.server.http_errors import http_errors
-from bookstore.server.sharing import publish, read_fs_clone, read_s3_clone, save_clone
+from bookstore.server.sharing import (
+    check_fs_clone_source,
+    publish,
+    read_fs_clone,
+    read_s3_clone,
+    save_clone,
+)
 
 __all__ = ["sharing_handlers"]
 
@@ -44,7 +50,7 @@ class PublishHandler(BookstoreHandler):
         settings = self.services.settings
         if not settings.enable_publish:
             raise web.HTTPError(404, "publishing is off (c.BookstoreSettings.enable_publish)")
-        name = self.notebook_path(path)
+        name = await self.checked_path(path)
         body = self.get_json_body()
         with http_errors():
             if body is None:
@@ -78,7 +84,9 @@ class CloneHandler(BookstoreHandler):
         body = self.get_json_body() or {}
         bucket, key = _required(body, "s3_bucket"), _required(body, "s3_key")
         version_id = _optional(body, "s3_version_id")
-        target = _optional(body, "target_path") or posixpath.basename(key)
+        target = await self.checked_path(
+            _optional(body, "target_path") or posixpath.basename(key), target=True
+        )
         with http_errors():
             content = await read_s3_clone(settings, bucket, key, version_id)
             saved = await save_clone(self.contents_manager, content, target)
@@ -97,19 +105,23 @@ class FsCloneHandler(BookstoreHandler):
             raise web.HTTPError(404, "directory cloning is off (c.BookstoreSettings.fs_clone_dir)")
         body = self.get_json_body() or {}
         relpath = _required(body, "relpath")
-        target = _optional(body, "target_path") or posixpath.basename(relpath)
+        target = await self.checked_path(
+            _optional(body, "target_path") or posixpath.basename(relpath), target=True
+        )
+        allow_hidden = self.contents_manager.allow_hidden
         with http_errors():
-            content = await read_fs_clone(settings, relpath)
+            content = await read_fs_clone(settings, relpath, allow_hidden)
             saved = await save_clone(self.contents_manager, content, target)
         self.set_status(201)
         self.finish({"path": saved, "source": relpath})
 
 
-class CloneLandingHandler(ExtensionHandlerJinjaMixin, ExtensionHandlerMixin, JupyterHandler):
+class CloneLandingHandler(ExtensionHandlerJinjaMixin, ExtensionHandlerMixin, BookstorePaths):
     """``GET /bookstore/clone?s3_bucket=&s3_key=[&s3_version_id=]``: ask before cloning.
 
     Nothing is copied until the person presses the button, which POSTs (with
-    the XSRF token) to the clone API and then opens the copy.
+    the XSRF token) to the clone API and then opens the copy. A clone the
+    contents API's rules would refuse is refused here already, with no button.
     """
 
     auth_resource = "contents"
@@ -128,16 +140,21 @@ class CloneLandingHandler(ExtensionHandlerJinjaMixin, ExtensionHandlerMixin, Jup
             for name in (*self.required, *self.optional)
             if self.get_argument(name, "")
         }
+        target = await self.checked_path(posixpath.basename(body[self.required[-1]]), target=True)
+        self.check_source(body)
         self.finish(
             self.render_template(
                 "clone.html",
                 source=self.describe(body),
-                target=posixpath.basename(body[self.required[-1]]),
+                target=target,
                 api_url=url_path_join(self.base_url, self.api_path),
                 open_url=url_path_join(self.base_url, "lab", "tree") + "/",
                 request_body=body,
             )
         )
+
+    def check_source(self, body: dict[str, str]) -> None:
+        """Refuse a source the clone API would refuse before reading it (S3 has none)."""
 
     def describe(self, body: dict[str, str]) -> str:
         return f"s3://{body['s3_bucket']}/{body['s3_key']}"
@@ -149,6 +166,13 @@ class FsCloneLandingHandler(CloneLandingHandler):
     required = ("relpath",)
     optional = ()
     api_path = "api/bookstore/fs-clone"
+
+    def check_source(self, body: dict[str, str]) -> None:
+        settings = self.services.settings
+        if settings.fs_clone_dir:  # when cloning is off, the clone API says so
+            with http_errors():
+                allow_hidden = self.contents_manager.allow_hidden
+                check_fs_clone_source(settings, body["relpath"], allow_hidden)
 
     def describe(self, body: dict[str, str]) -> str:
         return body["relpath"]
