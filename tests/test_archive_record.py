@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -101,3 +102,34 @@ async def test_a_save_colliding_with_an_indexed_key_is_numbered_without_a_gap(
     assert theirs is not None
     assert (ours.number, theirs.number) == (1, 2)
     assert theirs.store_key != ours.store_key
+
+
+async def test_two_servers_racing_on_the_same_paths_and_microseconds_number_without_gaps(
+    index_url: str, tmp_path: Path
+) -> None:
+    """Two servers (two engines on one database, one store) save the same paths at the
+    same microseconds, each save different: every save is kept, numbered 1..n per path."""
+    store = LocalStore(tmp_path / "store")
+    servers = [IndexDatabase(index_url), IndexDatabase(index_url)]
+    await servers[0].migrate()
+    paths = [f"shared-{n}.ipynb" for n in range(3)]
+
+    async def saves(server: int) -> None:
+        for n in range(40):
+            path = paths[n % len(paths)]
+            content = f"server {server} save {n}".encode()
+            when = T0 + timedelta(milliseconds=n)  # the other server's save of it too
+            record = HashedRecord.of(ArchiveRecord(path, content, when))
+            assert await archive_record(store, servers[server], "ws", record) is not None
+
+    try:
+        await asyncio.gather(saves(0), saves(1))
+        async with servers[0].reading() as session:
+            numbers = {path: await queries.list_versions(session, "ws", path) for path in paths}
+    finally:
+        for server in servers:
+            await server.close()
+
+    for path, rows in numbers.items():
+        assert [row.number for row in rows] == list(range(1, len(rows) + 1)), path
+    assert sum(len(rows) for rows in numbers.values()) == 80

@@ -222,6 +222,7 @@ CASES = {
     "versions-last-page": Case("listVersions", "GET", f"{V}/nb.ipynb?limit=2&offset=2", 200),
     "versions-count-only": Case("listVersions", "GET", f"{V}/nb.ipynb?limit=0", 200),
     "versions-no-history": Case("listVersions", "GET", f"{V}/dir/none.ipynb", 200),
+    "versions-hidden": Case("listVersions", "GET", f"{V}/.hidden.ipynb", 404),
     "versions-limit-too-large": Case("listVersions", "GET", f"{V}/nb.ipynb?limit=1001", 400),
     "versions-negative-offset": Case("listVersions", "GET", f"{V}/nb.ipynb?offset=-1", 400),
     "versions-escaping-path": Case("listVersions", "GET", f"{V}/%2e%2e/nb.ipynb", 400),
@@ -251,6 +252,9 @@ CASES = {
     "restore-body-not-json": Case("restoreVersion", "POST", f"{R}/1/nb.ipynb", 400, data="{x"),
     "restore-overwrite-not-bool": Case(
         "restoreVersion", "POST", f"{R}/1/nb.ipynb", 400, data='{"overwrite": "yes"}'
+    ),
+    "restore-target-hidden": Case(
+        "restoreVersion", "POST", f"{R}/1/nb.ipynb", 400, json={"target": ".x.ipynb"}
     ),
     "restore-target-escapes": Case(
         "restoreVersion", "POST", f"{R}/1/nb.ipynb", 400, json={"target": "../x.ipynb"}
