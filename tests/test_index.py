@@ -252,3 +252,18 @@ async def test_servers_starting_together_migrate_a_new_index_once(index_url: str
     finally:
         for database in databases:
             await database.close()
+
+
+async def test_a_durable_write_is_synced_at_commit_and_others_are_not(
+    sqlite_index: IndexDatabase,
+) -> None:
+    """A power cut may take SQLite's last NORMAL commits with it (WAL), never a FULL one:
+    the archiver's index row is committed durably before its outbox entry goes."""
+    levels = {}
+    for durable in (False, True, False):
+        async with sqlite_index.writing(durable=durable) as session:
+            levels[durable] = await session.scalar(text("PRAGMA synchronous"))
+    async with sqlite_index.reading() as session:
+        reading = await session.scalar(text("PRAGMA synchronous"))
+    assert levels == {False: 1, True: 2}  # NORMAL, FULL
+    assert reading == 1
