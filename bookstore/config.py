@@ -86,6 +86,17 @@ class BookstoreSettings(LoggingConfigurable):
     def _default_outbox_dir(self) -> str:
         return str(_data_dir() / "outbox")
 
+    outbox_max_bytes = Integer(
+        1 << 30,
+        help="Most bytes the outbox may hold (saves waiting, and those set aside); past it "
+        "new saves still succeed but are not kept for history. The status warns from 75%.",
+    ).tag(config=True)
+    outbox_min_free_bytes = Integer(
+        100 << 20,
+        help="Bytes the outbox leaves free on its disk: a save that would leave less is not "
+        "kept for history, so the notebooks themselves can still be saved.",
+    ).tag(config=True)
+
     index_url = Unicode(
         help="SQLAlchemy URL of the version index (async driver, e.g. sqlite+aiosqlite:///…).",
     ).tag(config=True)
@@ -223,6 +234,10 @@ class BookstoreSettings(LoggingConfigurable):
             self._refuse("retry_max_delay", "must be at least retry_initial_delay")
         if self.shutdown_timeout < 0:
             self._refuse("shutdown_timeout", "must not be negative")
+        if self.outbox_max_bytes < 1:
+            self._refuse("outbox_max_bytes", "must be at least 1")
+        if self.outbox_min_free_bytes < 0:
+            self._refuse("outbox_min_free_bytes", "must not be negative")
         if self.fs_clone_dir and not Path(self.fs_clone_dir).expanduser().is_dir():
             self._refuse(
                 "fs_clone_dir", f"must be an existing directory, not {self.fs_clone_dir!r}"

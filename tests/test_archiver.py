@@ -260,7 +260,7 @@ async def test_a_burst_of_saves_of_one_path_becomes_versions_1_to_n_in_save_orde
 ) -> None:
     store = MemoryStore()
     archiver = make_archiver(store)
-    await archiver.start([], index.migrate)
+    await archiver.start(index.migrate)
     contents = [f"save {n} of burst.ipynb".encode() for n in range(12)]
     entries = [outbox.add_bytes("burst.ipynb", at(n), data) for n, data in enumerate(contents)]
 
@@ -285,7 +285,7 @@ async def test_different_paths_are_archived_in_parallel_up_to_the_concurrency_li
 ) -> None:
     store = GatedStore()
     archiver = make_archiver(store, concurrency=3)
-    await archiver.start([], index.migrate)
+    await archiver.start(index.migrate)
     saves = [("p0.ipynb", b"p0 first"), ("p0.ipynb", b"p0 second")]
     saves += [(f"p{n}.ipynb", f"p{n}".encode()) for n in range(1, 6)]
     for n, (path, data) in enumerate(saves):
@@ -314,7 +314,7 @@ async def test_a_save_equal_to_the_latest_version_makes_no_new_version(
 ) -> None:
     store = MemoryStore()
     archiver = make_archiver(store)
-    await archiver.start([], index.migrate)
+    await archiver.start(index.migrate)
     contents = [b"A", b"A", b"B", b"B", b"B", b"A"]
 
     for n, data in enumerate(contents):
@@ -334,14 +334,14 @@ async def test_after_a_restart_a_save_equal_to_the_latest_version_still_makes_no
 ) -> None:
     store = MemoryStore()
     first = make_archiver(store)
-    await first.start([], index.migrate)
+    await first.start(index.migrate)
     first.submit(outbox.add_bytes("same.ipynb", at(0), b"A"))
     first.submit(outbox.add_bytes("same.ipynb", at(1), b"B"))
     await first.wait_idle()
     await first.stop(1.0)
 
     second = make_archiver(store)
-    await second.start(outbox.pending(), index.migrate)
+    await second.start(index.migrate)
     second.submit(outbox.add_bytes("same.ipynb", at(2), b"B"))
     await second.wait_idle()
     assert await archived_bytes(store, index, "same.ipynb") == [b"A", b"B"]
@@ -362,7 +362,7 @@ async def test_while_the_store_is_down_saves_wait_in_the_outbox_and_then_archive
 ) -> None:
     store = FailingStore(down=True)
     archiver = make_archiver(store)
-    await archiver.start([], index.migrate)
+    await archiver.start(index.migrate)
     saves = [("a.ipynb", b"a0"), ("a.ipynb", b"a1"), ("b.ipynb", b"b0"), ("a.ipynb", b"a2")]
     entries = [outbox.add_bytes(path, at(n), data) for n, (path, data) in enumerate(saves)]
     for entry in entries:
@@ -395,7 +395,7 @@ async def test_puts_that_fail_at_first_are_retried_until_every_save_is_archived_
 ) -> None:
     store = FailingStore(fail_first=3)
     archiver = make_archiver(store)
-    await archiver.start([], index.migrate)
+    await archiver.start(index.migrate)
     contents = [f"retried {n}".encode() for n in range(4)]
 
     for n, data in enumerate(contents):
@@ -417,7 +417,7 @@ async def test_stopping_while_the_store_fails_leaves_saves_in_the_outbox_for_the
 ) -> None:
     store = FailingStore(down=True)
     first = make_archiver(store)
-    await first.start([], index.migrate)
+    await first.start(index.migrate)
     saves = [("a.ipynb", b"a0"), ("a.ipynb", b"a1"), ("b.ipynb", b"b0"), ("a.ipynb", b"a2")]
     entries = [outbox.add_bytes(path, at(n), data) for n, (path, data) in enumerate(saves)]
     for entry in entries:
@@ -432,7 +432,7 @@ async def test_stopping_while_the_store_fails_leaves_saves_in_the_outbox_for_the
 
     store.down = False
     second = make_archiver(store)
-    await second.start(outbox.pending(), index.migrate)
+    await second.start(index.migrate)
     await asyncio.wait_for(second.wait_idle(), DEADLINE)
 
     assert await archived_bytes(store, index, "a.ipynb") == [b"a0", b"a1", b"a2"]
@@ -454,7 +454,7 @@ async def test_stopping_before_start_up_finishes_leaves_saves_in_the_outbox(
     async def prepare_never() -> None:
         await never.wait()
 
-    starting = asyncio.ensure_future(archiver.start([], prepare_never))
+    starting = asyncio.ensure_future(archiver.start(prepare_never))
     await asyncio.wait_for(archiver.stop(0.05), DEADLINE)
     starting.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -468,7 +468,7 @@ async def test_stopping_with_nothing_queued_warns_of_nothing_even_with_no_time_g
     make_archiver: MakeArchiver, index: IndexDatabase, caplog: pytest.LogCaptureFixture
 ) -> None:
     archiver = make_archiver(MemoryStore())
-    await archiver.start([], index.migrate)
+    await archiver.start(index.migrate)
 
     await archiver.stop(0)
 
@@ -488,7 +488,7 @@ async def test_stopping_lets_a_start_up_attempt_under_way_finish_and_begins_no_o
         attempts.append("finished")
         raise RuntimeError("the index cannot be opened")
 
-    starting = asyncio.ensure_future(archiver.start([], prepare_failing_slowly))
+    starting = asyncio.ensure_future(archiver.start(prepare_failing_slowly))
     await eventually(lambda: attempts == ["begun"], "the first attempt to begin")
     await archiver.stop(0)
     release.set()
@@ -506,11 +506,11 @@ async def test_saves_made_before_start_wait_for_the_index_and_follow_the_earlier
 ) -> None:
     store = MemoryStore()
     # Left in the outbox by a previous run of the server.
-    earlier = [
-        outbox.add_bytes("a.ipynb", at(0), b"earlier a0"),
-        outbox.add_bytes("b.ipynb", at(1), b"earlier b0"),
-        outbox.add_bytes("a.ipynb", at(2), b"earlier a1"),
-    ]
+    previous_run = Outbox(outbox.directory)
+    previous_run.add_bytes("a.ipynb", at(0), b"earlier a0")
+    previous_run.add_bytes("b.ipynb", at(1), b"earlier b0")
+    previous_run.add_bytes("a.ipynb", at(2), b"earlier a1")
+    previous_run.close()
     archiver = make_archiver(store)
     # Saved while the server starts, before archiving has.
     archiver.submit(outbox.add_bytes("a.ipynb", at(3), b"new a2"))
@@ -522,11 +522,11 @@ async def test_saves_made_before_start_wait_for_the_index_and_follow_the_earlier
         await may_prepare.wait()
         await index.migrate()
 
-    starting = asyncio.ensure_future(archiver.start(earlier, prepare))
+    starting = asyncio.ensure_future(archiver.start(prepare))
     await asyncio.wait_for(preparing.wait(), DEADLINE)
 
     assert not archiver.ready
-    assert archiver.backlog == 2
+    assert archiver.backlog == 5  # the earlier saves, taken over, and the two new ones
     assert archiver.last_error is None
     assert index.sqlite_file is not None
     assert not index.sqlite_file.exists()  # nothing has even opened the index
@@ -567,16 +567,20 @@ async def test_two_archivers_sharing_one_outbox_archive_every_save_exactly_once(
     one.submit(outbox.add_bytes("one.ipynb", at(30), b"only one"))
     two.submit(other_outbox.add_bytes("two.ipynb", at(31), b"only two"))
 
-    # Both list the outbox at start: each is given the other's saves too.
+    # Both look at the outbox at start: neither takes the saves of the other, alive.
     await asyncio.gather(
-        one.start(outbox.pending(), index.migrate),
-        two.start(other_outbox.pending(), second_index.migrate),
+        one.start(index.migrate),
+        two.start(second_index.migrate),
     )
     await asyncio.wait_for(asyncio.gather(one.wait_idle(), two.wait_idle()), DEADLINE)
 
+    # Each server archives its own saves, in its save order; together, each save once.
     rows = await versions(index, "shared.ipynb")
     assert [row.number for row in rows] == list(range(1, 21))
-    assert await archived_bytes(store, index, "shared.ipynb") == contents
+    archived = await archived_bytes(store, index, "shared.ipynb")
+    assert sorted(archived) == sorted(contents)
+    assert [data for data in archived if data in contents[0::2]] == contents[0::2]
+    assert [data for data in archived if data in contents[1::2]] == contents[1::2]
     assert await archived_bytes(store, index, "one.ipynb") == [b"only one"]
     assert await archived_bytes(store, index, "two.ipynb") == [b"only two"]
     assert len(await stored_keys(store)) == 22
@@ -621,7 +625,7 @@ async def test_archive_returns_once_its_record_is_archived(
 ) -> None:
     store = MemoryStore()
     archiver = make_archiver(store)
-    await archiver.start([], index.migrate)
+    await archiver.start(index.migrate)
 
     await archiver.archive(ArchiveRecord("record.ipynb", b"the record", at(0)))
 
@@ -639,7 +643,7 @@ async def test_concurrent_archive_calls_for_one_path_are_all_archived_in_call_or
 ) -> None:
     store = MemoryStore()
     archiver = make_archiver(store)
-    await archiver.start([], index.migrate)
+    await archiver.start(index.migrate)
     records = [ArchiveRecord("calls.ipynb", f"call {n}".encode(), at(n)) for n in range(10)]
 
     await asyncio.gather(*(archiver.archive(record) for record in records))
@@ -655,7 +659,7 @@ async def test_archiving_a_path_waits_while_its_path_lock_is_held(
 ) -> None:
     store = MemoryStore()
     archiver = make_archiver(store)
-    await archiver.start([], index.migrate)
+    await archiver.start(index.migrate)
     lock = await archiver.path_lock("locked.ipynb")
     assert archiver.path_locks["locked.ipynb"] is lock
 
@@ -676,7 +680,7 @@ async def test_cancelling_an_archive_wait_still_archives_the_record_in_the_backg
 ) -> None:
     store = FailingStore(down=True)
     archiver = make_archiver(store)
-    await archiver.start([], index.migrate)
+    await archiver.start(index.migrate)
     waiting = asyncio.ensure_future(
         archiver.archive(ArchiveRecord("cancelled.ipynb", b"keep me", at(0)))
     )
@@ -700,7 +704,7 @@ async def test_cancelling_an_archive_call_while_its_save_is_kept_still_archives_
     store = MemoryStore()
     slow_outbox = SlowOutbox(tmp_path / "outbox")
     archiver = make_archiver(store, outbox=slow_outbox)
-    await archiver.start([], index.migrate)
+    await archiver.start(index.migrate)
     waiting = asyncio.ensure_future(
         archiver.archive(ArchiveRecord("kept.ipynb", b"keep me too", at(0)))
     )

@@ -8,7 +8,7 @@ from typing import Any
 
 import nbformat
 
-from bookstore.archiving.outbox import Outbox, OutboxEntry
+from bookstore.archiving.outbox import Outbox, OutboxEntry, OutboxLimits
 from bookstore.core.notebook import model_to_bytes
 from bookstore.server.save_hooks import SaveHooks
 from tests.support.jupyter_process import notebook
@@ -94,3 +94,32 @@ def test_an_outbox_that_cannot_be_written_does_not_fail_the_save(
     manager.save({"type": "file", "format": "text", "content": "x"}, "a.txt")
     assert submitted == []
     assert "could not keep this save for archiving" in caplog.text
+
+
+def test_a_save_of_dot_slash_a_path_is_kept_as_that_path(tmp_path: Path) -> None:
+    """Jupyter saves ``./dot.ipynb`` as ``dot.ipynb``; its version is of ``dot.ipynb`` too."""
+    hooks, submitted = make_hooks(tmp_path)
+    manager = KeyValueContentsManager()
+    hooks.install(manager)
+    manager.save({"type": "notebook", "format": "json", "content": notebook("dot")}, "./dot.ipynb")
+    manager.save({"type": "notebook", "format": "json", "content": notebook("b")}, "a/./b.ipynb")
+    assert [entry.path for entry in submitted] == ["dot.ipynb", "a/b.ipynb"]
+
+
+def test_saves_the_outbox_cannot_keep_are_counted_and_said_in_words(
+    tmp_path: Path, caplog: Any
+) -> None:
+    submitted: list[OutboxEntry] = []
+    small = Outbox(tmp_path / "outbox", workspace="w", limits=OutboxLimits(max_bytes=300))
+    hooks = SaveHooks(small, submitted.append, ("file",), logging.getLogger("t"))
+    manager = KeyValueContentsManager()
+    hooks.install(manager)
+    for n in range(3):
+        manager.save({"type": "file", "format": "text", "content": f"{n}" * 100}, f"{n}.txt")
+
+    assert len(submitted) == 1
+    assert hooks.not_kept is not None
+    assert hooks.not_kept.saves == 2
+    assert str(hooks.not_kept).startswith("2 saves were not kept for history")
+    assert "outbox_max_bytes allows 300 bytes" in str(hooks.not_kept)
+    assert caplog.text.count("could not keep this save for archiving") == 2

@@ -3,26 +3,35 @@
 Every path has at most one drain task, which archives that path's saves one
 after another while holding the path's lock (``path_locks``, as in the original
 bookstore, but a save that finds the lock held waits its turn instead of being
-skipped); a semaphore bounds how many paths upload at once. A failure is
-retried with backoff for as long as the server runs, and the entry stays in the
-outbox, so a restart resumes it. Nothing is ever skipped.
+skipped); a semaphore bounds how many paths upload at once. A failure that a
+retry may mend (the store or the index unreachable) is retried with backoff for
+as long as the server runs, waiting without holding an upload slot, and the entry
+stays in the outbox, so a restart resumes it. A save that can never be archived as
+it is (a path no store or index can hold) is set aside in the outbox's
+``failed/``, reported, and the path's next saves go on. Nothing is ever dropped.
+
+Every few seconds the archiver looks at the outbox for entries to take over:
+those of servers of its workspace that are gone, and those re-queued by
+``bookstore-history retry``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import random
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime, timedelta, timezone
-from functools import partial
 from typing import NamedTuple
 
-from bookstore.archiving.outbox import Outbox, OutboxEntry
+from sqlalchemy.exc import DataError
+
+from bookstore.archiving.outbox import Outbox, OutboxEntry, SetAside
 from bookstore.core import keys
-from bookstore.core.errors import BookstoreError, ObjectConflict
+from bookstore.core.errors import BookstoreError, InvalidPath, ObjectConflict
 from bookstore.core.record import ArchiveRecord, HashedRecord
 from bookstore.index import IndexDatabase, Version, queries
 from bookstore.store.base import Store
@@ -34,6 +43,7 @@ __all__ = [
     "archive_record",
     "latest_of",
     "store_and_index",
+    "unarchivable_reason",
 ]
 
 
@@ -50,7 +60,34 @@ class RetryPolicy(NamedTuple):
 
 
 DEFAULT_RETRY = RetryPolicy()
+OUTBOX_SCAN_INTERVAL = 5.0
+"""Seconds between two looks at the outbox for saves to take over or re-queued."""
 _KEY_ATTEMPTS = 16
+_NAME_ERRORS = frozenset({errno.ENAMETOOLONG, errno.EILSEQ})
+"""File-system errors that say a name can never be held, however often it is tried."""
+
+
+def unarchivable_reason(exc: BaseException) -> str | None:
+    """Why a save can never be archived as it is, or ``None`` when a retry may mend it."""
+    if isinstance(exc, InvalidPath):
+        return str(exc)
+    if isinstance(exc, ObjectConflict):
+        return f"each of the {_KEY_ATTEMPTS} keys tried holds another object ({exc})"
+    if isinstance(exc, DataError):
+        return f"the index cannot hold it ({str(exc.orig).strip() or type(exc.orig).__name__})"
+    if any(isinstance(cause, OSError) and cause.errno in _NAME_ERRORS for cause in _causes(exc)):
+        return str(exc)
+    return None
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and what it was raised from, innermost last."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        yield cause
+        cause = cause.__cause__ or cause.__context__
 
 
 class Latest(NamedTuple):
@@ -92,7 +129,7 @@ async def store_and_index(
     record = hashed.record
     if latest is not None and latest.sha256 == hashed.sha256:
         return None
-    path = record.filepath
+    path = keys.normalize_path(record.filepath)  # the index names paths as keys do
     for attempt in range(_KEY_ATTEMPTS):
         queued_time = record.queued_time + timedelta(microseconds=attempt)
         key = keys.version_key(workspace, path, queued_time)
@@ -103,14 +140,19 @@ async def store_and_index(
             continue
         try:
             await store.put(key, record.content, keys.version_metadata(hashed, number))
-        except ObjectConflict:
-            async with index.writing() as session:
-                await queries.release_reservation(session, key)
-            continue
+        except Exception as exc:
+            # A key taken, or one the store can never hold: no version will use the number.
+            if isinstance(exc, ObjectConflict) or unarchivable_reason(exc) is not None:
+                async with index.writing() as session:
+                    await queries.release_reservation(session, key)
+            if isinstance(exc, ObjectConflict):
+                continue
+            raise
         break
     else:
         raise ObjectConflict(key)
-    async with index.writing() as session:
+    # Durable: the caller removes the save's outbox entry once this returns.
+    async with index.writing(durable=True) as session:
         return await queries.add_version(
             session,
             workspace=workspace,
@@ -136,6 +178,7 @@ class Archiver:
         workspace: str,
         concurrency: int = 8,
         retry: RetryPolicy = DEFAULT_RETRY,
+        scan_interval: float = OUTBOX_SCAN_INTERVAL,
         log: logging.Logger | None = None,
     ) -> None:
         self.store = store
@@ -143,9 +186,12 @@ class Archiver:
         self.outbox = outbox
         self.workspace = workspace
         self.retry = retry
+        self.scan_interval = scan_interval
         self.log = log or logging.getLogger("bookstore")
         self.archived = 0
         self.last_error: str | None = None
+        self.set_aside: list[SetAside] = []
+        """This workspace's saves set aside in the outbox, oldest first, as last looked at."""
         self.path_locks: dict[str, asyncio.Lock] = {}
         """Each path's lock, held while one of its saves is stored and indexed."""
         self.path_lock_ready = asyncio.Lock()
@@ -154,8 +200,10 @@ class Archiver:
         self._waiting: dict[str, deque[OutboxEntry]] = {}
         self._drains: dict[str, asyncio.Task[None]] = {}
         self._known: set[str] = set()
-        self._finished: dict[str, asyncio.Future[None]] = {}
+        self._finished: dict[str, list[asyncio.Future[None]]] = {}
         self._keeping = asyncio.Lock()
+        self._scanning: asyncio.Task[None] | None = None
+        self._looks = self._shown_look = 0
         self._ready = asyncio.Event()
         self._stopping = asyncio.Event()
         self._idle = asyncio.Event()
@@ -178,7 +226,7 @@ class Archiver:
     def submit(self, entry: OutboxEntry) -> None:
         """Queue a save that is already safe in the outbox."""
         name = entry.outbox_file.name
-        if name in self._known:
+        if name in self._known or self._stopping.is_set():
             return
         self._known.add(name)
         self._waiting.setdefault(entry.path, deque()).append(entry)
@@ -191,7 +239,8 @@ class Archiver:
 
         The record is kept in the outbox first, so cancelling this wait, or a
         crash, loses nothing: it is archived in the background, or at the next start.
-        Records given at once are queued in the order of the calls.
+        Records given at once are queued in the order of the calls. Raises the
+        reason when the save is set aside, as one that can never be archived.
         """
         finished = asyncio.get_running_loop().create_future()
 
@@ -200,7 +249,8 @@ class Archiver:
                 entry = await asyncio.to_thread(
                     self.outbox.add_bytes, record.filepath, record.queued_time, record.content
                 )
-                self._finished[entry.outbox_file.name] = finished
+                # Content already waiting is kept once: then this waits for that entry.
+                self._finished.setdefault(entry.outbox_file.name, []).append(finished)
                 self.submit(entry)
 
         await asyncio.shield(asyncio.ensure_future(keep()))
@@ -211,24 +261,24 @@ class Archiver:
         async with self.path_lock_ready:
             return self.path_locks.setdefault(path, asyncio.Lock())
 
-    async def start(
-        self, earlier: Iterable[OutboxEntry], prepare: Callable[[], Awaitable[None]]
-    ) -> None:
-        """Begin archiving once ``prepare`` has made the index usable, ``earlier`` saves first.
+    async def start(self, prepare: Callable[[], Awaitable[None]]) -> None:
+        """Begin archiving once ``prepare`` has made the index usable, the saves left
+        in the outbox (by this server before a restart, or by one that is gone) first.
 
         Saves submitted before this call wait in their queues; nothing reaches the
         index before its schema does.
         """
+        if not await self._until_done(self._look_at_outbox, "read the outbox"):
+            return
         if not await self._until_done(prepare, "prepare the index"):
             return
-        for entry in earlier:
-            self.submit(entry)
         for waiting in self._waiting.values():
             # Saves made while the index was prepared queued ahead of older ones.
-            ordered = sorted(waiting, key=lambda entry: entry.outbox_file.name)
+            ordered = sorted(waiting, key=lambda entry: entry.queued_time)
             waiting.clear()
             waiting.extend(ordered)
         self._ready.set()
+        self._scanning = asyncio.ensure_future(self._look_at_outbox_now_and_then())
 
     async def wait_idle(self) -> None:
         """Return once every submitted save is archived."""
@@ -255,28 +305,47 @@ class Archiver:
                 self.outbox.directory,
             )
         self._stopping.set()
+        if self._scanning is not None:
+            await self._scanning  # a look under way renames files: let it finish
         for task in list(self._drains.values()):
             task.cancel()
         await asyncio.gather(*self._drains.values(), return_exceptions=True)
+        # What is left is for the next start, or for another server of the workspace.
+        await asyncio.to_thread(self.outbox.close)
 
     async def _drain(self, path: str) -> None:
         waiting = self._waiting[path]
         # The path's newest version, read once per burst of saves and then followed
         # here: the drain is the only writer of this path in this process.
         latest: list[Latest | None] = []
+        failures = 0
         try:
             await self._ready.wait()
-            while waiting:
+            while waiting and not self._stopping.is_set():
                 entry = waiting[0]
                 async with self._slots, await self.path_lock(path):
-                    archive = partial(self._archive, entry, latest)
-                    if not await self._until_done(archive, f"archive {path!r}"):
-                        return
+                    try:
+                        await self._archive(entry, latest)
+                        outcome: Exception | None = None
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception as exc:
+                        outcome = exc
+                if outcome is not None and unarchivable_reason(outcome) is None:
+                    failures += 1
+                    self._report(outcome, f"archive {path!r}", failures)
+                    await self._pause(self.retry.delay(failures))  # holding no slot
+                    continue
+                if outcome is not None:
+                    await self._put_aside(entry, outcome)
+                elif failures:
+                    self.log.info(
+                        "bookstore: could archive %r again after %d failures", path, failures
+                    )
+                    self.last_error = None
+                failures = 0
                 waiting.popleft()
-                self._known.discard(entry.outbox_file.name)
-                finished = self._finished.pop(entry.outbox_file.name, None)
-                if finished is not None and not finished.done():
-                    finished.set_result(None)
+                self._done(entry, outcome)
         finally:
             if not waiting:
                 del self._waiting[path]
@@ -292,12 +361,72 @@ class Archiver:
             latest.clear()
             return
         if not latest:
-            latest.append(await latest_of(self.index, self.workspace, entry.path))
+            path = keys.normalize_path(entry.path)
+            latest.append(await latest_of(self.index, self.workspace, path))
         row = await store_and_index(self.store, self.index, self.workspace, hashed, latest[0])
         if row is not None:
             latest[0] = Latest(row.number, row.sha256)
             self.archived += 1
         await asyncio.to_thread(self.outbox.remove, entry)
+
+    async def _put_aside(self, entry: OutboxEntry, exc: Exception) -> None:
+        """Set a save that can never be archived as it is aside, and say so."""
+        reason = unarchivable_reason(exc)
+        assert reason is not None
+        item = await asyncio.to_thread(self.outbox.set_aside, entry, reason)
+        if item is not None:
+            self._say_set_aside(item)
+            await self._list_set_aside()
+
+    def _say_set_aside(self, item: SetAside) -> None:
+        what = f"a save of {item.path!r}" if item.path is not None else "a file"
+        self.log.error(
+            "bookstore: set aside %s that can never be archived as it is: %s. It is kept "
+            "as %s; `bookstore-history retry` queues it again.",
+            what,
+            item.reason,
+            item.outbox_file,
+        )
+
+    def _done(self, entry: OutboxEntry, error: Exception | None) -> None:
+        self._known.discard(entry.outbox_file.name)
+        for finished in self._finished.pop(entry.outbox_file.name, []):
+            if finished.done():
+                continue
+            if error is None:
+                finished.set_result(None)
+            else:
+                finished.set_exception(error)
+                finished.exception()  # retrieved: a caller that stopped waiting is no error
+
+    async def _look_at_outbox(self) -> None:
+        """Take over the saves no live server owns, and see which are set aside."""
+        claimed = await asyncio.to_thread(self.outbox.claim)
+        for item in claimed.set_aside:
+            self._say_set_aside(item)
+        for entry in claimed.entries:
+            self.submit(entry)
+        await self._list_set_aside()
+
+    async def _list_set_aside(self) -> None:
+        """Read which saves of this workspace are set aside; a later look always wins."""
+        self._looks += 1
+        look = self._looks
+        found = await asyncio.to_thread(self.outbox.set_aside_saves)
+        if look > self._shown_look:
+            self._shown_look = look
+            self.set_aside = [item for item in found if item.workspace in (None, self.workspace)]
+
+    async def _look_at_outbox_now_and_then(self) -> None:
+        while not self._stopping.is_set():
+            await self._pause(self.scan_interval)
+            if not await self._until_done(self._look_at_outbox, "read the outbox"):
+                return
+
+    async def _pause(self, seconds: float) -> None:
+        """Wait ``seconds``, or less if the archiver stops meanwhile."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
 
     async def _until_done(self, attempt: Callable[[], Awaitable[None]], what: str) -> bool:
         """Run ``attempt`` until it succeeds, waiting longer after each failure.
@@ -314,8 +443,7 @@ class Archiver:
             except Exception as exc:
                 failures += 1
                 self._report(exc, what, failures)
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), self.retry.delay(failures))
+                await self._pause(self.retry.delay(failures))
             else:
                 if failures:
                     self.log.info("bookstore: could %s again after %d failures", what, failures)

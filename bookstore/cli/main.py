@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from bookstore._version import __version__
-from bookstore.cli import browse, labels, maintain, restore
+from bookstore.cli import browse, labels, maintain, outbox, restore
 from bookstore.cli.runtime import Runtime
 
 __all__ = ["EXIT_CODES", "main"]
@@ -169,6 +169,6 @@ def main(ctx: click.Context, config_file: str | None, root_dir: str | None) -> N
 
 
 # Each command module imports its heavy dependencies only when the command runs.
-for _module in (browse, restore, labels, maintain):
+for _module in (browse, restore, labels, maintain, outbox):
     for _command in _module.COMMANDS:
         main.add_command(_command)

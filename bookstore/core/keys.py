@@ -9,6 +9,13 @@ A version's key is ``<prefix>/<encoded path>/@<timestamp><suffix>``::
 * ``<encoded path>`` is the notebook path with ``%`` and ``@`` percent-encoded,
   so ``@`` starts a component only where a version begins: the prefix of
   ``a.ipynb`` (``…/a.ipynb/@``) never lists ``a.ipynb2`` or ``a.ipynb/b.ipynb``.
+* A segment whose encoded form is longer than a file name may be (255 bytes) is
+  cut into pieces of at most that length, each but the last ending in ``%+``
+  (which encoding never writes), so the local store can hold it and the key still
+  names its path exactly. ``<suffix>`` is the path's extension unless that is
+  over 200 bytes long (then none).
+* A key longer than S3 allows (1,024 bytes) is refused with ``InvalidPath``: no
+  store can hold it, and a shorter form could not be read back into its path.
 
 Every version object also says what it is in its metadata (path, number, save
 time, sha256), so the index can be rebuilt from a listing of the store.
@@ -27,6 +34,7 @@ from bookstore.core.errors import InvalidPath
 from bookstore.core.record import HashedRecord
 
 __all__ = [
+    "MAX_KEY_BYTES",
     "VERSION_NUMBER",
     "RecordedVersion",
     "VersionKey",
@@ -49,6 +57,17 @@ _TIMESTAMP_FORMAT = "%Y%m%dT%H%M%S.%fZ"
 VERSION_NUMBER = r"[1-9][0-9]{0,17}"
 """A version number as a URL or checkpoint id spells it: few enough digits for a 64-bit column."""
 _VERSION_MARK = "/@"
+MAX_KEY_BYTES = 1024
+"""The longest key, in UTF-8 bytes, that every store holds (S3's limit)."""
+_SEGMENT_BYTES = 255
+"""The longest key segment: a file name, in the local store (255 bytes on common systems)."""
+_SUFFIX_BYTES = 200
+"""The longest extension a key repeats: room for ``@<timestamp>`` and a store's ``.json``."""
+_CONTINUED = "%+"
+"""Ends each piece but the last of a segment cut in pieces; ``_encode`` writes ``%`` only
+as ``%25`` or ``%40`` otherwise."""
+_ESCAPES = {"%": "%25", "@": "%40"}
+_ENCODED = re.compile(r"(?:[^%@]|%25|%40)*")
 _ANNOTATIONS = "annotations.json"
 USERNAME_FIELD = "{username}"
 _KEY_TAIL = re.compile(r"/@(?P<stamp>\d{8}T\d{6}\.\d{6}Z)(?P<suffix>[^/]*)\Z")
@@ -75,15 +94,44 @@ def normalize_path(path: str) -> str:
         raise InvalidPath(f"{path!r} is not a notebook path relative to the server root")
     if "\0" in stripped:
         raise InvalidPath(f"{path!r} contains a NUL character")
+    try:
+        stripped.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidPath(f"{path!r} is not valid Unicode (a name no store can hold)") from None
     return stripped
 
 
 def _encode(path: str) -> str:
-    return path.replace("%", "%25").replace("@", "%40")
+    return "/".join(_encode_segment(segment) for segment in path.split("/"))
 
 
-def _decode(encoded: str) -> str:
-    return encoded.replace("%40", "@").replace("%25", "%")
+def _encode_segment(segment: str) -> str:
+    """One path segment, escaped, and cut in pieces if it is longer than a file name."""
+    escaped = [_ESCAPES.get(char, char) for char in segment]
+    if len("".join(escaped).encode("utf-8")) <= _SEGMENT_BYTES:
+        return "".join(escaped)
+    pieces, piece, size = [], "", 0
+    for part in escaped:  # never cut inside an escape or a character
+        width = len(part.encode("utf-8"))
+        if size + width > _SEGMENT_BYTES - len(_CONTINUED):
+            pieces.append(piece)
+            piece, size = "", 0
+        piece, size = piece + part, size + width
+    return f"{_CONTINUED}/".join([*pieces, piece])
+
+
+def _decode(encoded: str) -> str | None:
+    """The path ``_encode`` made ``encoded`` from, or ``None`` if it made no such text."""
+    whole = encoded.replace(f"{_CONTINUED}/", "")
+    if not _ENCODED.fullmatch(whole):
+        return None
+    return whole.replace("%40", "@").replace("%25", "%")
+
+
+def _suffix(path: str) -> str:
+    """The extension a version key repeats: the path's own, unless it is very long."""
+    extension = splitext(path)[1]
+    return extension if len(extension.encode("utf-8")) <= _SUFFIX_BYTES else ""
 
 
 def workspace_root(workspace: str) -> str:
@@ -111,10 +159,9 @@ def parse_annotations_key(workspace: str, key: str) -> str | None:
     tail = f"{_VERSION_MARK}{_ANNOTATIONS}"
     if not key.startswith(root) or not key.endswith(tail):
         return None
-    encoded = key[len(root) : -len(tail)]
-    if not encoded or "@" in encoded:
+    path = _decode(key[len(root) : -len(tail)])
+    if not path:
         return None
-    path = _decode(encoded)
     try:
         return normalize_path(path)
     except InvalidPath:
@@ -141,9 +188,18 @@ def published_key(published_prefix: str, path: str) -> str:
 
 
 def version_key(workspace: str, path: str, queued_time: datetime) -> str:
-    """The key of the version of ``path`` saved at ``queued_time`` (aware, any zone)."""
-    suffix = splitext(path)[1]
-    return f"{path_prefix(workspace, path)}{format_timestamp(queued_time)}{suffix}"
+    """The key of the version of ``path`` saved at ``queued_time`` (aware, any zone).
+
+    Raises ``InvalidPath`` when the key would be longer than stores allow.
+    """
+    key = f"{path_prefix(workspace, path)}{format_timestamp(queued_time)}{_suffix(path)}"
+    size = len(key.encode("utf-8"))
+    if size > MAX_KEY_BYTES:
+        raise InvalidPath(
+            f"its store key would be {size:,} bytes, and stores hold keys of at most "
+            f"{MAX_KEY_BYTES:,} bytes; a shorter name or folder path is archived"
+        )
+    return key
 
 
 def format_timestamp(moment: datetime) -> str:
@@ -159,11 +215,9 @@ def parse_version_key(workspace: str, key: str) -> VersionKey | None:
     match = _KEY_TAIL.search(key)
     if not key.startswith(root) or match is None:
         return None
-    encoded = key[len(root) : match.start()]
-    if not encoded or "@" in encoded:
-        return None
-    path = _decode(encoded)
-    if splitext(path)[1] != match["suffix"]:
+    path = _decode(key[len(root) : match.start()])
+    # Keys written before long extensions were left out repeat them all the same.
+    if not path or match["suffix"] not in (_suffix(path), splitext(path)[1]):
         return None
     try:
         normalize_path(path)

@@ -15,9 +15,10 @@ from traitlets import TraitError
 from bookstore._version import __version__
 from bookstore.archiving.archiver import Archiver, RetryPolicy
 from bookstore.archiving.maintenance import prepare_index
+from bookstore.archiving.outbox import Outbox, OutboxLimits
 from bookstore.config import BookstoreSettings
-from bookstore.core.errors import ConfigurationError, StoreError
-from bookstore.factory import open_index, open_outbox, open_store
+from bookstore.core.errors import BookstoreError, ConfigurationError, StoreError
+from bookstore.factory import open_index, open_store
 from bookstore.history import History
 from bookstore.server.checkpoints import BookstoreCheckpoints
 from bookstore.server.contents_manager import BookstoreContentsArchiver
@@ -36,6 +37,9 @@ class BookstoreExtension(ExtensionAppJinjaMixin, ExtensionApp):
     description = "Every save of every notebook, archived as a version."
     template_paths = [str(Path(__file__).parent / "templates")]  # noqa: RUF012
     classes = [*ExtensionApp.classes, BookstoreSettings]  # noqa: RUF012 (traitlets' own pattern)
+    services: BookstoreServices | None = None
+    """Set once the settings are read and checked; ``None`` if the server failed before."""
+    _startup: asyncio.Task[None] | None = None
 
     def initialize_settings(self) -> None:
         try:
@@ -46,31 +50,38 @@ class BookstoreExtension(ExtensionAppJinjaMixin, ExtensionApp):
             self.log.critical("bookstore cannot start: %s", exc)
             raise SystemExit(1) from exc
         index = open_index(settings)
+        outbox = Outbox(
+            settings.outbox_dir,
+            workspace=settings.workspace,
+            limits=OutboxLimits(settings.outbox_max_bytes, settings.outbox_min_free_bytes),
+        )
         archiver = Archiver(
             store=store,
             index=index,
-            outbox=open_outbox(settings),
+            outbox=outbox,
             workspace=settings.workspace,
             concurrency=settings.archive_concurrency,
             retry=RetryPolicy(settings.retry_initial_delay, settings.retry_max_delay),
             log=self.log,
         )
-        hooks = SaveHooks(archiver.outbox, archiver.submit, settings.archive_types, self.log)
-        self.services = BookstoreServices(
+        hooks = SaveHooks(outbox, archiver.submit, settings.archive_types, self.log)
+        services = BookstoreServices(
             settings, History(store, index, settings.workspace), archiver, hooks
         )
         assert self.serverapp is not None, "jupyter_server links the extension to its ServerApp"
-        self._attach(self.serverapp.contents_manager)
-        self._startup: asyncio.Task[None] | None = None
-        self.settings[SETTINGS_KEY] = self.services
+        self._attach(services, self.serverapp.contents_manager)
+        self.services = services
+        self.settings[SETTINGS_KEY] = services
 
-    def _attach(self, contents_manager: Any) -> None:
+    def _attach(self, services: BookstoreServices, contents_manager: Any) -> None:
         """Hook into the contents manager; make the archive its checkpoints (async only)."""
-        self.services.hooks.install(contents_manager)
+        services.hooks.install(contents_manager)
         if isinstance(contents_manager, BookstoreContentsArchiver):
-            contents_manager.attach(self.services.archiver, self.services.hooks)
+            contents_manager.attach(services.archiver, services.hooks)
         if isinstance(contents_manager, AsyncContentsManager):
-            contents_manager.checkpoints = BookstoreCheckpoints(parent=self, services=self.services)
+            contents_manager.checkpoints = BookstoreCheckpoints(
+                parent=self, services=services, contents_manager=contents_manager
+            )
         else:
             self.log.warning(
                 "bookstore: %s is not asynchronous, so archived versions are not offered as "
@@ -83,10 +94,11 @@ class BookstoreExtension(ExtensionAppJinjaMixin, ExtensionApp):
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         # In the background: the server must not wait on an unreachable store or index.
-        self._startup = asyncio.create_task(self._start_archiving())
+        if self.services is not None:
+            self._startup = asyncio.create_task(self._start_archiving(self.services))
 
-    async def _start_archiving(self) -> None:
-        history, archiver = self.services.history, self.services.archiver
+    async def _start_archiving(self, services: BookstoreServices) -> None:
+        history, archiver = services.history, services.archiver
         try:
             await history.store.check()
         except StoreError as exc:
@@ -95,9 +107,15 @@ class BookstoreExtension(ExtensionAppJinjaMixin, ExtensionApp):
                 exc,
                 archiver.outbox.directory,
             )
-        earlier = await asyncio.to_thread(archiver.outbox.pending)
         prepare = partial(prepare_index, history.store, history.index, history.workspace, self.log)
-        await archiver.start(earlier, prepare)
+        try:
+            await archiver.start(prepare)
+        except Exception as exc:
+            # Whatever the archiver does not retry by itself: reported, never silent.
+            reason = str(exc) if isinstance(exc, BookstoreError) else f"{type(exc).__name__}: {exc}"
+            archiver.last_error = f"could not start archiving ({reason})"
+            self.log.exception("bookstore: %s", archiver.last_error)
+            return
         self.log.info(
             "bookstore %s: archiving to %s, indexed in %s",
             __version__,
@@ -106,8 +124,11 @@ class BookstoreExtension(ExtensionAppJinjaMixin, ExtensionApp):
         )
 
     async def stop_extension(self) -> None:
-        timeout = self.services.settings.shutdown_timeout
-        await self.services.archiver.stop(timeout)
+        services = self.services
+        if services is None:
+            return  # the server failed before bookstore was set up: nothing to stop
+        timeout = services.settings.shutdown_timeout
+        await services.archiver.stop(timeout)
         if self._startup is not None:
             # Start-up gives up once the archiver stops; let it, rather than cut a
             # connection in half, unless the store keeps it waiting.
@@ -115,5 +136,5 @@ class BookstoreExtension(ExtensionAppJinjaMixin, ExtensionApp):
             if not finished:
                 self._startup.cancel()
                 await asyncio.wait({self._startup})
-        await self.services.history.store.close()
-        await self.services.history.index.close()
+        await services.history.store.close()
+        await services.history.index.close()

@@ -13,14 +13,14 @@ import contextvars
 import logging
 from collections.abc import Callable, Collection
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 from jupyter_server.services.contents.fileio import FileManagerMixin
 
 from bookstore.archiving.outbox import Outbox, OutboxEntry
 from bookstore.core.notebook import is_notebook_path, model_to_bytes
 
-__all__ = ["SaveHooks", "save_in_progress"]
+__all__ = ["NotKept", "SaveHooks", "save_in_progress", "saved_path"]
 
 _pending_save: contextvars.ContextVar[tuple[str, datetime] | None] = contextvars.ContextVar(
     "bookstore_pending_save", default=None
@@ -30,7 +30,28 @@ _pending_save: contextvars.ContextVar[tuple[str, datetime] | None] = contextvars
 def save_in_progress(path: str) -> datetime | None:
     """The time of the save of ``path`` this task is making, if its post-save hook is to come."""
     pending = _pending_save.get()
-    return pending[1] if pending is not None and pending[0] == path else None
+    return pending[1] if pending is not None and pending[0] == saved_path(path) else None
+
+
+def saved_path(path: str) -> str:
+    """The path a save wrote, as the contents API names it: ``./a.ipynb`` and ``/a.ipynb``
+    are saved as ``a.ipynb`` (a ``..`` is kept, and the archive refuses it)."""
+    return "/".join(part for part in path.split("/") if part not in ("", "."))
+
+
+class NotKept(NamedTuple):
+    """Saves the outbox could not keep, so their versions are not in the history."""
+
+    saves: int
+    latest_at: datetime
+    reason: str
+
+    def __str__(self) -> str:
+        saves = "1 save was" if self.saves == 1 else f"{self.saves} saves were"
+        return (
+            f"{saves} not kept for history since the server started (the latest at "
+            f"{self.latest_at:%Y-%m-%d %H:%M:%S} UTC): {self.reason}"
+        )
 
 
 class SaveHooks:
@@ -47,6 +68,8 @@ class SaveHooks:
         self.submit = submit
         self.archive_types = frozenset(archive_types)
         self.log = log
+        self.not_kept: NotKept | None = None
+        """Saves whose versions are missing because the outbox could not keep them."""
         self._last_time = datetime.min.replace(tzinfo=timezone.utc)
 
     def install(self, contents_manager: Any) -> None:
@@ -70,7 +93,7 @@ class SaveHooks:
         if not isinstance(contents_manager, FileManagerMixin):
             self.keep_model(model, path)
         elif model.get("content") is not None and self.archives(path, model.get("type")):
-            _pending_save.set((path.strip("/"), self._next_time()))
+            _pending_save.set((saved_path(path), self._next_time()))
 
     def post_save(self, model: dict[str, Any], os_path: str, contents_manager: Any) -> None:
         """Copy the file the save wrote into the outbox before the save is acknowledged."""
@@ -78,7 +101,7 @@ class SaveHooks:
         _pending_save.set(None)
         if pending is None:
             # The last chunk of an upload (its pre-save hook ran in another request).
-            path = str(model.get("path", "")).strip("/")
+            path = saved_path(str(model.get("path", "")))
             if not path or not self.archives(path, model.get("type")):
                 return
             pending = (path, self._next_time())
@@ -89,13 +112,15 @@ class SaveHooks:
         """Queue the bytes a save of ``model`` writes, if its type is archived."""
         if model.get("content") is None or not self.archives(path, model.get("type")):
             return
-        path, queued_time = path.strip("/"), self._next_time()
+        path, queued_time = saved_path(path), self._next_time()
         self._keep(lambda: self.outbox.add_bytes(path, queued_time, model_to_bytes(model)))
 
     def capture(self, path: str, os_path: str | None, content: bytes | None) -> OutboxEntry:
         """Queue the current state of a file as a save (a checkpoint asked for by the UI).
 
-        Raises ``OSError`` when the outbox cannot be written: the caller reports it.
+        The entry already waiting is returned when it holds the same content. Raises
+        ``OSError`` (``OutboxFull`` past the outbox's limits) when the outbox cannot
+        keep it: the caller reports it.
         """
         queued_time = self._next_time()
         if os_path is not None:
@@ -115,6 +140,8 @@ class SaveHooks:
                 "saved, but this version will not be in its history",
                 exc,
             )
+            saves = self.not_kept.saves + 1 if self.not_kept else 1
+            self.not_kept = NotKept(saves, datetime.now(timezone.utc), str(exc))
             return
         self.submit(entry)
 

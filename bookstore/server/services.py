@@ -22,6 +22,7 @@ __all__ = ["SETTINGS_KEY", "BookstoreServices"]
 
 SETTINGS_KEY = "bookstore_services"
 """Where the services live in the Tornado application's settings."""
+_LATEST_SET_ASIDE = 5
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,8 @@ class BookstoreServices:
         return self.history.workspace
 
     def status(self, contents_manager: Any) -> dict[str, Any]:
-        """What ``GET /api/bookstore`` reports: the release, features and the backlog."""
+        """What ``GET /api/bookstore`` reports: the release, features, the backlog, the
+        outbox's fill and the saves set aside."""
         settings = self.settings
         return {
             "release": __version__,
@@ -60,5 +62,33 @@ class BookstoreServices:
                 "backlog": self.archiver.backlog,
                 "archived": self.archiver.archived,
                 "last_error": self.archiver.last_error,
+                "outbox": self._outbox_status(),
+                "set_aside": self._set_aside_status(),
             },
+        }
+
+    def _outbox_status(self) -> dict[str, Any]:
+        """How full the outbox is, and whether saves went unkept, in words."""
+        outbox, not_kept = self.archiver.outbox, self.hooks.not_kept
+        return {
+            "bytes": outbox.used_bytes,
+            "max_bytes": outbox.limits.max_bytes,
+            "not_kept": not_kept.saves if not_kept else 0,
+            "warning": str(not_kept) if not_kept else outbox.warning(),
+        }
+
+    def _set_aside_status(self) -> dict[str, Any]:
+        """Saves that can never be archived as they are: how many, and the latest few."""
+        set_aside = self.archiver.set_aside
+        return {
+            "count": len(set_aside),
+            "latest": [
+                {
+                    "path": item.path,
+                    "queued_at": item.queued_time.isoformat() if item.queued_time else None,
+                    "set_aside_at": item.set_aside_at.isoformat(),
+                    "reason": item.reason,
+                }
+                for item in reversed(set_aside[-_LATEST_SET_ASIDE:])
+            ],
         }

@@ -130,6 +130,8 @@ COMMANDS = [
     "label",
     "pin",
     "unpin",
+    "outbox",
+    "retry",
 ]
 """Every command of ``bookstore-history``, as its help lists them."""
 
