@@ -4,19 +4,35 @@ the checkpoints alike.
 It finds versions, reads their bytes only after checking them against the sha256
 recorded at save time, describes them, diffs them, plans restores, and keeps
 labels and pins, so every surface applies the same rules to what it hands a person.
+
+Whatever costs more than a moment (hashing, nbformat's validation, a diff) runs
+in a worker thread, so a server's event loop goes on serving while it does; a
+diff stays within ``DiffLimits``. Validation and diffs, which make an object per
+cell, also pause Python's cyclic garbage collector while they run (see
+``_CollectorPause``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import hashlib
+import threading
+from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookstore.archiving.annotations import save_annotations
 from bookstore.archiving.archiver import archive_record
-from bookstore.core.diff import NotebookDiff, diff_notebooks
+from bookstore.core.diff import (
+    DEFAULT_LIMITS,
+    DiffLimits,
+    NotebookDiff,
+    diff_as_dict,
+    diff_notebooks,
+)
 from bookstore.core.errors import CorruptVersion, NotComparable, ObjectNotFound, VersionNotFound
 from bookstore.core.notebook import is_notebook_path, validate_notebook
 from bookstore.core.record import ArchiveRecord, HashedRecord
@@ -65,10 +81,18 @@ class RestorePlan(NamedTuple):
 class History:
     """The archived versions of one workspace."""
 
-    def __init__(self, store: Store, index: IndexDatabase, workspace: str) -> None:
+    def __init__(
+        self,
+        store: Store,
+        index: IndexDatabase,
+        workspace: str,
+        *,
+        diff_limits: DiffLimits = DEFAULT_LIMITS,
+    ) -> None:
         self.store = store
         self.index = index
         self.workspace = workspace
+        self.diff_limits = diff_limits
 
     # -- finding ---------------------------------------------------------------
 
@@ -126,7 +150,7 @@ class History:
 
     async def holds(self, path: str, content: bytes) -> bool:
         """Whether some version of ``path`` has exactly ``content``."""
-        digest = hashlib.sha256(content).hexdigest()
+        digest = await asyncio.to_thread(_sha256, content)
         async with self.index.reading() as session:
             found = await queries.version_with_sha256(session, self.workspace, path, digest)
         return found is not None
@@ -134,7 +158,16 @@ class History:
     # -- reading -----------------------------------------------------------------
 
     async def read(self, version: Version) -> bytes:
-        """The version's bytes, after checking them against the sha256 recorded at save time."""
+        """The version's bytes, after checking them against the sha256 recorded at save
+        time, and, for a notebook, against nbformat's schema."""
+        data = await self._verified(version)
+        if is_notebook_path(version.path):
+            what = f"version {version.number} of {version.path!r}"
+            await _off_the_loop(validate_notebook, data, what)
+        return data
+
+    async def _verified(self, version: Version) -> bytes:
+        """The version's bytes, if they are the bytes that were archived."""
         try:
             stored = await self.store.get(version.store_key)
         except ObjectNotFound as exc:
@@ -142,14 +175,12 @@ class History:
                 f"version {version.number} of {version.path!r} is missing from the store "
                 f"({version.store_key}); `bookstore-history verify` lists every such version"
             ) from exc
-        if hashlib.sha256(stored.data).hexdigest() != version.sha256:
+        if await asyncio.to_thread(_sha256, stored.data) != version.sha256:
             raise CorruptVersion(
                 f"version {version.number} of {version.path!r} is damaged in the store: its "
                 "bytes do not match the sha256 recorded when it was archived "
                 f"({version.store_key})"
             )
-        if is_notebook_path(version.path):
-            validate_notebook(stored.data, f"version {version.number} of {version.path!r}")
         return stored.data
 
     async def fetch(
@@ -160,17 +191,26 @@ class History:
         return version, await self.read(version)
 
     async def diff(self, path: str, old: int, new: int | bytes) -> VersionDiff:
-        """Version ``old`` against version ``new``, or against ``new`` bytes (the file now)."""
-        old_version, old_content = await self.fetch(path, old)
-        new_version = None
-        if isinstance(new, int):
-            new_version, new_content = await self.fetch(path, new)
+        """Version ``old`` against version ``new``, or against ``new`` bytes (the file now).
+
+        Within ``diff_limits``: a side too large is refused before it is read, and a
+        comparison that takes too long gives up (``LimitExceeded``). The versions are
+        checked against their sha256; a diff reads the shape it needs and says what
+        is not a notebook, so nbformat's schema, which costs more than the diff, is
+        not checked.
+        """
+        limits = self.diff_limits
+        old_version = await self.find(path, old)
+        limits.check_size(old_version.size, f"version {old} of {path!r}")
+        if isinstance(new, bytes):
+            limits.check_size(len(new), f"{path!r} as it is now")
+            new_version, new_content = None, new
         else:
-            new_content = new
-        try:
-            difference = diff_notebooks(old_content, new_content)
-        except ValueError as exc:
-            raise NotComparable(str(exc)) from exc
+            new_version = await self.find(path, new)
+            limits.check_size(new_version.size, f"version {new} of {path!r}")
+            new_content = await self._verified(new_version)
+        old_content = await self._verified(old_version)
+        difference = await _off_the_loop(_compare, old_content, new_content, limits)
         return VersionDiff(old_version, new_version, difference)
 
     # -- writing -----------------------------------------------------------------
@@ -181,7 +221,7 @@ class History:
         A notebook target only ever receives a valid notebook.
         """
         if is_notebook_path(target):
-            validate_notebook(content, f"the version restored to {target!r}")
+            await _off_the_loop(validate_notebook, content, f"the version restored to {target!r}")
         up_to_date = current == content
         archived = current is None or up_to_date or await self.holds(target, current)
         return RestorePlan(target, content, up_to_date, not archived)
@@ -189,7 +229,8 @@ class History:
     async def archive_now(self, path: str, content: bytes) -> Version | None:
         """Archive ``content`` as the newest version of ``path``; ``None`` if it is that already."""
         record = ArchiveRecord(path, content, datetime.now(timezone.utc))
-        return await archive_record(self.store, self.index, self.workspace, HashedRecord.of(record))
+        hashed = await asyncio.to_thread(HashedRecord.of, record)
+        return await archive_record(self.store, self.index, self.workspace, hashed)
 
     async def annotate(
         self, path: str, number: int, *, label: str | None = None, pinned: bool | None = None
@@ -210,3 +251,60 @@ class History:
                 version.pinned if pinned is None else pinned,
             )
             await save_annotations(self.store, session, self.workspace, path)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _compare(old: bytes, new: bytes, limits: DiffLimits) -> NotebookDiff:
+    """The diff of two notebooks, and its JSON form: in a worker thread, both."""
+    try:
+        difference = diff_notebooks(old, new, limits)
+    except ValueError as exc:
+        raise NotComparable(str(exc)) from exc
+    diff_as_dict(difference)  # kept with the diff, for a surface that sends it
+    return difference
+
+
+T = TypeVar("T")
+
+
+class _CollectorPause:
+    """Python's cyclic garbage collector, paused while any holder holds it.
+
+    Validating or diffing a notebook of 16,000 cells makes hundreds of thousands
+    of objects. Were the collector to run meanwhile, it would scan every object
+    of the server (a tenth of a second or more for Jupyter's), holding the
+    interpreter lock, so the event loop would wait. Paused, those objects are
+    freed by their reference counts when the work ends, and never make it run.
+    Holders nest across threads; the last one out restarts the collector, if it
+    was running.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._holders = 0
+        self._restart = False
+
+    def run(self, work: Callable[..., T], *args: Any) -> T:
+        with self._lock:
+            if not self._holders:
+                self._restart = gc.isenabled()
+                gc.disable()
+            self._holders += 1
+        try:
+            return work(*args)
+        finally:
+            with self._lock:
+                self._holders -= 1
+                if not self._holders and self._restart:
+                    gc.enable()
+
+
+_COLLECTOR = _CollectorPause()
+
+
+async def _off_the_loop(work: Callable[..., T], *args: Any) -> T:
+    """``work(*args)`` in a worker thread, with the garbage collector paused."""
+    return await asyncio.to_thread(_COLLECTOR.run, work, *args)

@@ -12,7 +12,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from bookstore.core.diff import CellChange, NotebookDiff, diff_notebooks, render_text
+from bookstore.core.diff import (
+    CellChange,
+    DiffLimits,
+    NotebookDiff,
+    diff_as_dict,
+    diff_as_json,
+    diff_notebooks,
+    render_text,
+)
+from bookstore.core.errors import LimitExceeded
 
 
 def ipynb(*cells: Any, **metadata: Any) -> str:
@@ -500,3 +509,85 @@ def test_a_notebook_compared_with_itself_is_empty(cells: list[tuple[str, str]]) 
     assert diff.is_empty
     assert diff.summary() == "no changes"
     assert render_text(diff) == []
+
+
+# -- cost and limits -------------------------------------------------------------------
+
+
+def test_thousands_of_identical_cells_without_ids_pair_in_linear_time() -> None:
+    # Pairing by SequenceMatcher alone took 25 s for 16,000; the time limit would stop it.
+    cells = [("markdown", "Note")] * 16_000
+    diff = diff_notebooks(
+        legacy_ipynb(*cells), legacy_ipynb(*cells[:-1]), DiffLimits(max_seconds=5.0)
+    )
+    assert diff.summary() == "1 cell removed"
+    assert kinds(diff)[-1] == ("removed", 15_999, None)
+
+
+def test_long_notebooks_without_ids_still_pair_moved_and_changed_cells() -> None:
+    # Past a million comparisons: common ends, then cells found once on each side.
+    old = [("code", f"step_{n}()") for n in range(1_500)]
+    new = [
+        *old[:700],
+        ("code", "inserted()"),
+        *old[700:1_400],
+        ("code", "step_1400(x)"),
+        *old[1_401:],
+    ]
+    diff = diff_notebooks(legacy_ipynb(*old), legacy_ipynb(*new))
+    assert diff.summary() == "1 cell added, 1 changed"
+    assert only_change_of(diff, "added").new_index == 700
+    assert only_change_of(diff, "changed").old_index == 1_400
+
+
+def only_change_of(diff: NotebookDiff, kind: str) -> CellChange:
+    [change] = [cell for cell in diff.cells if cell.kind == kind]
+    return change
+
+
+def test_a_very_long_source_is_diffed_in_one_hunk() -> None:
+    old = "\n".join(["x = 1"] * 12_000)
+    new = old.replace("x = 1", "x = 2", 1)[::-1].replace("1 = x", "3 = x", 1)[::-1]
+    diff = diff_notebooks(legacy_ipynb(("code", old)), legacy_ipynb(("code", new)))
+    lines = only_change(diff).source_diff
+    assert lines[0] == "@@ -1,12000 +1,12000 @@"
+    assert lines[1:3] == ("-x = 1", "-x = 1")
+    assert lines[-2:] == ("+x = 1", "+x = 3")
+
+
+def test_a_short_cut_hunk_reads_as_difflib_writes_it() -> None:
+    old = [f"line {n}" for n in range(10_001)]
+    new = [*old[:5_000], "changed", *old[5_001:]]
+    diff = diff_notebooks(
+        legacy_ipynb(("code", "\n".join(old))), legacy_ipynb(("code", "\n".join(new)))
+    )
+    assert only_change(diff).source_diff == (
+        "@@ -4999,5 +4999,5 @@",
+        " line 4998",
+        " line 4999",
+        "-line 5000",
+        "+changed",
+        " line 5001",
+        " line 5002",
+    )
+
+
+@pytest.mark.parametrize(
+    ("limits", "words"),
+    [
+        (DiffLimits(max_bytes=100), "the old version is 0.0 MB, and bookstore compares"),
+        (DiffLimits(max_cells=3), "the new version has 4 cells, and bookstore compares"),
+        (DiffLimits(max_seconds=0), "takes longer than 0 seconds, the most bookstore spends"),
+    ],
+)
+def test_limits_are_refused_in_words(limits: DiffLimits, words: str) -> None:
+    small, large = ipynb(*CELLS[:3]), ipynb(*CELLS)
+    with pytest.raises(LimitExceeded, match=words):
+        diff_notebooks(small, large, limits)
+
+
+def test_the_json_made_a_cell_at_a_time_is_json_dumps_of_the_dict() -> None:
+    diff = diff_notebooks(ipynb(*CELLS), ipynb(*CELLS[1:], new_code_cell("y", id="y")))
+    head = {"path": "a.ipynb", "from": 1, "to": None}
+    assert diff_as_json(diff, head) == json.dumps(head | diff_as_dict(diff))
+    assert diff_as_dict(diff) is not diff_as_dict(diff)  # each caller gets its own dict

@@ -58,10 +58,15 @@ class Opened:
 
     @property
     def history(self) -> History:
-        """The workspace's versions, through the same door the server uses."""
+        """The workspace's versions, through the same door the server uses.
+
+        Without the server's diff limits: they keep one request from holding a
+        server's event loop; a command has no one else to keep waiting.
+        """
+        from bookstore.core.diff import NO_LIMITS
         from bookstore.history import History
 
-        return History(self.store, self.index, self.workspace)
+        return History(self.store, self.index, self.workspace, diff_limits=NO_LIMITS)
 
 
 @dataclass

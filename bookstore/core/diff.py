@@ -15,6 +15,16 @@ Decisions, so the results are predictable:
   (changed) cell when their sources are similar (SequenceMatcher ratio >= 0.5
   over characters, or over lines when both are longer than about 300
   characters), else the old one is removed and the new one added.
+* **Cost.** Pairing cells without ids is bounded, so a notebook of 16,000
+  identical cells compares in well under a second: up to a million (cells of
+  one side times cells of the other), cells are aligned exactly as
+  ``SequenceMatcher`` aligns them; beyond, the cells both sides share at
+  either end are paired first, then cells found once on each side anchor the
+  rest (as patience diff does), and only stretches small enough are handed to
+  ``SequenceMatcher``. Source diffs and output lists are bounded the same way.
+* **Limits.** :class:`DiffLimits` caps each side's size and cell count and the
+  time one diff takes; past one, :class:`~bookstore.core.errors.LimitExceeded`
+  says which, in words.
 * **Order.** Changes follow the new notebook's order; a removed cell comes
   right after the cell it followed in the old notebook.
 * **What counts as a change.** The source, the cell type, the outputs, the
@@ -31,21 +41,29 @@ Decisions, so the results are predictable:
 from __future__ import annotations
 
 import difflib
+import json
+import time
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from itertools import pairwise
 from typing import Any, Literal, NamedTuple
 
+from bookstore.core.errors import LimitExceeded
 from bookstore.core.notebook import read_notebook_json, source_text
 
 __all__ = [
+    "DEFAULT_LIMITS",
+    "NO_LIMITS",
     "SIMILARITY_THRESHOLD",
     "CellChange",
     "ChangeKind",
+    "DiffLimits",
     "NotebookDiff",
     "OutputSummary",
     "diff_as_dict",
+    "diff_as_json",
     "diff_notebooks",
     "render_text",
 ]
@@ -71,6 +89,74 @@ _MAX_CHARACTER_COMPARISON = 100_000
 #: Most source comparisons made to align one stretch of differing cells; a
 #: longer stretch only compares cells near the diagonal.
 _MAX_CELL_COMPARISONS = 2_000
+
+#: Above this product of lengths, ``SequenceMatcher`` could take seconds: its
+#: worst case, sequences of a few repeated elements, is quadratic or worse.
+_MAX_SEQUENCE_COMPARISONS = 1_000_000
+
+#: Above this product of line counts, two sources are not matched line by line to
+#: measure their similarity (the share of lines they have in common stands in).
+_MAX_LINE_COMPARISONS = 250_000
+
+#: Above this product of line counts, a source diff is one hunk: the lines both
+#: sources share at either end are left out, the middle is removed and added.
+_MAX_SOURCE_DIFF_LINES = 100_000_000
+
+
+# -- limits --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DiffLimits:
+    """How much one diff may take, so that no request keeps a server busy.
+
+    ``None`` sets no limit. The size and the cells are checked on each side.
+    """
+
+    max_bytes: int | None = 20_000_000
+    """Each side's JSON is parsed in one step that holds Python's interpreter lock,
+    as long as 10 ms a megabyte of closely packed cells (2 to 3 ms for images)."""
+    max_cells: int | None = 50_000
+    max_seconds: float | None = 10.0
+
+    def check_size(self, size: int, what: str) -> None:
+        """Refuse ``what`` (e.g. ``"version 3 of 'a.ipynb'"``) of ``size`` bytes if too large."""
+        if self.max_bytes is not None and size > self.max_bytes:
+            raise LimitExceeded(
+                f"{what} is {_megabytes(size)}, and bookstore compares notebooks of at most "
+                f"{_megabytes(self.max_bytes)}"
+            )
+
+    def check_cells(self, count: int, what: str) -> None:
+        """Refuse ``what`` with ``count`` cells if it has too many."""
+        if self.max_cells is not None and count > self.max_cells:
+            raise LimitExceeded(
+                f"{what} has {count:,} cells, and bookstore compares notebooks of at most "
+                f"{self.max_cells:,} cells"
+            )
+
+
+DEFAULT_LIMITS = DiffLimits()
+NO_LIMITS = DiffLimits(max_bytes=None, max_cells=None, max_seconds=None)
+
+
+class _Clock:
+    """The time a diff may still take; ``check`` gives up, in words, once it is spent."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds = seconds
+        self.deadline = None if seconds is None else time.monotonic() + seconds
+
+    def check(self) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise LimitExceeded(
+                f"comparing these notebooks takes longer than {self.seconds:g} seconds, "
+                "the most bookstore spends on one diff"
+            )
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1_000_000:,.1f} MB"
 
 
 # -- results -------------------------------------------------------------------
@@ -149,6 +235,8 @@ class NotebookDiff:
     cells: tuple[CellChange, ...]
     metadata_changed: bool = False
     metadata_keys: tuple[str, ...] = ()
+    _as_dict: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
+    """``diff_as_dict``'s answer, made once."""
 
     @property
     def is_empty(self) -> bool:
@@ -187,31 +275,78 @@ class NotebookDiff:
 # -- the diff ------------------------------------------------------------------
 
 
-def diff_notebooks(old: bytes | str, new: bytes | str) -> NotebookDiff:
-    """Compare two notebooks given as ``.ipynb`` JSON.
+def diff_notebooks(
+    old: bytes | str, new: bytes | str, limits: DiffLimits = DEFAULT_LIMITS
+) -> NotebookDiff:
+    """Compare two notebooks given as ``.ipynb`` JSON, within ``limits``.
 
     Raises :class:`ValueError`, with a sentence naming the side, when either is
-    not an nbformat 4 notebook.
+    not an nbformat 4 notebook, and :class:`LimitExceeded` past a limit.
     """
-    old_notebook = _load(old, "old")
-    new_notebook = _load(new, "new")
+    limits.check_size(len(old), "the old version")
+    limits.check_size(len(new), "the new version")
+    clock = _Clock(limits.max_seconds)
+    old_notebook = _load(old, "old", limits, clock)
+    new_notebook = _load(new, "new", limits, clock)
     old_cells, new_cells = old_notebook.cells, new_notebook.cells
 
     if _ids_usable(old_cells) and _ids_usable(new_cells):
         pairs = _match_by_id(old_cells, new_cells)
     else:
-        pairs = _match_by_similarity(old_cells, new_cells)
-    changes = [
-        _cell_change(old_cells, new_cells, old_index, new_index, moved)
-        for old_index, new_index, moved in _in_new_order(len(old_cells), len(new_cells), pairs)
-    ]
+        pairs = _match_by_similarity(old_cells, new_cells, clock)
+    changes = []
+    for old_index, new_index, moved in _in_new_order(len(old_cells), len(new_cells), pairs):
+        clock.check()
+        changes.append(_cell_change(old_cells, new_cells, old_index, new_index, moved, clock))
     metadata_keys = _changed_keys(old_notebook.metadata, new_notebook.metadata)
     return NotebookDiff(tuple(changes), bool(metadata_keys), metadata_keys)
 
 
 def diff_as_dict(diff: NotebookDiff) -> dict[str, Any]:
-    """The diff as plain JSON-ready data, with its one-line summary."""
-    return {"summary": diff.summary(), **asdict(diff)}
+    """The diff as plain JSON-ready data, with its one-line summary.
+
+    Made once per diff and kept with it: for 16,000 cells it takes a tenth of a
+    second, which ``History.diff`` spends in its worker thread, so that a server
+    sending it as JSON does not spend it on its event loop.
+    """
+    if diff._as_dict is None:
+        plain = {
+            "summary": diff.summary(),
+            "cells": tuple(_plain_change(cell) for cell in diff.cells),
+            "metadata_changed": diff.metadata_changed,
+            "metadata_keys": diff.metadata_keys,
+        }
+        object.__setattr__(diff, "_as_dict", plain)
+    assert diff._as_dict is not None
+    return dict(diff._as_dict)
+
+
+def diff_as_json(diff: NotebookDiff, head: Mapping[str, Any]) -> str:
+    """``json.dumps(head | diff_as_dict(diff))``, encoded a cell at a time.
+
+    For a server to call in a worker thread: one ``json.dumps`` of 16,000 cells
+    holds the interpreter lock for 40 ms, during which the event loop waits; a
+    cell at a time, the loop gets it back every few milliseconds.
+    """
+    parts = []
+    for key, value in (dict(head) | diff_as_dict(diff)).items():
+        if key == "cells":
+            encoded = "[" + ", ".join(json.dumps(cell) for cell in value) + "]"
+        else:
+            encoded = json.dumps(value)
+        parts.append(f"{json.dumps(key)}: {encoded}")
+    return "{" + ", ".join(parts) + "}"
+
+
+def _plain_change(cell: CellChange) -> dict[str, Any]:
+    plain = {name: getattr(cell, name) for name in _CHANGE_FIELDS}
+    if cell.outputs is not None:
+        plain["outputs"] = {name: getattr(cell.outputs, name) for name in _OUTPUT_FIELDS}
+    return plain
+
+
+_CHANGE_FIELDS = tuple(each.name for each in fields(CellChange))
+_OUTPUT_FIELDS = tuple(each.name for each in fields(OutputSummary))
 
 
 def render_text(diff: NotebookDiff) -> list[str]:
@@ -282,13 +417,15 @@ class _Notebook(NamedTuple):
     metadata: dict[str, Any]
 
 
-def _load(data: bytes | str, side: str) -> _Notebook:
+def _load(data: bytes | str, side: str, limits: DiffLimits, clock: _Clock) -> _Notebook:
     what = f"The {side} version is not a notebook"
     document = read_notebook_json(data, what)
-    cells = tuple(
-        _read_cell(cell, number, what) for number, cell in enumerate(document["cells"], 1)
-    )
-    return _Notebook(cells, _mapping(document.get("metadata"), f"{what}: its metadata"))
+    limits.check_cells(len(document["cells"]), f"the {side} version")
+    cells = []
+    for number, cell in enumerate(document["cells"], 1):
+        clock.check()
+        cells.append(_read_cell(cell, number, what))
+    return _Notebook(tuple(cells), _mapping(document.get("metadata"), f"{what}: its metadata"))
 
 
 def _read_cell(cell: Any, number: int, what: str) -> _Cell:
@@ -395,24 +532,114 @@ def _longest_increasing(values: Sequence[int]) -> set[int]:
     return kept
 
 
-def _match_by_similarity(old: Sequence[_Cell], new: Sequence[_Cell]) -> _Pairs:
-    matcher = difflib.SequenceMatcher(
-        None,
+def _match_by_similarity(old: Sequence[_Cell], new: Sequence[_Cell], clock: _Clock) -> _Pairs:
+    opcodes = _opcodes(
         [(cell.cell_type, cell.source) for cell in old],
         [(cell.cell_type, cell.source) for cell in new],
-        autojunk=False,
+        clock,
     )
     pairs: list[tuple[int, int]] = []
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+    for tag, i1, i2, j1, j2 in opcodes:
         if tag == "equal":
             pairs.extend(zip(range(i1, i2), range(j1, j2), strict=True))
         elif tag == "replace":
-            block = _align_similar([c.source for c in old[i1:i2]], [c.source for c in new[j1:j2]])
+            block = _align_similar(
+                [c.source for c in old[i1:i2]], [c.source for c in new[j1:j2]], clock
+            )
             pairs.extend((i1 + i, j1 + j) for i, j in block)
     return pairs, set()
 
 
-def _align_similar(old: Sequence[str], new: Sequence[str]) -> list[tuple[int, int]]:
+_Opcode = tuple[str, int, int, int, int]
+"""``SequenceMatcher.get_opcodes`` items: (tag, i1, i2, j1, j2)."""
+
+
+def _opcodes(a: Sequence[Hashable], b: Sequence[Hashable], clock: _Clock) -> Sequence[_Opcode]:
+    """How to turn ``a`` into ``b``, as ``SequenceMatcher`` (without junk) says it.
+
+    Exactly its answer up to ``_MAX_SEQUENCE_COMPARISONS``; longer sequences are
+    matched by ``_matching_blocks``, whose cost stays bounded.
+    """
+    if len(a) * len(b) <= _MAX_SEQUENCE_COMPARISONS:
+        return difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes()
+    opcodes: list[_Opcode] = []
+    i = j = 0
+    for ai, bj, size in [*_matching_blocks(a, b, clock), (len(a), len(b), 0)]:
+        if i < ai or j < bj:
+            tag = "replace" if i < ai and j < bj else "delete" if i < ai else "insert"
+            opcodes.append((tag, i, ai, j, bj))
+        i, j = ai + size, bj + size
+        if size:
+            opcodes.append(("equal", ai, i, bj, j))
+    return opcodes
+
+
+def _matching_blocks(
+    a: Sequence[Hashable], b: Sequence[Hashable], clock: _Clock
+) -> list[tuple[int, int, int]]:
+    """Runs ``(i, j, size)`` of equal elements, increasing in both sequences and merged.
+
+    Each stretch still to match gives up the elements it shares at either end;
+    what remains, if small enough, goes to ``SequenceMatcher``, and otherwise is
+    cut at the elements found exactly once on each side (in an order both sides
+    keep), and each piece is matched the same way. A stretch with no such element
+    is left unmatched.
+    """
+    blocks: list[tuple[int, int, int]] = []
+    stretches = [(0, len(a), 0, len(b))]
+    while stretches:
+        clock.check()
+        alo, ahi, blo, bhi = stretches.pop()
+        head = 0
+        while alo + head < ahi and blo + head < bhi and a[alo + head] == b[blo + head]:
+            head += 1
+        tail = 0
+        while ahi - tail > alo + head and bhi - tail > blo + head:
+            if a[ahi - tail - 1] != b[bhi - tail - 1]:
+                break
+            tail += 1
+        blocks.extend(
+            block for block in ((alo, blo, head), (ahi - tail, bhi - tail, tail)) if block[2]
+        )
+        alo, blo, ahi, bhi = alo + head, blo + head, ahi - tail, bhi - tail
+        if alo == ahi or blo == bhi:
+            continue
+        if (ahi - alo) * (bhi - blo) <= _MAX_SEQUENCE_COMPARISONS:
+            matcher = difflib.SequenceMatcher(None, a[alo:ahi], b[blo:bhi], autojunk=False)
+            blocks.extend((alo + i, blo + j, n) for i, j, n in matcher.get_matching_blocks() if n)
+            continue
+        anchors = _unique_in_both(a, alo, ahi, b, blo, bhi)
+        if anchors:
+            edges = [(alo - 1, blo - 1), *anchors, (ahi, bhi)]
+            blocks.extend((i, j, 1) for i, j in anchors)
+            stretches.extend(
+                (i + 1, next_i, j + 1, next_j) for (i, j), (next_i, next_j) in pairwise(edges)
+            )
+    merged: list[tuple[int, int, int]] = []
+    for i, j, size in sorted(blocks):
+        if merged and merged[-1][0] + merged[-1][2] == i and merged[-1][1] + merged[-1][2] == j:
+            merged[-1] = (merged[-1][0], merged[-1][1], merged[-1][2] + size)
+        else:
+            merged.append((i, j, size))
+    return merged
+
+
+def _unique_in_both(
+    a: Sequence[Hashable], alo: int, ahi: int, b: Sequence[Hashable], blo: int, bhi: int
+) -> list[tuple[int, int]]:
+    """Positions ``(i, j)`` of the elements found once in ``a[alo:ahi]`` and once in
+    ``b[blo:bhi]``: the most of them whose order both sides keep (patience diff's anchors)."""
+    in_a = Counter(a[alo:ahi])
+    in_b = Counter(b[blo:bhi])
+    where_in_b = {b[j]: j for j in range(blo, bhi) if in_b[b[j]] == 1}
+    pairs = [
+        (i, where_in_b[a[i]]) for i in range(alo, ahi) if in_a[a[i]] == 1 and a[i] in where_in_b
+    ]
+    kept = _longest_increasing([j for _, j in pairs])
+    return [(i, j) for i, j in pairs if j in kept]
+
+
+def _align_similar(old: Sequence[str], new: Sequence[str], clock: _Clock) -> list[tuple[int, int]]:
     """Pairs of similar sources, in order, with the largest total similarity.
 
     A long stretch (a notebook rewritten without cell ids) only compares each
@@ -425,6 +652,7 @@ def _align_similar(old: Sequence[str], new: Sequence[str]) -> list[tuple[int, in
         band = max(1, _MAX_CELL_COMPARISONS // (2 * max(n, m)))
     scores: dict[tuple[int, int], float] = {}
     for i in range(n):
+        clock.check()
         centre = i * m // n
         for j in range(max(0, centre - band), min(m, centre + band + 1)):
             ratio = _similarity(old[i], new[j])
@@ -476,7 +704,12 @@ def _similarity(a: str, b: str) -> float:
     if not a or not b:
         return 0.0
     if len(a) * len(b) > _MAX_CHARACTER_COMPARISON:
-        matcher = difflib.SequenceMatcher(None, a.splitlines(), b.splitlines(), autojunk=False)
+        old_lines, new_lines = a.splitlines(), b.splitlines()
+        matcher = difflib.SequenceMatcher(None, old_lines, new_lines, autojunk=False)
+        if len(old_lines) * len(new_lines) > _MAX_LINE_COMPARISONS:
+            # The share of lines in common: an upper bound of the ratio, in linear time.
+            ratio = matcher.quick_ratio()
+            return ratio if ratio >= SIMILARITY_THRESHOLD else 0.0
     else:
         matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
     if (
@@ -521,6 +754,7 @@ def _cell_change(
     old_index: int | None,
     new_index: int | None,
     moved: bool,
+    clock: _Clock,
 ) -> CellChange:
     if old_index is None:
         assert new_index is not None
@@ -531,7 +765,7 @@ def _cell_change(
             new_index,
             cell.cell_type,
             _source_diff("", cell.source),
-            _output_summary((), cell.outputs),
+            _output_summary((), cell.outputs, clock),
         )
     if new_index is None:
         cell = old[old_index]
@@ -541,11 +775,11 @@ def _cell_change(
             None,
             cell.cell_type,
             _source_diff(cell.source, ""),
-            _output_summary(cell.outputs, ()),
+            _output_summary(cell.outputs, (), clock),
         )
     before, after = old[old_index], new[new_index]
     source_diff = _source_diff(before.source, after.source)
-    outputs = _output_summary(before.outputs, after.outputs)
+    outputs = _output_summary(before.outputs, after.outputs, clock)
     metadata_keys = _changed_keys(before.metadata, after.metadata)
     attachments = _changed_keys(before.attachments, after.attachments)
     old_cell_type = before.cell_type if before.cell_type != after.cell_type else None
@@ -572,8 +806,40 @@ def _cell_change(
 def _source_diff(old: str, new: str) -> tuple[str, ...]:
     if old == new:
         return ()
-    lines = difflib.unified_diff(_lines(old), _lines(new), n=_CONTEXT_LINES, lineterm="")
+    old_lines, new_lines = _lines(old), _lines(new)
+    if len(old_lines) * len(new_lines) > _MAX_SOURCE_DIFF_LINES:
+        return _one_hunk(old_lines, new_lines)
+    lines = difflib.unified_diff(old_lines, new_lines, n=_CONTEXT_LINES, lineterm="")
     return tuple(lines)[2:]  # without the "---" and "+++" file headers
+
+
+def _one_hunk(old: list[str], new: list[str]) -> tuple[str, ...]:
+    """A unified diff of two very long sources in one hunk, made in linear time: the
+    lines they share at either end are context (the nearest ones) or left out."""
+    head = 0
+    while head < min(len(old), len(new)) and old[head] == new[head]:
+        head += 1
+    tail = 0
+    while tail < min(len(old), len(new)) - head and old[-tail - 1] == new[-tail - 1]:
+        tail += 1
+    start = max(0, head - _CONTEXT_LINES)
+    after = min(tail, _CONTEXT_LINES)
+    old_stop, new_stop = len(old) - tail + after, len(new) - tail + after
+    return (
+        f"@@ -{_hunk_range(start, old_stop)} +{_hunk_range(start, new_stop)} @@",
+        *(" " + line for line in old[start:head]),
+        *("-" + line for line in old[head : len(old) - tail]),
+        *("+" + line for line in new[head : len(new) - tail]),
+        *(" " + line for line in old[len(old) - tail : old_stop]),
+    )
+
+
+def _hunk_range(start: int, stop: int) -> str:
+    """Lines ``start:stop`` as a unified diff's hunk header writes them (as difflib does)."""
+    length = stop - start
+    if length == 1:
+        return str(start + 1)
+    return f"{start + 1 if length else start},{length}"
 
 
 def _lines(source: str) -> list[str]:
@@ -585,16 +851,15 @@ def _changed_keys(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[str, 
     return tuple(sorted(key for key in old.keys() | new.keys() if old.get(key) != new.get(key)))
 
 
-def _output_summary(old: Sequence[_Output], new: Sequence[_Output]) -> OutputSummary | None:
+def _output_summary(
+    old: Sequence[_Output], new: Sequence[_Output], clock: _Clock
+) -> OutputSummary | None:
     if tuple(old) == tuple(new):
         return None
     added: list[str] = []
     removed: list[str] = []
     changed: list[str] = []
-    matcher = difflib.SequenceMatcher(
-        None, [o.key for o in old], [o.key for o in new], autojunk=False
-    )
-    for _tag, i1, i2, j1, j2 in matcher.get_opcodes():
+    for _tag, i1, i2, j1, j2 in _opcodes([o.key for o in old], [o.key for o in new], clock):
         # Pair outputs in place: in an "equal" run their kinds match; elsewhere
         # an output is compared with the one at its position when comparable.
         before, after = old[i1:i2], new[j1:j2]

@@ -13,7 +13,11 @@ BookstoreError
 ├── CorruptVersion          a stored version does not match its sha256 or is no valid notebook
 ├── NotComparable           a diff was asked of something that is not a notebook
 ├── Refused                 the operation would lose data (or do nothing useful) unless forced
-└── NotAllowed              the configuration does not allow this (a bucket not on the allowlist)
+├── NotAllowed              the configuration does not allow this (a bucket not on the allowlist)
+├── OutboxFull              a save cannot be kept for archiving: the outbox's quota or its disk
+│                           is full (also an ``OSError``, as a full disk is)
+└── LimitExceeded           the work asked for is larger, or takes longer, than bookstore
+                            allows one request (a diff of huge notebooks)
 """
 
 from __future__ import annotations
@@ -24,10 +28,12 @@ __all__ = [
     "CorruptVersion",
     "IndexMissing",
     "InvalidPath",
+    "LimitExceeded",
     "NotAllowed",
     "NotComparable",
     "ObjectConflict",
     "ObjectNotFound",
+    "OutboxFull",
     "Refused",
     "StoreError",
     "StoreUnavailable",
@@ -93,3 +99,16 @@ class Refused(BookstoreError):
 
 class NotAllowed(BookstoreError):
     """The configuration forbids it; the message names the setting that would allow it."""
+
+
+class OutboxFull(BookstoreError, OSError):
+    """The outbox may not grow: its quota is reached, or its disk is nearly full.
+
+    An ``OSError`` too, so whatever copes with a full disk copes with it; the save
+    itself has succeeded, and the message says why its version is not kept.
+    """
+
+
+class LimitExceeded(BookstoreError):
+    """The work is larger, or slower, than bookstore does for one request, so that no
+    request can keep the server busy; the message names the limit that was reached."""

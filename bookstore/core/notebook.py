@@ -63,14 +63,23 @@ def source_text(value: Any) -> str | None:
 
 
 def validate_notebook(content: bytes, what: str) -> None:
-    """Refuse bytes that are not a notebook nbformat can read and validate."""
+    """Refuse bytes that are not a notebook nbformat can read and validate.
+
+    Seconds for a notebook of many thousands of cells: servers call it off the
+    event loop. The schema is checked once (``nbformat.reads`` checks it anyway,
+    and hands over what it found).
+    """
     import nbformat  # costs 100 ms: only commands that restore pay for it
 
+    found: dict[str, Exception] = {}
     try:
-        notebook = nbformat.reads(content.decode("utf-8"), as_version=nbformat.NO_CONVERT)
-        nbformat.validate(notebook)
+        text = content.decode("utf-8")
+        nbformat.reads(text, as_version=nbformat.NO_CONVERT, capture_validation_error=found)
     except Exception as exc:  # nbformat raises assorted errors for unreadable files
-        raise CorruptVersion(f"{what} is not a valid notebook: {_first_line(exc)}") from exc
+        found["ValidationError"] = exc
+    if "ValidationError" in found:
+        error = found["ValidationError"]
+        raise CorruptVersion(f"{what} is not a valid notebook: {_first_line(error)}") from error
 
 
 def _first_line(exc: Exception) -> str:

@@ -1,45 +1,87 @@
 """Archived versions as Jupyter checkpoints, so JupyterLab's own picker shows history.
 
 Stock JupyterLab 4 and Notebook 7 list ``GET /api/contents/<path>/checkpoints``
-under File > Revert Notebook to Checkpoint. Here that list is every archived
-version of the path (from the index: no store call) followed by saves still
-waiting in the outbox, oldest first. Restoring one writes it back through the
-contents manager, which archives the restored state as a new version.
+under File > Revert Notebook to Checkpoint. Here that list is the path's newest
+archived versions (from the index: no store call) followed by its saves still
+waiting in the outbox, oldest first, ``LISTED_CHECKPOINTS`` at most: older
+versions are paged by the REST API and the command line. Restoring one writes it
+back through the contents manager, which archives the restored state as a new
+version.
+
+The contents API's rules hold here too:
+
+* A hidden file (unless ``ContentsManager.allow_hidden``) is refused as the
+  contents API refuses it: listing and creating its checkpoints answer 404, as
+  ``GET`` of the file does; restoring or deleting one answers 400, as ``PUT`` and
+  ``DELETE`` do. Nothing is read, archived or written.
+* A file whose type ``archive_types`` leaves out is not bookstore's to keep: it
+  gets Jupyter's own checkpoints (the contents manager's ``checkpoints_class``,
+  by default one copy in ``.ipynb_checkpoints`` beside the file), as it would
+  without bookstore. JupyterLab creates a checkpoint after every save of any
+  file; those go on working, and archive nothing.
+
+A checkpoint id is ``3`` for version 3, and ``pending-<UTC time of the save>``
+for a save not archived yet. Every id listed or returned stays restorable for as
+long as its version exists: a pending id restores its save while that waits in
+the outbox (set aside there, too, if it can never be archived), and afterwards
+the version archived from it: the one saved at that time, or, when the save held
+what the version before it held and so added none, that version. The time stays
+with the save across restarts, and when another server takes it over.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import re
-from datetime import datetime
-from typing import Any
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from typing import Any, NamedTuple
 
 from jupyter_server.services.contents.checkpoints import AsyncCheckpoints
+from jupyter_server.services.contents.fileio import FileManagerMixin
+from jupyter_server.services.contents.manager import AsyncContentsManager
+from jupyter_server.utils import ensure_async
 from sqlalchemy.exc import SQLAlchemyError
 from tornado.web import HTTPError
-from traitlets import Instance
+from traitlets import Instance, default
 
-from bookstore.archiving.outbox import OutboxEntry
+from bookstore.archiving.outbox import Outbox, OutboxEntry
 from bookstore.core import keys
 from bookstore.core.errors import VersionNotFound
+from bookstore.core.notebook import model_to_bytes
 from bookstore.index import Version
-from bookstore.server.contents import current_content, write_version
+from bookstore.server.contents import refuse_hidden, write_version
 from bookstore.server.http_errors import http_errors
 from bookstore.server.save_hooks import save_in_progress
 from bookstore.server.services import BookstoreServices
 
-__all__ = ["BookstoreCheckpoints", "checkpoint_id"]
+__all__ = ["LISTED_CHECKPOINTS", "BookstoreCheckpoints", "checkpoint_id"]
 
-_PENDING = re.compile(r"\Apending-(?P<name>[\w-]+)\Z")
+LISTED_CHECKPOINTS = 100
+"""The most checkpoints a list holds: the newest saves, waiting ones first."""
+
+_STAMP = "%Y%m%dT%H%M%S_%fZ"
+_PENDING = re.compile(r"\Apending-(?P<stamp>\d{8}T\d{6}_\d{6}Z)(?:-[\w-]+)?\Z")
+"""A pending id; the tail after the time is what ids of earlier releases carried."""
 _NUMBER = re.compile(rf"\A{keys.VERSION_NUMBER}\Z")
+_CHUNK = 1 << 20
 
 
 def checkpoint_id(item: Version | OutboxEntry) -> str:
-    """``3`` for version 3; ``pending-…`` for a save not archived yet (ids match ``[\\w-]+``)."""
+    """``3`` for version 3; ``pending-<UTC time>`` for a save not archived yet (``[\\w-]+``)."""
     if isinstance(item, Version):
         return str(item.number)
-    return "pending-" + item.outbox_file.name.removesuffix(".save").replace(".", "_")
+    return "pending-" + item.queued_time.astimezone(timezone.utc).strftime(_STAMP)
+
+
+def _saved_at(checkpoint: str) -> datetime | None:
+    """The time of the save a pending id names."""
+    match = _PENDING.match(checkpoint)
+    if match is None:
+        return None
+    return datetime.strptime(match["stamp"], _STAMP).replace(tzinfo=timezone.utc)
 
 
 def _model(item: Version | OutboxEntry) -> dict[str, Any]:
@@ -47,75 +89,107 @@ def _model(item: Version | OutboxEntry) -> dict[str, Any]:
     return {"id": checkpoint_id(item), "last_modified": queued}
 
 
+def _name(path: str) -> str:
+    with http_errors():
+        return keys.normalize_path(path)
+
+
 class BookstoreCheckpoints(AsyncCheckpoints):
     """Checkpoints backed by the archive; history is never deleted from here."""
 
     services = Instance(BookstoreServices, help="The history and archive queue that serve us.")
+    # Typed ``Any`` for mypy: jupyter_server's methods carry no annotations.
+    contents_manager: Any = Instance(
+        AsyncContentsManager, help="The contents manager whose checkpoints these are."
+    )
+    jupyter_checkpoints: Any = Instance(
+        AsyncCheckpoints, help="Jupyter's own checkpoints, for the files bookstore does not keep."
+    )
+
+    @default("jupyter_checkpoints")
+    def _as_without_bookstore(self) -> Any:
+        """What the contents manager would have made, had bookstore not replaced it."""
+        manager = self.contents_manager
+        return manager.checkpoints_class(**manager.checkpoints_kwargs)
+
+    # -- the checkpoints API ---------------------------------------------------------
 
     async def list_checkpoints(self, path: str) -> list[dict[str, Any]]:
-        in_progress = save_in_progress(path.strip("/"))
+        in_progress = save_in_progress(path)
         if in_progress is not None:
             # Inside a save, which only asks whether a checkpoint exists: its own will.
             return [{"id": "pending-save", "last_modified": in_progress}]
-        name = keys.normalize_path(path)
-        archived = [_model(version) for version in await self._indexed(name)]
-        return archived + [_model(entry) for entry in self.services.archiver.pending(name)]
-
-    async def _indexed(self, name: str) -> list[Version]:
-        """The path's versions; none while the index is not ready, so a save never fails on it.
-
-        The contents manager lists checkpoints inside every save.
-        """
-        if not self.services.archiver.ready:
-            return []
-        try:
-            return await self.services.history.versions(name)
-        except SQLAlchemyError as exc:
-            self.log.warning("bookstore: cannot read the index for checkpoints: %s", exc)
-            return []
+        name = _name(path)
+        await refuse_hidden(self.contents_manager, name, target=False)
+        if not self._keeps(name):
+            return list(await self.jupyter_checkpoints.list_checkpoints(path))
+        waiting = self.services.archiver.pending(name)[-LISTED_CHECKPOINTS:]
+        listed: list[Version | OutboxEntry] = [
+            *await self._newest(name, LISTED_CHECKPOINTS - len(waiting)),
+            *waiting,
+        ]
+        return [_model(item) for item in listed]
 
     async def create_checkpoint(self, contents_mgr: Any, path: str) -> dict[str, Any]:
-        """The version holding the file's current content, queuing it if no version does."""
-        name = keys.normalize_path(path)
-        in_progress = save_in_progress(name)
+        """The checkpoint holding the file's content: the save waiting with it, or the
+        latest version if it holds it, else a save queued now."""
+        in_progress = save_in_progress(path)
         if in_progress is not None:
             # Called from inside a save, whose post-save hook queues this very content.
             return {"id": "pending-save", "last_modified": in_progress}
-        os_path, content = await current_content(contents_mgr, name)
-        versions = await self._indexed(name)
-        latest = versions[-1] if versions else None
-        if (
-            latest is not None
-            and latest.sha256 == hashlib.sha256(content).hexdigest()
-            and not self.services.archiver.pending(name)
-        ):
-            return _model(latest)
+        name = _name(path)
+        await refuse_hidden(self.contents_manager, name, target=False)
+        if not self._keeps(name):
+            return dict(await self.jupyter_checkpoints.create_checkpoint(contents_mgr, path))
+        now = await _file_now(contents_mgr, name)
+        if not self.services.archiver.pending(name):
+            # (A save waiting with this content is found by the outbox, which keeps it once.)
+            latest = await self._latest(name)
+            if latest is not None and latest.sha256 == await asyncio.to_thread(now.sha256):
+                return _model(latest)
         try:
-            entry = self.services.hooks.capture(name, os_path, content)
+            entry = self.services.hooks.capture(name, now.os_path, now.content)
         except OSError as exc:
             raise HTTPError(507, f"bookstore could not keep this checkpoint: {exc}") from exc
         return _model(entry)
 
     async def restore_checkpoint(self, contents_mgr: Any, checkpoint_id: str, path: str) -> None:
         """Save the chosen version as the file's content: the restore is itself archived."""
-        name = keys.normalize_path(path)
+        name = _name(path)
+        await refuse_hidden(self.contents_manager, name, target=True)
+        if not self._keeps(name):
+            await self.jupyter_checkpoints.restore_checkpoint(contents_mgr, checkpoint_id, path)
+            return
         with http_errors():
             content = await self._content_of(name, checkpoint_id)
             await write_version(contents_mgr, self.services, name, content)
 
     async def delete_checkpoint(self, checkpoint_id: str, path: str) -> None:
+        name = _name(path)
+        await refuse_hidden(self.contents_manager, name, target=True)
+        if not self._keeps(name):
+            await self.jupyter_checkpoints.delete_checkpoint(checkpoint_id, path)
+            return
         raise HTTPError(
             403, "bookstore keeps every version; remove old ones with `bookstore-history prune`"
         )
 
     async def delete_all_checkpoints(self, path: str) -> None:
         """Deleting a notebook keeps its history: it can be listed and restored later."""
+        if not self._keeps(path):
+            await self.jupyter_checkpoints.delete_all_checkpoints(path)
+            return
         self.log.info("bookstore: %s was deleted; its archived versions are kept", path)
 
     async def rename_checkpoint(self, checkpoint_id: str, old_path: str, new_path: str) -> None:
         """Versions stay under the path they were saved at (their keys name it)."""
+        if not self._keeps(old_path):
+            await self.jupyter_checkpoints.rename_checkpoint(checkpoint_id, old_path, new_path)
 
     async def rename_all_checkpoints(self, old_path: str, new_path: str) -> None:
+        if not self._keeps(old_path):
+            await self.jupyter_checkpoints.rename_all_checkpoints(old_path, new_path)
+            return
         self.log.info(
             "bookstore: %s was renamed to %s; versions saved before stay listed under %s",
             old_path,
@@ -123,17 +197,110 @@ class BookstoreCheckpoints(AsyncCheckpoints):
             old_path,
         )
 
+    # -- the contents API's rules ----------------------------------------------------
+
+    def _keeps(self, path: str) -> bool:
+        """Whether ``path``'s saves are archived, so its checkpoints are versions."""
+        return self.services.hooks.archives(path.strip("/"), "file")
+
+    # -- versions ----------------------------------------------------------------------
+
+    async def _newest(self, name: str, count: int) -> list[Version]:
+        """The path's newest ``count`` versions, oldest first; none while the index is
+        not ready or cannot be read, so that listing never fails on it."""
+        if count <= 0 or not self.services.archiver.ready:
+            return []
+        try:
+            return await self.services.history.versions(name, limit=count, newest=True)
+        except SQLAlchemyError as exc:
+            self.log.warning("bookstore: cannot read the index for checkpoints: %s", exc)
+            return []
+
+    async def _latest(self, name: str) -> Version | None:
+        if not self.services.archiver.ready:
+            return None
+        try:
+            return await self.services.history.latest(name)
+        except SQLAlchemyError as exc:
+            self.log.warning("bookstore: cannot read the index for checkpoints: %s", exc)
+            return None
+
     async def _content_of(self, name: str, checkpoint: str) -> bytes:
         if _NUMBER.match(checkpoint):
             _, content = await self.services.history.fetch(name, int(checkpoint))
             return content
-        if _PENDING.match(checkpoint) is None:
+        saved_at = _saved_at(checkpoint)
+        if saved_at is None:
             raise VersionNotFound(f"{checkpoint!r} is not a checkpoint of {name!r}")
         archiver = self.services.archiver
-        for entry in archiver.pending(name):
-            if checkpoint_id(entry) == checkpoint:
-                hashed = await asyncio.to_thread(archiver.outbox.load, entry)
-                return hashed.record.content
-        raise VersionNotFound(
-            f"checkpoint {checkpoint!r} of {name!r} has been archived since; reload the list"
-        )
+        queued = [entry for entry in archiver.pending(name) if entry.queued_time == saved_at]
+        waiting = await asyncio.to_thread(_waiting_content, archiver.outbox, name, saved_at, queued)
+        if waiting is not None:
+            return waiting
+        try:
+            _, content = await self.services.history.fetch(name, at=saved_at)
+        except VersionNotFound:
+            raise VersionNotFound(
+                f"checkpoint {checkpoint!r} of {name!r} is neither waiting to be archived "
+                "nor archived"
+            ) from None
+        return content
+
+
+def _waiting_content(
+    outbox: Outbox, name: str, saved_at: datetime, queued: list[OutboxEntry]
+) -> bytes | None:
+    """The bytes of the save of ``name`` made at ``saved_at`` while it is in the outbox.
+
+    Blocking. Looked for where an entry goes next: queued in this server, in the
+    outbox (before start-up, or left by a server that is gone), set aside; one that
+    moves meanwhile is found further on, or has been archived.
+    """
+
+    def candidates() -> Iterator[OutboxEntry]:
+        yield from queued
+        for entry in outbox.pending():
+            if entry.path == name and entry.queued_time == saved_at:
+                yield entry
+        for item in outbox.set_aside_saves():
+            if (item.path, item.queued_time) == (name, saved_at) and item.workspace in (
+                None,
+                outbox.workspace,
+            ):
+                yield OutboxEntry(item.outbox_file, name, saved_at)
+
+    for entry in candidates():
+        try:
+            return outbox.load(entry).record.content
+        except FileNotFoundError:
+            continue
+    return None
+
+
+class _FileNow(NamedTuple):
+    """A file as it is now: its local path, or, from a contents manager that keeps no
+    local files, its bytes."""
+
+    os_path: str | None
+    content: bytes | None
+
+    def sha256(self) -> str:
+        """The content's sha256, read in chunks; blocking."""
+        digest = hashlib.sha256()
+        if self.os_path is None:
+            digest.update(self.content or b"")
+            return digest.hexdigest()
+        with open(self.os_path, "rb") as stream:
+            while chunk := stream.read(_CHUNK):
+                digest.update(chunk)
+        return digest.hexdigest()
+
+
+async def _file_now(contents_mgr: Any, name: str) -> _FileNow:
+    if isinstance(contents_mgr, FileManagerMixin):
+        os_path: str = contents_mgr._get_os_path(name)  # type: ignore[no-untyped-call]
+        if not await asyncio.to_thread(os.path.isfile, os_path):
+            raise HTTPError(404, f"file {name!r} does not exist")
+        return _FileNow(os_path, None)
+    model = await ensure_async(contents_mgr.get(name, content=True))
+    return _FileNow(None, await asyncio.to_thread(model_to_bytes, model))

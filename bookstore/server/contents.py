@@ -30,7 +30,14 @@ from tornado import web
 from bookstore.core.notebook import bytes_to_model, model_to_bytes
 from bookstore.server.services import BookstoreServices
 
-__all__ = ["check_path", "current_content", "file_exists", "save_content", "write_version"]
+__all__ = [
+    "check_path",
+    "current_content",
+    "file_exists",
+    "refuse_hidden",
+    "save_content",
+    "write_version",
+]
 
 _MAX_NAME_BYTES = 255
 
@@ -48,10 +55,7 @@ async def check_path(
     """
     if target:
         _check_name_lengths(path)
-    if await _hidden(contents_mgr, path):
-        if target:
-            raise web.HTTPError(400, f"{path} is hidden; the server does not write hidden files")
-        raise web.HTTPError(404, f"file or directory {path!r} does not exist")
+    await refuse_hidden(contents_mgr, path, target=target)
     if target:
         await _check_folder(contents_mgr, path)
     if not services.hooks.archives(path, "file"):
@@ -60,6 +64,15 @@ async def check_path(
         if target:
             raise web.HTTPError(400, f"bookstore does not write {path}: {why}")
         raise web.HTTPError(404, f"{path} has no history: {why}")
+
+
+async def refuse_hidden(contents_mgr: Any, path: str, *, target: bool) -> None:
+    """Refuse a hidden path as the contents API does: 404 to read it, 400 to write it."""
+    if not await _hidden(contents_mgr, path):
+        return
+    if target:
+        raise web.HTTPError(400, f"{path} is hidden; the server does not write hidden files")
+    raise web.HTTPError(404, f"file or directory {path!r} does not exist")
 
 
 async def _hidden(contents_mgr: Any, path: str) -> bool:

@@ -6,13 +6,15 @@ notebook path, including one whose last part is a number, reads one way only.
 
 from __future__ import annotations
 
+import asyncio
 import re
+from typing import Any
 
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler, JupyterHandler, path_regex
 from tornado import web
 
-from bookstore.core.diff import diff_as_dict
+from bookstore.core.diff import NotebookDiff, diff_as_json
 from bookstore.core.keys import VERSION_NUMBER, normalize_path
 from bookstore.core.notebook import is_notebook_path
 from bookstore.history import describe_version
@@ -165,10 +167,16 @@ class DiffHandler(BookstoreHandler):
                 raise web.HTTPError(404, f"{name} does not exist now; give ?to=<version>")
             compared = await self.services.history.diff(name, int(version), new)
         newer = compared.new.number if compared.new is not None else None
-        self.finish(
-            {"path": name, "from": compared.old.number, "to": newer}
-            | diff_as_dict(compared.difference)
-        )
+        head = {"path": name, "from": compared.old.number, "to": newer}
+        # Megabytes of JSON for a large notebook: encoded off the event loop.
+        answer = await asyncio.to_thread(_json_answer, compared.difference, head)
+        self.set_header("Content-Type", "application/json")
+        self.finish(answer)
+
+
+def _json_answer(difference: NotebookDiff, head: dict[str, Any]) -> str:
+    """The diff as JSON, escaped as Tornado escapes JSON (``</`` closes no script tag)."""
+    return diff_as_json(difference, head).replace("</", "<\\/")
 
 
 handlers = [

@@ -12,6 +12,7 @@ from bookstore.core.errors import (
     BookstoreError,
     CorruptVersion,
     InvalidPath,
+    LimitExceeded,
     NotAllowed,
     NotComparable,
     ObjectNotFound,
@@ -31,6 +32,7 @@ _STATUS: list[tuple[type[Exception], int]] = [
     (CorruptVersion, 422),
     (NotComparable, 422),
     (StoreError, 503),
+    (LimitExceeded, 413),
     (BookstoreError, 500),
 ]
 
