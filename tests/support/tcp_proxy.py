@@ -41,7 +41,8 @@ class TcpProxy:
 
     def set_mode(self, mode: Mode) -> None:
         """Switch behaviour; every open connection is dropped so the change is immediate."""
-        self.mode = mode
+        with self._lock:
+            self.mode = mode
         self._drop_connections()
         if mode == "refuse" and self._listener is not None:
             # shutdown() wakes the thread blocked in accept(); close() alone would
@@ -71,19 +72,23 @@ class TcpProxy:
                 client, _ = listener.accept()
             except OSError:
                 return
-            self._track(client)
-            if self.mode == "forward":
+            if self._track(client) and self.mode == "forward":
                 threading.Thread(target=self._connect, args=(client,), daemon=True).start()
 
     def _connect(self, client: socket.socket) -> None:
         try:
             upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
         except OSError:
-            client.close()
+            self._forget(client)
             return
-        self._track(upstream)
-        threading.Thread(target=self._pipe, args=(client, upstream, True), daemon=True).start()
+        if not self._track(upstream):
+            self._forget(client)
+            return
+        sending = threading.Thread(target=self._pipe, args=(client, upstream, True), daemon=True)
+        sending.start()
         self._pipe(upstream, client, False)
+        sending.join()
+        self._forget(client, upstream)
 
     def _pipe(self, source: socket.socket, target: socket.socket, slowed: bool) -> None:
         with contextlib.suppress(OSError):
@@ -95,9 +100,21 @@ class TcpProxy:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
 
-    def _track(self, sock: socket.socket) -> None:
+    def _track(self, sock: socket.socket) -> bool:
+        """Keep ``sock`` to drop on the next mode change; a closed proxy closes it at once."""
         with self._lock:
-            self._sockets.add(sock)
+            if self.mode != "refuse":
+                self._sockets.add(sock)
+                return True
+        sock.close()
+        return False
+
+    def _forget(self, *sockets: socket.socket) -> None:
+        """Close connections that ended by themselves, so none is left for the collector."""
+        with self._lock:
+            self._sockets.difference_update(sockets)
+        for sock in sockets:
+            sock.close()
 
     def _drop_connections(self) -> None:
         with self._lock:
