@@ -182,3 +182,40 @@ def test_a_users_rebuild_and_prune_leave_other_users_alone(hub: Hub) -> None:
     assert [v["version"] for v in bob_versions] == [1, 2, 3, 4]
     assert [v["version"] for v in hub.cli("alice", "list", "a.ipynb")] == [4]
     assert hub.cli("bob@example.org", "verify")["problems"] == []
+
+
+@pytest.mark.e2e
+def test_a_server_whose_workspace_holds_another_starts_and_leaves_its_versions_alone(
+    tmp_path: Path,
+) -> None:
+    """A named server's workspace inside the default server's (``team/alice/lab`` in
+    ``team/alice``), on one store and one index: the default server, starting with no
+    version of its own, rebuilds from the store without taking the named server's."""
+    shared = {
+        "BOOKSTORE_LOCAL_STORE_DIR": str(tmp_path / "store"),
+        "BOOKSTORE_INDEX_URL": f"sqlite+aiosqlite:///{tmp_path / 'index.sqlite'}",
+    }
+    named = {**shared, "BOOKSTORE_WORKSPACE_PREFIX": "team/alice/lab"}
+    with JupyterServer(tmp_path / "named", env=named) as server:
+        for n in range(2):
+            server.save("x.ipynb", notebook(f"named server save {n}"))
+        server.wait_archived()
+
+    default = {**shared, "BOOKSTORE_WORKSPACE_PREFIX": "team/alice"}
+    with JupyterServer(tmp_path / "default", env=default) as server:
+        status = server.wait_archived()
+        listed = server.api("GET", "/api/bookstore/versions/lab/x.ipynb").json()
+        server.save("x.ipynb", notebook("default server save"))
+        server.wait_archived()
+    with JupyterServer(tmp_path / "named", env=named) as server:
+        theirs = server.api("GET", "/api/bookstore/versions/x.ipynb").json()
+
+    assert status["archive"]["last_error"] is None
+    assert listed["total"] == 0
+    assert theirs["total"] == 2
+    environment = {**os.environ, **default, "JUPYTER_CONFIG_DIR": str(tmp_path / "default")}
+    reindexed = subprocess.run(
+        [CLI, "reindex", "--json"], env=environment, capture_output=True, text=True, check=False
+    )
+    assert reindexed.returncode == 0, reindexed.stderr
+    assert json.loads(reindexed.stdout)["added"] == []

@@ -119,8 +119,10 @@ async def reindex(
                 annotated[annotations_of] = info.key
             elif parsed is None or info.key in pruned:
                 report.ignored.append(info.key)
+            elif (described := await _describe(store, info, parsed)) is None:
+                report.ignored.append(info.key)  # a nested workspace's version
             else:
-                found.append(await _describe(store, info, parsed))
+                found.append(described)
         finally:
             tick()
 
@@ -146,8 +148,11 @@ async def reindex(
     return report
 
 
-async def _describe(store: Store, info: ObjectInfo, key: keys.VersionKey) -> _Found:
+async def _describe(store: Store, info: ObjectInfo, key: keys.VersionKey) -> _Found | None:
+    """What the object says of itself; ``None`` if it is another workspace's version."""
     recorded = keys.parse_version_metadata((await store.head(info.key)).metadata)
+    if recorded.path is not None and recorded.path != key.path:
+        return None
     sha256 = recorded.sha256
     if sha256 is None:
         sha256 = hashlib.sha256((await store.get(info.key)).data).hexdigest()
@@ -227,14 +232,20 @@ async def verify(
         pruned = set(await queries.pruned_keys(session, workspace))
     listing = await list_versions_in_store(store, workspace)
     indexed = {row.store_key for row in rows}
-    for info in listing:
-        if info.key not in indexed and keys.parse_version_key(workspace, info.key):
-            detail = (
-                "left by an interrupted prune; the next prune deletes it"
-                if info.key in pruned
-                else "in the store but not indexed (bookstore-history reindex adds it)"
-            )
-            report.problems.append(Problem("orphan", info.key, detail))
+
+    async def orphan(info: ObjectInfo) -> None:
+        parsed = keys.parse_version_key(workspace, info.key)
+        if info.key in indexed or parsed is None:
+            return
+        if info.key in pruned:
+            detail = "left by an interrupted prune; the next prune deletes it"
+        elif await _describe(store, info, parsed) is None:
+            return  # a nested workspace's version
+        else:
+            detail = "in the store but not indexed (bookstore-history reindex adds it)"
+        report.problems.append(Problem("orphan", info.key, detail))
+
+    await _bounded(listing, orphan)
     chosen = random.sample(rows, sample) if sample is not None and sample < len(rows) else rows
     on_total(len(chosen))
 

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from posixpath import splitext
 from typing import NamedTuple
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from bookstore.core.errors import InvalidPath
 from bookstore.core.record import HashedRecord
@@ -240,6 +240,7 @@ _PUBLISHED_AT = "bookstore-published-at"
 class RecordedVersion(NamedTuple):
     """What a version object's metadata says of it; ``None`` where it says nothing."""
 
+    path: str | None
     sha256: str | None
     number: int | None
 
@@ -256,10 +257,17 @@ def version_metadata(hashed: HashedRecord, number: int) -> dict[str, str]:
 
 
 def parse_version_metadata(metadata: Mapping[str, str]) -> RecordedVersion:
-    """The sha256 and version number a version object was written with."""
-    number = metadata.get(_NUMBER, "")
+    """The path, sha256 and version number a version object was written with.
+
+    The path tells whose an object is when workspaces nest: under ``team``, the key
+    ``team/lab/x.ipynb/@...`` reads as the path ``lab/x.ipynb``, but an object the
+    workspace ``team/lab`` wrote says its path is ``x.ipynb``.
+    """
+    path, number = metadata.get(_PATH), metadata.get(_NUMBER, "")
     return RecordedVersion(
-        metadata.get(_SHA256), int(number) if re.fullmatch(VERSION_NUMBER, number) else None
+        unquote(path) if path is not None else None,
+        metadata.get(_SHA256),
+        int(number) if re.fullmatch(VERSION_NUMBER, number) else None,
     )
 
 
