@@ -52,7 +52,7 @@ async def test_a_crash_between_store_and_index_is_indexed_once_on_replay(
     store, index = parts
     hashed = record(b"stored, not indexed")
     key = keys.version_key("ws", "a.ipynb", T0)
-    await store.put(key, hashed.record.content, keys.version_metadata(hashed, 1))
+    await store.put(key, hashed.body, keys.version_metadata(hashed, 1))
     row = await archive_record(store, index, "ws", hashed)
     assert row is not None
     assert (row.number, row.store_key) == (1, key)

@@ -149,7 +149,7 @@ def test_the_saves_of_a_dead_server_go_to_a_server_of_the_same_workspace_only(
     claimed = alpha.claim().entries
 
     assert [(e.path, e.queued_time) for e in claimed] == [(e.path, e.queued_time) for e in entries]
-    assert [alpha.load(e).record.content for e in claimed] == [b"a0", b"a1", b"a2"]
+    assert [alpha.read(e) for e in claimed] == [b"a0", b"a1", b"a2"]
     assert alpha.claim().entries == []  # claimed once
     assert beta.claim().entries == []
 

@@ -53,13 +53,10 @@ def test_without_local_files_the_pre_save_hook_keeps_the_serialised_notebook(
     manager.save(model, "/kv.ipynb")
 
     [entry] = submitted
-    loaded = hooks.outbox.load(entry)
-    assert loaded.record.filepath == "kv.ipynb"
-    assert loaded.record.content == model_to_bytes(model)
-    assert (
-        nbformat.reads(loaded.record.content.decode(), as_version=4).cells[0].source
-        == "print('kv', 0)"
-    )
+    assert entry.path == "kv.ipynb"
+    content = hooks.outbox.read(entry)
+    assert content == model_to_bytes(model)
+    assert nbformat.reads(content.decode(), as_version=4).cells[0].source == "print('kv', 0)"
 
 
 def test_types_not_configured_are_not_kept(tmp_path: Path) -> None:

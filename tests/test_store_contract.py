@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from bookstore.core.body import FileSlice
 from bookstore.core.errors import (
     ConfigurationError,
     ObjectConflict,
@@ -20,6 +21,7 @@ from bookstore.core.errors import (
     StoreUnavailable,
 )
 from bookstore.store import LocalStore, S3Store, Store, StoredObject
+from bookstore.store.s3 import PART_BYTES
 from tests.support.moto_server import (
     ACCESS_KEY_ID,
     REGION,
@@ -179,6 +181,45 @@ async def test_close_twice_is_harmless(store: Store) -> None:
     await store.close()
 
 
+def large_body(directory: Path, fill: bytes = b"x") -> FileSlice:
+    """A body of three S3 parts and a bit, after a header the store must not send."""
+    size = 2 * PART_BYTES + PART_BYTES // 2 + 1
+    file = directory / f"large-{fill.hex()}.save"
+    with file.open("wb") as out:
+        out.write(b"header line\n")
+        out.write(os.urandom(1024) + fill * (size - 1024))
+    return FileSlice(file, len(b"header line\n"), size)
+
+
+async def test_a_large_body_is_stored_exactly_from_its_file_slice(
+    store: Store, tmp_path: Path
+) -> None:
+    body = large_body(tmp_path)
+    expected = body.file.read_bytes()[body.offset :]
+
+    await store.put("ws/big.ipynb/@1.ipynb", body, METADATA)
+
+    stored = await store.get("ws/big.ipynb/@1.ipynb")
+    assert stored.data == expected
+    assert stored.metadata == METADATA
+    assert [info.size async for info in store.list("ws/")] == [body.size]
+
+
+async def test_a_large_body_put_again_succeeds_and_other_bytes_conflict(
+    store: Store, tmp_path: Path
+) -> None:
+    """A retried upload of a large version is compared in chunks, never read whole."""
+    body = large_body(tmp_path)
+    await store.put("ws/big.ipynb/@1.ipynb", body, METADATA)
+    await store.put("ws/big.ipynb/@1.ipynb", body, METADATA)
+
+    with pytest.raises(ObjectConflict):
+        await store.put("ws/big.ipynb/@1.ipynb", large_body(tmp_path, b"y"), METADATA)
+    with pytest.raises(ObjectConflict):
+        await store.put("ws/big.ipynb/@1.ipynb", body._replace(size=body.size - 1), METADATA)
+    assert (await store.get("ws/big.ipynb/@1.ipynb")).data == body.file.read_bytes()[body.offset :]
+
+
 # -- S3 only -------------------------------------------------------------------
 
 
@@ -194,6 +235,22 @@ async def test_s3_put_sets_content_type_by_suffix(
         blob = client.head_object(Bucket=s3_bucket, Key="ws/blob")
     assert notebook["ContentType"] == "application/json"
     assert blob["ContentType"] == "application/octet-stream"
+
+
+async def test_s3_uploads_a_large_body_in_parts_and_leaves_no_upload_behind(
+    moto_server: MotoServer, s3_bucket: str, s3_store: S3Store, tmp_path: Path
+) -> None:
+    body = large_body(tmp_path)
+    await s3_store.put("ws/big.ipynb/@1.ipynb", body, METADATA)
+    with pytest.raises(ObjectConflict):
+        await s3_store.put("ws/big.ipynb/@1.ipynb", large_body(tmp_path, b"y"), METADATA)
+
+    with moto_server.client() as client:
+        head = client.head_object(Bucket=s3_bucket, Key="ws/big.ipynb/@1.ipynb")
+        unfinished = client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", [])
+    assert head["ETag"].strip('"').endswith("-3")  # S3's mark of an object sent in 3 parts
+    assert head["ContentType"] == "application/json"
+    assert unfinished == []
 
 
 def test_s3_description_names_bucket_and_endpoint() -> None:

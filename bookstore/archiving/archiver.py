@@ -108,7 +108,7 @@ async def archive_record(
     store: Store, index: IndexDatabase, workspace: str, hashed: HashedRecord
 ) -> Version | None:
     """Store and index one save; ``None`` when it equals the path's latest version."""
-    latest = await latest_of(index, workspace, hashed.record.filepath)
+    latest = await latest_of(index, workspace, hashed.filepath)
     return await store_and_index(store, index, workspace, hashed, latest)
 
 
@@ -126,12 +126,11 @@ async def store_and_index(
     Another server that saved the same path in the same microsecond holds the
     key with other bytes; the save then takes the next free microsecond.
     """
-    record = hashed.record
     if latest is not None and latest.sha256 == hashed.sha256:
         return None
-    path = keys.normalize_path(record.filepath)  # the index names paths as keys do
+    path = keys.normalize_path(hashed.filepath)  # the index names paths as keys do
     for attempt in range(_KEY_ATTEMPTS):
-        queued_time = record.queued_time + timedelta(microseconds=attempt)
+        queued_time = hashed.queued_time + timedelta(microseconds=attempt)
         key = keys.version_key(workspace, path, queued_time)
         async with index.writing() as session:
             # Numbered before the upload, so the object's metadata names its real version.
@@ -139,7 +138,7 @@ async def store_and_index(
         if number is None:
             continue
         try:
-            await store.put(key, record.content, keys.version_metadata(hashed, number))
+            await store.put(key, hashed.body, keys.version_metadata(hashed, number))
         except Exception as exc:
             # A key taken, or one the store can never hold: no version will use the number.
             if isinstance(exc, ObjectConflict) or unarchivable_reason(exc) is not None:
@@ -159,7 +158,7 @@ async def store_and_index(
             path=path,
             number=number,
             store_key=key,
-            size=len(record.content),
+            size=hashed.size,
             sha256=hashed.sha256,
             queued_at=queued_time,
             archived_at=datetime.now(timezone.utc),

@@ -23,6 +23,7 @@ equal to the entry already waiting for the same path is kept once.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import os
@@ -39,6 +40,7 @@ from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
+from bookstore.core.body import FileSlice, chunks_of
 from bookstore.core.errors import OutboxFull
 from bookstore.core.keys import format_timestamp
 from bookstore.core.record import ArchiveRecord, HashedRecord
@@ -50,6 +52,7 @@ else:
     import fcntl
 
 __all__ = [
+    "IN_MEMORY_BYTES",
     "NO_LIMITS",
     "Claimed",
     "Outbox",
@@ -62,6 +65,8 @@ __all__ = [
 _SUFFIX = ".save"
 _REASON = ".reason.json"
 _CHUNK = 1 << 20
+IN_MEMORY_BYTES = 8 << 20
+"""Saves up to this size are read whole for archiving; larger ones are streamed."""
 _HEADER_LIMIT = 1 << 16
 _NAME = re.compile(
     r"(?P<stamp>\d{8}T\d{6}\.\d{6}Z)-(?P<owner>[0-9A-Za-z]+)-[0-9A-Za-z]+" + re.escape(_SUFFIX)
@@ -155,6 +160,8 @@ class Outbox:
         self._lease: int | None = None
         self._latest: dict[str, tuple[OutboxEntry, int]] = {}
         """The entry this process last wrote for each path, and its content's size."""
+        self._sha256s: dict[str, str] = {}
+        """The sha256 of each entry this process wrote, computed as it was copied."""
         self._used: int | None = None
         self._notes: dict[str, SetAside] = {}
 
@@ -193,10 +200,12 @@ class Outbox:
         self._check_room(len(header) + size)
         name = self._name_for(queued_time)
         temporary = self._tmp / name
+        digest = hashlib.sha256()
         try:
             with open(temporary, "xb") as out:
                 out.write(header)
                 for chunk in chunks():
+                    digest.update(chunk)
                     out.write(chunk)
                 out.flush()
                 os.fsync(out.fileno())
@@ -208,6 +217,7 @@ class Outbox:
         entry = OutboxEntry(self.directory / name, path, queued_time)
         with self._lock:
             self._latest[path] = (entry, size)
+            self._sha256s[name] = digest.hexdigest()
             if self._used is not None:
                 self._used += written
         return entry
@@ -315,11 +325,34 @@ class Outbox:
         return sorted(entries, key=lambda entry: (entry.queued_time, entry.outbox_file.name))
 
     def load(self, entry: OutboxEntry) -> HashedRecord:
-        """The entry's record and sha256; blocking, so run it off the event loop."""
+        """The entry's save, ready for the store; blocking, so run it off the event loop.
+
+        A save larger than ``IN_MEMORY_BYTES`` stays in the entry's file, read in chunks
+        as the store sends it; its sha256 is the one computed as it was copied, or, for
+        an entry another process wrote, computed reading it in chunks.
+        """
+        with open(entry.outbox_file, "rb") as stream:
+            offset = len(stream.readline(_HEADER_LIMIT + 1))
+            size = os.fstat(stream.fileno()).st_size - offset
+            if size <= IN_MEMORY_BYTES:
+                content = stream.read()
+                record = ArchiveRecord(entry.path, content, entry.queued_time)
+                return HashedRecord.of(record)
+        body = FileSlice(entry.outbox_file, offset, size)
+        with self._lock:
+            sha256 = self._sha256s.get(entry.outbox_file.name)
+        if sha256 is None:
+            digest = hashlib.sha256()
+            for chunk in chunks_of(body):
+                digest.update(chunk)
+            sha256 = digest.hexdigest()
+        return HashedRecord(entry.path, entry.queued_time, body, sha256)
+
+    def read(self, entry: OutboxEntry) -> bytes:
+        """The bytes the entry's save wrote; blocking."""
         with open(entry.outbox_file, "rb") as stream:
             stream.readline(_HEADER_LIMIT + 1)
-            content = stream.read()
-        return HashedRecord.of(ArchiveRecord(entry.path, content, entry.queued_time))
+            return stream.read()
 
     def remove(self, entry: OutboxEntry) -> None:
         """Forget an archived entry (another process may have removed it already)."""
@@ -519,6 +552,7 @@ class Outbox:
 
     def _forget(self, file: Path, size: int) -> None:
         with self._lock:
+            self._sha256s.pop(file.name, None)
             for path, (entry, _) in list(self._latest.items()):
                 if entry.outbox_file == file:
                     del self._latest[path]

@@ -247,11 +247,10 @@ class RecordedVersion(NamedTuple):
 
 def version_metadata(hashed: HashedRecord, number: int) -> dict[str, str]:
     """What a version object says about itself, so the index can be rebuilt from a listing."""
-    record = hashed.record
     return {
-        _PATH: quote(record.filepath, safe="/"),
+        _PATH: quote(hashed.filepath, safe="/"),
         _NUMBER: str(number),
-        _QUEUED_TIME: record.queued_time.isoformat(),
+        _QUEUED_TIME: hashed.queued_time.isoformat(),
         _SHA256: hashed.sha256,
     }
 

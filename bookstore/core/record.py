@@ -6,6 +6,8 @@ import hashlib
 from datetime import datetime
 from typing import NamedTuple
 
+from bookstore.core.body import Body, size_of
+
 __all__ = ["ArchiveRecord", "HashedRecord"]
 
 
@@ -25,11 +27,22 @@ class ArchiveRecord(NamedTuple):
 
 
 class HashedRecord(NamedTuple):
-    """A record with the sha256 of its content, computed once, off the event loop."""
+    """A save on its way to the store: its bytes, or where to read them, and their sha256.
 
-    record: ArchiveRecord
+    The sha256 is computed once, off the event loop; a large save's bytes stay in
+    the file that keeps them (``FileSlice``) until the store reads them in chunks.
+    """
+
+    filepath: str
+    queued_time: datetime
+    body: Body
     sha256: str
 
     @classmethod
     def of(cls, record: ArchiveRecord) -> HashedRecord:
-        return cls(record, hashlib.sha256(record.content).hexdigest())
+        sha256 = hashlib.sha256(record.content).hexdigest()
+        return cls(record.filepath, record.queued_time, record.content, sha256)
+
+    @property
+    def size(self) -> int:
+        return size_of(self.body)

@@ -271,7 +271,7 @@ def _waiting_content(
 
     for entry in candidates():
         try:
-            return outbox.load(entry).record.content
+            return outbox.read(entry)
         except FileNotFoundError:
             continue
     return None

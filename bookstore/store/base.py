@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from typing import NamedTuple, Protocol
 
+from bookstore.core.body import Body
+
 __all__ = ["ObjectInfo", "Store", "StoredObject"]
 
 
@@ -41,13 +43,15 @@ class Store(Protocol):
     """Where the objects live, in words for logs and errors (``s3://bucket``, a directory)."""
 
     async def put(
-        self, key: str, data: bytes, metadata: Mapping[str, str], *, overwrite: bool = False
+        self, key: str, data: Body, metadata: Mapping[str, str], *, overwrite: bool = False
     ) -> None:
         """Store ``data`` at ``key`` unless an object is already there.
 
         Writing the same bytes again is a success (a retried upload); different
         bytes raise ``ObjectConflict``. With ``overwrite`` (published copies,
-        never versions) the object is replaced. Raises ``StoreUnavailable``.
+        never versions) the object is replaced. A ``FileSlice`` is read in chunks,
+        never whole, by the stores that keep bytes outside the process. Raises
+        ``StoreUnavailable``.
         """
         ...
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import os
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 
 __all__ = ["fsync_directory", "replace_atomically", "write_durably"]
@@ -19,11 +20,12 @@ def fsync_directory(path: Path) -> None:
         os.close(descriptor)
 
 
-def write_durably(path: Path, data: bytes) -> None:
-    """Create ``path`` (it must not exist) holding ``data``, flushed to disk."""
+def write_durably(path: Path, data: bytes | Iterable[bytes]) -> None:
+    """Create ``path`` (it must not exist) holding ``data``, or its pieces, flushed to disk."""
     try:
         with path.open("xb") as stream:
-            stream.write(data)
+            for piece in (data,) if isinstance(data, bytes) else data:
+                stream.write(piece)
             stream.flush()
             os.fsync(stream.fileno())
     except BaseException:

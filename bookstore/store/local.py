@@ -24,8 +24,10 @@ import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 
+from bookstore.core.body import CHUNK, Body, chunks_of, matches
 from bookstore.core.errors import ObjectConflict, ObjectNotFound, StoreUnavailable
 from bookstore.store.base import ObjectInfo, StoredObject
 from bookstore.store.durable import fsync_directory, write_durably
@@ -34,7 +36,6 @@ __all__ = ["LocalStore"]
 
 _TMP_PREFIX = ".tmp-"
 _META_SUFFIX = ".json"
-_CHUNK = 1 << 20
 
 
 def _check_key(key: str) -> list[str]:
@@ -80,15 +81,10 @@ def _may_match(directory: str, prefix: str) -> bool:
     return directory.startswith(prefix) or prefix.startswith(directory)
 
 
-def _same_bytes(path: Path, data: bytes) -> bool:
-    """Whether the file at ``path`` holds exactly ``data``, read in chunks."""
+def _same_bytes(path: Path, data: Body) -> bool:
+    """Whether the file at ``path`` holds exactly ``data``, both read in chunks."""
     with path.open("rb") as stream:
-        offset = 0
-        while chunk := stream.read(_CHUNK):
-            if data[offset : offset + len(chunk)] != chunk:
-                return False
-            offset += len(chunk)
-    return offset == len(data)
+        return matches(iter(partial(stream.read, CHUNK), b""), data)
 
 
 class LocalStore:
@@ -129,7 +125,7 @@ class LocalStore:
     # -- Store -------------------------------------------------------------
 
     async def put(
-        self, key: str, data: bytes, metadata: Mapping[str, str], *, overwrite: bool = False
+        self, key: str, data: Body, metadata: Mapping[str, str], *, overwrite: bool = False
     ) -> None:
         """Write ``data`` unless ``key`` exists (or replace it, with ``overwrite``)."""
         data_path = self._data_path(key)
@@ -144,7 +140,7 @@ class LocalStore:
         key: str,
         data_path: Path,
         meta_path: Path,
-        data: bytes,
+        data: Body,
         meta_bytes: bytes,
         overwrite: bool,
     ) -> None:
@@ -181,14 +177,14 @@ class LocalStore:
             finally:
                 data_tmp.unlink(missing_ok=True)
 
-    def _write_tmp(self, content: bytes) -> Path:
+    def _write_tmp(self, content: Body) -> Path:
         """A durable temp file holding ``content``, named so no key can collide with it."""
         path = self._tmp / f"{_TMP_PREFIX}{uuid.uuid4().hex}"
-        write_durably(path, content)
+        write_durably(path, chunks_of(content))
         return path
 
     @staticmethod
-    def _settle_existing(key: str, data_path: Path, data: bytes) -> None:
+    def _settle_existing(key: str, data_path: Path, data: Body) -> None:
         """A retried put of the same bytes succeeds; different bytes are a conflict."""
         if not _same_bytes(data_path, data):
             raise ObjectConflict(key)

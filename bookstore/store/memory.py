@@ -11,6 +11,7 @@ import builtins
 from collections.abc import AsyncIterator, Mapping
 from datetime import datetime, timezone
 
+from bookstore.core.body import Body, read_whole
 from bookstore.core.errors import ObjectConflict, ObjectNotFound
 from bookstore.store.base import ObjectInfo, StoredObject
 
@@ -25,15 +26,16 @@ class MemoryStore:
         self._objects: dict[str, tuple[StoredObject, datetime]] = {}
 
     async def put(
-        self, key: str, data: bytes, metadata: Mapping[str, str], *, overwrite: bool = False
+        self, key: str, data: Body, metadata: Mapping[str, str], *, overwrite: bool = False
     ) -> None:
         """Keep ``data`` unless ``key`` holds other bytes (or replace it, with ``overwrite``)."""
+        content = read_whole(data)
         existing = self._objects.get(key)
         if existing is not None and not overwrite:
-            if existing[0].data != data:
+            if existing[0].data != content:
                 raise ObjectConflict(key)
             return
-        stored = StoredObject(key, bytes(data), dict(metadata))
+        stored = StoredObject(key, content, dict(metadata))
         self._objects[key] = (stored, datetime.now(timezone.utc))
 
     async def get(self, key: str) -> StoredObject:

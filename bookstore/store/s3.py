@@ -33,6 +33,7 @@ from botocore.exceptions import (
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from botocore.utils import is_valid_endpoint_url, is_valid_ipv6_endpoint_url, validate_region_name
 
+from bookstore.core.body import CHUNK, Body, chunks_of, open_body, read_whole, size_of
 from bookstore.core.errors import (
     ConfigurationError,
     ObjectConflict,
@@ -48,6 +49,9 @@ _CREDENTIAL_CODES = frozenset(
     {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403", "Forbidden"}
 )
 _PUT_ATTEMPTS = 3
+_JSON = "application/json"
+PART_BYTES = 8 << 20
+"""Bodies larger than this are uploaded in parts of this size (S3's minimum is 5 MiB)."""
 _MIN_SCRUB = 8
 
 
@@ -211,49 +215,93 @@ class S3Store:
     # -- Store -------------------------------------------------------------
 
     async def put(
-        self, key: str, data: bytes, metadata: Mapping[str, str], *, overwrite: bool = False
+        self, key: str, data: Body, metadata: Mapping[str, str], *, overwrite: bool = False
     ) -> None:
-        """Write ``data`` unless ``key`` exists (or replace it, with ``overwrite``)."""
+        """Write ``data`` unless ``key`` exists (or replace it, with ``overwrite``).
+
+        Bodies over ``PART_BYTES`` go up as a multipart upload, one part in memory at
+        a time, completed only if the key is still free.
+        """
         client = await self._get_client()
-        content_type = "application/json" if key.endswith(".ipynb") else "application/octet-stream"
         if overwrite:
             with self._translate():
-                await client.put_object(
-                    Bucket=self.bucket,
-                    Key=key,
-                    Body=data,
-                    ContentType=content_type,
-                    Metadata=dict(metadata),
-                )
+                await self._write(client, key, data, metadata, {})
             return
         for _ in range(_PUT_ATTEMPTS):
             with self._translate():
                 try:
-                    await client.put_object(
-                        Bucket=self.bucket,
-                        Key=key,
-                        Body=data,
-                        IfNoneMatch="*",
-                        ContentType=content_type,
-                        Metadata=dict(metadata),
-                    )
+                    await self._write(client, key, data, metadata, {"IfNoneMatch": "*"})
                 except ClientError as exc:
                     if _error_code(exc) not in _CONFLICT_CODES and _http_status(exc) != 412:
                         raise
                 else:
                     return
-            try:
-                existing = await self.get(key)
-            except ObjectNotFound:
+            same = await self._holds(key, data)
+            if same is None:
                 # Deleted since, or a concurrent conditional write not yet visible.
                 continue
-            if existing.data != data:
+            if not same:
                 raise ObjectConflict(key)
             return
         raise StoreUnavailable(
             f"S3 at {self._where} kept refusing to write {key!r} to bucket {self.bucket!r} "
             "although no object could be read there"
         )
+
+    async def _write(
+        self,
+        client: Any,
+        key: str,
+        data: Body,
+        metadata: Mapping[str, str],
+        condition: dict[str, str],
+    ) -> None:
+        described = {
+            "Bucket": self.bucket,
+            "Key": key,
+            "ContentType": "application/json"
+            if key.endswith(".ipynb")
+            else "application/octet-stream",
+            "Metadata": dict(metadata),
+        }
+        if size_of(data) <= PART_BYTES:
+            body = await asyncio.to_thread(read_whole, data)
+            await client.put_object(Body=body, **described, **condition)
+            return
+        created = await client.create_multipart_upload(**described)
+        upload = {"Bucket": self.bucket, "Key": key, "UploadId": created["UploadId"]}
+        pieces = chunks_of(data, PART_BYTES)
+        try:
+            parts: list[dict[str, Any]] = []
+            while piece := await asyncio.to_thread(next, pieces, b""):
+                number = len(parts) + 1
+                sent = await client.upload_part(**upload, PartNumber=number, Body=piece)
+                parts.append({"ETag": sent["ETag"], "PartNumber": number})
+            await client.complete_multipart_upload(
+                **upload, MultipartUpload={"Parts": parts}, **condition
+            )
+        except BaseException:
+            # Parts of an upload never completed are billed until aborted.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(client.abort_multipart_upload(**upload))
+            raise
+        finally:
+            pieces.close()
+
+    async def _holds(self, key: str, data: Body) -> bool | None:
+        """Whether ``key`` holds exactly ``data``, both read in chunks; ``None`` if absent."""
+        client = await self._get_client()
+        try:
+            with self._translate(key):
+                response = await client.get_object(Bucket=self.bucket, Key=key)
+                with open_body(data) as expected:
+                    async with response["Body"] as stream:
+                        while piece := await stream.read(CHUNK):
+                            if await asyncio.to_thread(expected.read, len(piece)) != piece:
+                                return False
+                    return not expected.read(1)
+        except ObjectNotFound:
+            return None
 
     async def get(self, key: str, *, version_id: str | None = None) -> StoredObject:
         """Read an object's bytes and metadata (an older S3 object version by id)."""
