@@ -214,7 +214,8 @@ class BookstoreSettings(LoggingConfigurable):
         try:
             url = make_url(self.index_url)
         except ArgumentError:
-            self._refuse("index_url", f"is not a SQLAlchemy URL: {self.index_url!r}")
+            shown = _hide_password(self.index_url)
+            self._refuse("index_url", f"is not a SQLAlchemy URL: {shown!r}")
         drivers = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
         backend = url.get_backend_name()
         if drivers.get(backend) != url.get_driver_name():
@@ -275,3 +276,16 @@ class BookstoreSettings(LoggingConfigurable):
     def _refuse(self, name: str, problem: str) -> NoReturn:
         variable = self.variables(name)[0]
         raise ConfigurationError(f"BookstoreSettings.{name} ({variable}) {problem}.")
+
+
+def _hide_password(url: str) -> str:
+    """``url`` with what follows ``user:`` up to the last ``@`` shown as ``***``: a URL
+    SQLAlchemy cannot parse still goes into logs and errors without its password."""
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        scheme, rest = "", url
+    userinfo, at, host = rest.rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}{separator}{user}:***@{host}"

@@ -33,10 +33,13 @@ from tests.support.cli_archives import (
     scratch,
     unreachable_s3,
 )
+from tests.support.moto_server import free_port
 
 __all__ = ["filled", "scratch"]  # fixtures, imported for pytest
 
 pytestmark = pytest.mark.e2e
+
+SECRET_URL = "postgresql+asyncpg://bob:s3cret@"
 
 
 def test_the_main_help_lists_every_command_and_the_exit_codes() -> None:
@@ -84,6 +87,8 @@ def test_every_documented_exit_code_comes_with_one_line_and_no_traceback(
         (["show", "analysis.ipynb", "99"], 3, "no version 99 of 'analysis.ipynb'"),
         ([*unreachable, "show", "analysis.ipynb", "1"], 4, "cannot reach S3"),
         (["--index-url", f"sqlite+aiosqlite:///{absent}", "list"], 5, "does not exist"),
+        (["--index-url", f"{SECRET_URL}127.0.0.1:{free_port()}/x", "list"], 5, "cannot be reached"),
+        (["--index-url", "postgres ql://bob:s3cret@db/x", "list"], 8, "not a SQLAlchemy URL"),
         (["restore", "analysis.ipynb", "1"], 6, "--force"),
         (["show", "analysis.ipynb", "2"], 7, "damaged"),
         (["--storage", "s3", "list"], 8, "s3_bucket"),
@@ -100,6 +105,7 @@ def test_every_documented_exit_code_comes_with_one_line_and_no_traceback(
     for (args, code, fragment), result in zip(cases, results, strict=True):
         one_line_error(result, code, fragment)
         assert result.stdout == b"", args
+        assert "s3cret" not in result.stderr, "an index URL is shown without its password"
     assert (scratch.root / "analysis.ipynb").read_bytes() == DIRTY
     assert not absent.parent.exists(), "a missing index is not created"
 

@@ -95,7 +95,7 @@ class Runtime:
     @asynccontextmanager
     async def open(self, *, migrate: bool = True) -> AsyncIterator[Opened]:
         """The store and a migrated index, closed afterwards; the index must exist."""
-        from bookstore.core.errors import IndexMissing
+        from bookstore.core.errors import IndexMissing, IndexUnavailable
         from bookstore.factory import open_index, open_store
 
         settings = self.settings
@@ -110,7 +110,12 @@ class Runtime:
         store = open_store(settings)
         try:
             if migrate:
-                await index.migrate()
+                try:
+                    await index.migrate()
+                except OSError as exc:  # asyncpg connects with the socket's own errors
+                    raise IndexUnavailable(
+                        f"the index {index.description} cannot be reached: {exc}"
+                    ) from exc
             yield Opened(settings, store, index)
         finally:
             await store.close()

@@ -9,6 +9,7 @@ BookstoreError
 │                           missing bucket); archiving retries until it can
 ├── InvalidPath             a notebook path that could escape its prefix (``..``, NUL, ...)
 ├── IndexMissing            the index database does not exist or cannot be opened
+├── IndexUnavailable        the index's database server cannot be reached
 ├── VersionNotFound         no such archived path, version or time
 ├── CorruptVersion          a stored version does not match its sha256 or is no valid notebook
 ├── NotComparable           a diff was asked of something that is not a notebook
@@ -27,6 +28,7 @@ __all__ = [
     "ConfigurationError",
     "CorruptVersion",
     "IndexMissing",
+    "IndexUnavailable",
     "InvalidPath",
     "LimitExceeded",
     "NotAllowed",
@@ -79,6 +81,10 @@ class InvalidPath(BookstoreError):
 
 class IndexMissing(BookstoreError):
     """The index database does not exist yet, or cannot be opened at all."""
+
+
+class IndexUnavailable(BookstoreError):
+    """The index's database server cannot be reached: a wrong host, or it is down."""
 
 
 class VersionNotFound(BookstoreError):
