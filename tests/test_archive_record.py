@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from bookstore.archiving.archiver import archive_record
 from bookstore.core import keys
+from bookstore.core.body import Body
 from bookstore.core.record import ArchiveRecord, HashedRecord
 from bookstore.index import IndexDatabase, queries
 from bookstore.store.local import LocalStore
@@ -82,7 +83,7 @@ class NumberingMeanwhile(LocalStore):
         self.index = index
         self.others = 0
 
-    async def put(self, key: str, data: bytes, metadata: Mapping[str, str], **kw: Any) -> None:
+    async def put(self, key: str, data: Body, metadata: Mapping[str, str], **kw: Any) -> None:
         self.others += 1
         other_key = keys.version_key("ws", "a.ipynb", T0 + timedelta(days=self.others))
         async with self.index.writing() as session:

@@ -17,7 +17,7 @@ import asyncio
 import hashlib
 import threading
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Protocol
@@ -27,11 +27,13 @@ import pytest
 from bookstore.archiving.archiver import Archiver, Latest, RetryPolicy, store_and_index
 from bookstore.archiving.outbox import Outbox, OutboxEntry
 from bookstore.core import keys
+from bookstore.core.body import Body
 from bookstore.core.errors import StoreUnavailable
 from bookstore.core.record import ArchiveRecord, HashedRecord
 from bookstore.index import IndexDatabase, Version, queries
-from bookstore.store.base import ObjectInfo, Store, StoredObject
+from bookstore.store.base import Store
 from bookstore.store.memory import MemoryStore
+from tests.support.delegating_store import DelegatingStore
 from tests.support.inprocess import Run, until
 
 WORKSPACE = "workspace"
@@ -76,38 +78,6 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-class DelegatingStore:
-    """A ``Store`` that passes every call to ``inner`` (a ``MemoryStore`` unless given);
-    the stores below change only ``put``."""
-
-    def __init__(self, inner: Store | None = None) -> None:
-        self.inner: Store = inner if inner is not None else MemoryStore()
-        self.description = f"test wrapper of {self.inner.description}"
-
-    async def put(
-        self, key: str, data: bytes, metadata: Mapping[str, str], *, overwrite: bool = False
-    ) -> None:
-        await self.inner.put(key, data, metadata, overwrite=overwrite)
-
-    async def get(self, key: str) -> StoredObject:
-        return await self.inner.get(key)
-
-    async def head(self, key: str) -> StoredObject:
-        return await self.inner.head(key)
-
-    def list(self, prefix: str) -> AsyncIterator[ObjectInfo]:
-        return self.inner.list(prefix)
-
-    async def delete(self, key: str) -> None:
-        await self.inner.delete(key)
-
-    async def check(self) -> None:
-        await self.inner.check()
-
-    async def close(self) -> None:
-        await self.inner.close()
-
-
 class FailingStore(DelegatingStore):
     """Puts raise ``StoreUnavailable`` while ``down`` is set, and for the first ``fail_first``."""
 
@@ -119,7 +89,7 @@ class FailingStore(DelegatingStore):
         self.stored = 0
 
     async def put(
-        self, key: str, data: bytes, metadata: Mapping[str, str], *, overwrite: bool = False
+        self, key: str, data: Body, metadata: Mapping[str, str], *, overwrite: bool = False
     ) -> None:
         if self.down or self.failures_left > 0:
             self.failures_left = max(0, self.failures_left - 1)
@@ -141,7 +111,7 @@ class GatedStore(DelegatingStore):
         self.most_held_of_one_path = 0
 
     async def put(
-        self, key: str, data: bytes, metadata: Mapping[str, str], *, overwrite: bool = False
+        self, key: str, data: Body, metadata: Mapping[str, str], *, overwrite: bool = False
     ) -> None:
         gate = (key, asyncio.Event())
         self.held.append(gate)

@@ -19,7 +19,10 @@ import pytest
 
 from tests.support.inprocess import LiveServer
 from tests.support.jupyter_process import JupyterServer, notebook
-from tests.support.moto_server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, MotoServer
+from tests.support.moto_server import (
+    MotoServer,
+    clone_config,
+)
 
 KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nsecret\n-----END OPENSSH PRIVATE KEY-----\n"
 
@@ -135,14 +138,7 @@ def bookstore_config(moto_server: MotoServer, s3_bucket: str, tmp_path: Path) ->
         (clone_source / name).write_text(json.dumps(notebook(name)))
     with moto_server.client() as s3:
         s3.put_object(Bucket=s3_bucket, Key="lesson.ipynb", Body=json.dumps(notebook("s3")))
-    return {
-        "s3_endpoint_url": moto_server.endpoint_url,
-        "s3_region_name": REGION,
-        "s3_access_key_id": ACCESS_KEY_ID,
-        "s3_secret_access_key": SECRET_ACCESS_KEY,
-        "clone_s3_buckets": [s3_bucket],
-        "fs_clone_dir": str(clone_source),
-    }
+    return clone_config(s3_bucket, moto_server.endpoint_url, clone_source)
 
 
 async def archive_behind_the_rules(live: LiveServer, *paths: str) -> None:

@@ -14,7 +14,7 @@ import json
 import os
 import subprocess
 import tempfile
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -30,13 +30,13 @@ from bookstore.archiving.maintenance import reindex
 from bookstore.archiving.outbox import Outbox
 from bookstore.cli.main import main
 from bookstore.core import keys
+from bookstore.core.body import Body
 from bookstore.core.errors import InvalidPath, StoreUnavailable
 from bookstore.history import History
 from bookstore.index import IndexDatabase, queries
-from bookstore.store.base import ObjectInfo, StoredObject
 from bookstore.store.local import LocalStore
-from bookstore.store.memory import MemoryStore
 from tests.support.cli_archives import CLI
+from tests.support.delegating_store import DelegatingStore
 from tests.support.inprocess import until
 from tests.support.jupyter_process import JupyterServer, notebook, wait_for
 from tests.support.outbox_files import failed_entries, waiting_entries
@@ -250,19 +250,18 @@ async def _archive_hostile_names(paths: list[str]) -> None:
             await index.close()
 
 
-class KeyRefusingStore:
+class KeyRefusingStore(DelegatingStore):
     """A ``MemoryStore`` whose puts of chosen paths fail: for a while (``StoreUnavailable``),
     or as a file system refuses a name it can never hold, until ``mended``."""
 
     def __init__(self, *, unreachable: tuple[str, ...] = (), unholdable: tuple[str, ...] = ()):
-        self.inner = MemoryStore()
-        self.description = "a test store"
+        super().__init__()
         self.unreachable, self.unholdable = unreachable, unholdable
         self.mended = False
         self.refused = 0
 
     async def put(
-        self, key: str, data: bytes, metadata: Mapping[str, str], *, overwrite: bool = False
+        self, key: str, data: Body, metadata: Mapping[str, str], *, overwrite: bool = False
     ) -> None:
         parsed = keys.parse_version_key("w", key)
         assert parsed is not None
@@ -272,25 +271,7 @@ class KeyRefusingStore:
         if parsed.path in self.unholdable and not self.mended:
             too_long = OSError(errno.ENAMETOOLONG, "File name too long")
             raise StoreUnavailable(f"cannot store {key!r}: File name too long") from too_long
-        await self.inner.put(key, data, metadata, overwrite=overwrite)
-
-    async def get(self, key: str) -> StoredObject:
-        return await self.inner.get(key)
-
-    async def head(self, key: str) -> StoredObject:
-        return await self.inner.head(key)
-
-    def list(self, prefix: str) -> AsyncIterator[ObjectInfo]:
-        return self.inner.list(prefix)
-
-    async def delete(self, key: str) -> None:
-        await self.inner.delete(key)
-
-    async def check(self) -> None:
-        pass
-
-    async def close(self) -> None:
-        pass
+        await super().put(key, data, metadata, overwrite=overwrite)
 
 
 @pytest.fixture

@@ -11,7 +11,10 @@ import pytest
 
 from tests.support.inprocess import LiveServer
 from tests.support.jupyter_process import notebook
-from tests.support.moto_server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, MotoServer
+from tests.support.moto_server import (
+    MotoServer,
+    clone_config,
+)
 
 
 @pytest.fixture
@@ -26,14 +29,7 @@ def clone_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def bookstore_config(moto_server: MotoServer, s3_bucket: str, clone_dir: Path) -> dict[str, Any]:
     """Local archive; clones allowed from ``s3_bucket`` and from ``clone_dir``."""
-    return {
-        "s3_endpoint_url": moto_server.endpoint_url,
-        "s3_region_name": REGION,
-        "s3_access_key_id": ACCESS_KEY_ID,
-        "s3_secret_access_key": SECRET_ACCESS_KEY,
-        "clone_s3_buckets": [s3_bucket],
-        "fs_clone_dir": str(clone_dir),
-    }
+    return clone_config(s3_bucket, moto_server.endpoint_url, clone_dir)
 
 
 def put_object(moto: MotoServer, bucket: str, key: str, body: bytes) -> None:

@@ -66,6 +66,18 @@ def s3_env(
     }
 
 
+def clone_config(bucket: str, endpoint_url: str, clone_dir: Path) -> dict[str, Any]:
+    """Settings that archive locally and allow clones from ``bucket`` and ``clone_dir``."""
+    return {
+        "s3_endpoint_url": endpoint_url,
+        "s3_region_name": REGION,
+        "s3_access_key_id": ACCESS_KEY_ID,
+        "s3_secret_access_key": SECRET_ACCESS_KEY,
+        "clone_s3_buckets": [bucket],
+        "fs_clone_dir": str(clone_dir),
+    }
+
+
 def s3_config(bucket: str, endpoint_url: str) -> dict[str, Any]:
     """The same settings as ``c.BookstoreSettings`` configuration, for an in-process server."""
     return {
