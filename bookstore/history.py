@@ -34,7 +34,7 @@ from bookstore.core.diff import (
     diff_notebooks,
 )
 from bookstore.core.errors import CorruptVersion, NotComparable, ObjectNotFound, VersionNotFound
-from bookstore.core.notebook import is_notebook_path, validate_notebook
+from bookstore.core.notebook import is_notebook_path, notebook_problem
 from bookstore.core.record import ArchiveRecord, HashedRecord
 from bookstore.index import IndexDatabase, Version, queries
 from bookstore.store.base import Store
@@ -76,6 +76,9 @@ class RestorePlan(NamedTuple):
     """The target already holds exactly this content: nothing to write."""
     must_archive_current: bool
     """The target holds content no version has: it is archived before it is replaced."""
+    warning: str | None
+    """Why nbformat would not accept the notebook restored, which is restored all the same:
+    a history gives back what was saved."""
 
 
 class History:
@@ -158,16 +161,9 @@ class History:
     # -- reading -----------------------------------------------------------------
 
     async def read(self, version: Version) -> bytes:
-        """The version's bytes, after checking them against the sha256 recorded at save
-        time, and, for a notebook, against nbformat's schema."""
-        data = await self._verified(version)
-        if is_notebook_path(version.path):
-            what = f"version {version.number} of {version.path!r}"
-            await _off_the_loop(validate_notebook, data, what)
-        return data
-
-    async def _verified(self, version: Version) -> bytes:
-        """The version's bytes, if they are the bytes that were archived."""
+        """The version's bytes, if they are the bytes that were archived (its sha256 is
+        the one recorded at save time). Only a mismatch makes a version damaged: one
+        nbformat would not validate is given back as it was saved."""
         try:
             stored = await self.store.get(version.store_key)
         except ObjectNotFound as exc:
@@ -208,23 +204,23 @@ class History:
         else:
             new_version = await self.find(path, new)
             limits.check_size(new_version.size, f"version {new} of {path!r}")
-            new_content = await self._verified(new_version)
-        old_content = await self._verified(old_version)
+            new_content = await self.read(new_version)
+        old_content = await self.read(old_version)
         difference = await _off_the_loop(_compare, old_content, new_content, limits)
         return VersionDiff(old_version, new_version, difference)
 
     # -- writing -----------------------------------------------------------------
 
     async def plan_restore(self, target: str, content: bytes, current: bytes | None) -> RestorePlan:
-        """What restoring ``content`` over ``target`` (holding ``current``, if it exists) means.
-
-        A notebook target only ever receives a valid notebook.
-        """
+        """What restoring ``content`` over ``target`` (holding ``current``, if it exists) means."""
+        warning = None
         if is_notebook_path(target):
-            await _off_the_loop(validate_notebook, content, f"the version restored to {target!r}")
+            problem = await _off_the_loop(notebook_problem, content)
+            if problem is not None:
+                warning = f"nbformat would not accept it ({problem}); it is restored as saved"
         up_to_date = current == content
         archived = current is None or up_to_date or await self.holds(target, current)
-        return RestorePlan(target, content, up_to_date, not archived)
+        return RestorePlan(target, content, up_to_date, not archived, warning)
 
     async def archive_now(self, path: str, content: bytes) -> Version | None:
         """Archive ``content`` as the newest version of ``path``; ``None`` if it is that already."""

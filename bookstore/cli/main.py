@@ -28,7 +28,7 @@ EXIT_CODES = {
     4: "the store cannot be reached or refused the request",
     5: "the index does not exist or cannot be reached",
     6: "refused: going ahead would lose data (see --force) or prune everything",
-    7: "a stored version is damaged, or a notebook is not valid or cannot be compared",
+    7: "a stored version is damaged, or a notebook cannot be compared",
     8: "a setting has a value bookstore cannot use",
 }
 

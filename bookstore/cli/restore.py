@@ -43,10 +43,12 @@ def restore_command(
 ) -> None:
     """Write a version of PATH back to disk (the latest, VERSION, or the one at --at).
 
-    The file is replaced atomically. A file whose current content is not
-    archived is never overwritten unless --force, which archives that content
-    as a new version first: a restore never destroys anything. Deleted
-    notebooks can be restored too.
+    The file is replaced atomically, with exactly the bytes that were saved. A
+    notebook nbformat would not validate is restored all the same, with a
+    warning on stderr. A file whose current content is not archived is never
+    overwritten unless --force, which archives that content as a new version
+    first: a restore never destroys anything. Deleted notebooks can be
+    restored too.
 
     \b
     Examples:
@@ -97,6 +99,8 @@ def restore_command(
     else:
         kept = f"; its previous content is version {archived_first}" if archived_first else ""
         message = f"restored {what} to {destination}{kept}"
+    if plan.warning is not None:
+        click.echo(f"bookstore-history: warning: {what}: {plan.warning}", err=True)
     if as_json:
         print_json(
             {
@@ -108,6 +112,7 @@ def restore_command(
                 "dry_run": dry_run,
                 "archived_first": archived_first,
                 "message": message,
+                "warning": plan.warning,
             }
         )
     else:

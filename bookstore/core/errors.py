@@ -11,7 +11,8 @@ BookstoreError
 ├── IndexMissing            the index database does not exist or cannot be opened
 ├── IndexUnavailable        the index's database server cannot be reached
 ├── VersionNotFound         no such archived path, version or time
-├── CorruptVersion          a stored version does not match its sha256 or is no valid notebook
+├── CorruptVersion          a stored version does not match its sha256, or is not a valid
+│                           notebook where one must be (a clone, a publication)
 ├── NotComparable           a diff was asked of something that is not a notebook
 ├── Refused                 the operation would lose data (or do nothing useful) unless forced
 ├── NotAllowed              the configuration does not allow this (a bucket not on the allowlist)

@@ -18,6 +18,7 @@ __all__ = [
     "bytes_to_model",
     "is_notebook_path",
     "model_to_bytes",
+    "notebook_problem",
     "read_notebook_json",
     "source_text",
     "validate_notebook",
@@ -62,8 +63,9 @@ def source_text(value: Any) -> str | None:
     return None
 
 
-def validate_notebook(content: bytes, what: str) -> None:
-    """Refuse bytes that are not a notebook nbformat can read and validate.
+def notebook_problem(content: bytes) -> str | None:
+    """Why nbformat would not accept ``content`` as a notebook, in one line; ``None`` if
+    it would.
 
     Seconds for a notebook of many thousands of cells: servers call it off the
     event loop. The schema is checked once (``nbformat.reads`` checks it anyway,
@@ -77,9 +79,16 @@ def validate_notebook(content: bytes, what: str) -> None:
         nbformat.reads(text, as_version=nbformat.NO_CONVERT, capture_validation_error=found)
     except Exception as exc:  # nbformat raises assorted errors for unreadable files
         found["ValidationError"] = exc
-    if "ValidationError" in found:
-        error = found["ValidationError"]
-        raise CorruptVersion(f"{what} is not a valid notebook: {_first_line(error)}") from error
+    error = found.get("ValidationError")
+    return None if error is None else _first_line(error)
+
+
+def validate_notebook(content: bytes, what: str) -> None:
+    """Refuse bytes that are not a notebook nbformat can read and validate: for content
+    from elsewhere (a clone, a publication), never for a version being given back."""
+    problem = notebook_problem(content)
+    if problem is not None:
+        raise CorruptVersion(f"{what} is not a valid notebook: {problem}")
 
 
 def _first_line(exc: Exception) -> str:
@@ -101,9 +110,12 @@ def model_to_bytes(model: dict[str, Any]) -> bytes:
 
 
 def bytes_to_model(path: str, content: bytes) -> dict[str, Any]:
-    """A contents-API model whose save writes ``content`` back to ``path``."""
-    if is_notebook_path(path):
-        return {"type": "notebook", "format": "json", "content": json.loads(content)}
+    """A contents-API model whose save writes exactly ``content`` to ``path``.
+
+    A notebook too is saved as a file: the contents manager then writes the bytes
+    as they are, where a notebook model would be re-serialised (its formatting,
+    key order and nbformat version changed) and signed if it claims to be trusted.
+    """
     try:
         return {"type": "file", "format": "text", "content": content.decode("utf-8")}
     except UnicodeDecodeError:

@@ -162,7 +162,9 @@ class BookstoreCheckpoints(AsyncCheckpoints):
             return
         with http_errors():
             content = await self._content_of(name, checkpoint_id)
-            await write_version(contents_mgr, self.services, name, content)
+            warning = await write_version(contents_mgr, self.services, name, content)
+        if warning is not None:
+            self.log.warning("bookstore: checkpoint %s of %s: %s", checkpoint_id, name, warning)
 
     async def delete_checkpoint(self, checkpoint_id: str, path: str) -> None:
         name = _name(path)

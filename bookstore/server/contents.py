@@ -9,10 +9,15 @@ A restore is a save: the version is written back through the contents manager,
 so it is archived as a new version, and whatever the file held is archived
 first unless a version already holds it. Restores lose nothing.
 
-A restore or a clone never makes a notebook trusted: Jupyter signs what it
-saves when every cell says it is trusted, and stored JSON can say so for
-anyone. What bookstore writes is trusted only if Jupyter's signature store
-already trusts exactly that content.
+A restore gives back exactly the bytes that were saved: the version is saved as
+a file, so the contents manager writes it as it is, whatever its formatting or
+nbformat version, valid or not (``RestorePlan.warning`` says when nbformat would
+not accept it).
+
+A restore or a clone never makes a notebook trusted: Jupyter signs what it saves
+as a notebook when every cell says it is trusted, and stored JSON can say so for
+anyone. Saved as a file, nothing is signed; Jupyter trusts the notebook when it
+next reads it only if its signature store already trusts exactly that content.
 """
 
 from __future__ import annotations
@@ -22,7 +27,6 @@ import posixpath
 from pathlib import Path
 from typing import Any
 
-import nbformat
 from jupyter_server.services.contents.fileio import FileManagerMixin
 from jupyter_server.utils import ensure_async
 from tornado import web
@@ -112,42 +116,23 @@ async def current_content(contents_mgr: Any, path: str) -> tuple[str | None, byt
 
 async def write_version(
     contents_mgr: Any, services: BookstoreServices, target: str, content: bytes
-) -> None:
-    """Save ``content`` as ``target`` after making sure the target's content is archived."""
+) -> str | None:
+    """Save ``content`` as ``target`` after making sure the target's content is archived.
+
+    Returns the plan's warning: why nbformat would not accept the notebook written.
+    """
     os_path, current = None, None
     if await file_exists(contents_mgr, target):
         os_path, current = await current_content(contents_mgr, target)
     plan = await services.history.plan_restore(target, content, current)
     if plan.up_to_date:
-        return
+        return plan.warning
     if plan.must_archive_current:
         services.hooks.capture(target, os_path, current)
     await save_content(contents_mgr, target, content)
+    return plan.warning
 
 
 async def save_content(contents_mgr: Any, path: str, content: bytes) -> None:
-    """Save ``content`` at ``path`` through the contents manager, trusting nothing new."""
-    model = bytes_to_model(path, content)
-    if model["type"] == "notebook":
-        model["content"] = await _trusted_only_if_signed(contents_mgr.notary, content)
-    await ensure_async(contents_mgr.save(model, path))
-
-
-async def _trusted_only_if_signed(notary: nbformat.sign.NotebookNotary, content: bytes) -> Any:
-    """The notebook in ``content``, its cells marked as Jupyter would serve it.
-
-    Read as the contents manager reads a file, and marked trusted only when the
-    notary knows its signature (``notary.check_signature``, with the hashing off
-    the event loop); the save then signs exactly what was trusted. A
-    ``"trusted"`` the stored JSON claims for itself is never believed.
-    """
-    notary.secret  # noqa: B018 (loaded here, once, rather than raced for in a thread)
-    notebook, signature = await asyncio.to_thread(_read_and_hash, notary, content)
-    # On the loop: the signature store is a SQLite connection of the server's thread.
-    notary.mark_cells(notebook, notary.store.check_signature(signature, notary.algorithm))
-    return notebook
-
-
-def _read_and_hash(notary: nbformat.sign.NotebookNotary, content: bytes) -> tuple[Any, str]:
-    notebook = nbformat.reads(content.decode("utf-8"), as_version=4)
-    return notebook, notary.compute_signature(notebook)
+    """Save exactly ``content`` at ``path`` through the contents manager, signing nothing."""
+    await ensure_async(contents_mgr.save(bytes_to_model(path, content), path))

@@ -141,8 +141,16 @@ class RestoreHandler(BookstoreHandler):
             exists = await file_exists(contents, target)
             if target != name and exists and not overwrite:
                 raise web.HTTPError(409, f'{target} exists; send "overwrite": true to replace it')
-            await write_version(contents, self.services, target, content)
-        self.finish({"path": name, "version": row.number, "target": target, "replaced": exists})
+            warning = await write_version(contents, self.services, target, content)
+        self.finish(
+            {
+                "path": name,
+                "version": row.number,
+                "target": target,
+                "replaced": exists,
+                "warning": warning,
+            }
+        )
 
 
 class DiffHandler(BookstoreHandler):
