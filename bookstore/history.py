@@ -39,7 +39,7 @@ from bookstore.core.record import ArchiveRecord, HashedRecord
 from bookstore.index import IndexDatabase, Version, queries
 from bookstore.store.base import Store
 
-__all__ = ["History", "RestorePlan", "VersionDiff", "describe_version"]
+__all__ = ["History", "RestorePlan", "VersionDiff", "describe_path", "describe_version"]
 
 
 def describe_version(version: Version) -> dict[str, Any]:
@@ -56,6 +56,17 @@ def describe_version(version: Version) -> dict[str, Any]:
         "latency_ms": round(latency, 3),
         "label": version.label,
         "pinned": version.pinned,
+    }
+
+
+def describe_path(summary: queries.PathSummary, exists: bool) -> dict[str, Any]:
+    """An archived path as JSON surfaces give it; ``exists``: whether its file is there."""
+    return {
+        "path": summary.path,
+        "versions": summary.versions,
+        "latest_queued_at": summary.latest_queued_at.isoformat(),
+        "total_bytes": summary.total_bytes,
+        "exists": exists,
     }
 
 

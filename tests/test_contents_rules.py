@@ -232,6 +232,22 @@ async def test_every_endpoint_refuses_what_the_contents_api_hides_or_bookstore_d
     assert tree(live) == before
 
 
+async def test_the_list_of_archived_paths_leaves_out_what_the_contents_api_hides(
+    live: LiveServer,
+) -> None:
+    await archive_behind_the_rules(live, *HIDDEN_OR_NOT_ARCHIVED)
+    listed = (await live.api("GET", "api/bookstore/paths")).json()["paths"]
+    assert [item["path"] for item in listed] == ["nb.ipynb"]
+
+    live.contents_manager.allow_hidden = True
+    listed = (await live.api("GET", "api/bookstore/paths")).json()["paths"]
+    assert sorted(item["path"] for item in listed) == [
+        ".config/nb.ipynb",
+        ".hidden.ipynb",
+        "nb.ipynb",
+    ]
+
+
 async def test_what_is_refused_says_why_in_words(live: LiveServer) -> None:
     await archive_behind_the_rules(live, ".hidden.ipynb", "notes.py")
     hidden = await live.api("GET", "api/bookstore/content/1/.hidden.ipynb")

@@ -207,7 +207,8 @@ class Case:
     store_down: bool = False
 
 
-V, C, R, D = (
+P, V, C, R, D = (
+    "/api/bookstore/paths",
     "/api/bookstore/versions",
     "/api/bookstore/content",
     "/api/bookstore/restore",
@@ -217,6 +218,11 @@ CASES = {
     "status": Case("getStatus", "GET", "/api/bookstore", 200),
     "status-trailing-slash": Case("getStatus", "GET", "/api/bookstore/", 200),
     "status-anonymous": Case("getStatus", "GET", "/api/bookstore", 403, anonymous=True),
+    "paths": Case("listPaths", "GET", P, 200),
+    "paths-deleted": Case("listPaths", "GET", f"{P}?deleted=true", 200),
+    "paths-limit": Case("listPaths", "GET", f"{P}?limit=1&deleted=false", 200),
+    "paths-deleted-not-a-boolean": Case("listPaths", "GET", f"{P}?deleted=yes", 400),
+    "paths-anonymous": Case("listPaths", "GET", P, 403, anonymous=True),
     "versions": Case("listVersions", "GET", f"{V}/nb.ipynb", 200),
     "versions-page": Case("listVersions", "GET", f"{V}/nb.ipynb?limit=1&offset=1", 200),
     "versions-last-page": Case("listVersions", "GET", f"{V}/nb.ipynb?limit=2&offset=2", 200),

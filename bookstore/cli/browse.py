@@ -22,6 +22,9 @@ __all__ = ["COMMANDS"]
 @time_option("--since", "Only versions saved at or after TIME.")
 @time_option("--until", "Only versions saved at or before TIME.")
 @click.option("--limit", type=click.IntRange(min=1), help="At most N rows (the newest).")
+@click.option(
+    "--deleted", is_flag=True, help="Only notebooks whose file is gone (restore brings it back)."
+)
 @json_option
 @pass_runtime
 def list_command(
@@ -30,37 +33,55 @@ def list_command(
     since: datetime | None,
     until: datetime | None,
     limit: int | None,
+    deleted: bool,
     as_json: bool,
 ) -> None:
     """List archived notebooks, or the versions of one.
 
-    Without PATH: every archived path (deleted notebooks included) with its
-    number of versions, latest save and bytes. With PATH: its versions, with
-    their save time (local), size, archive latency and label.
+    Without PATH: every archived path (deleted notebooks included, marked so)
+    with its number of versions, latest save and bytes; --deleted keeps only the
+    notebooks whose file is gone. With PATH: its versions, with their save time
+    (local), size, archive latency and label.
 
     \b
     Examples:
       bookstore-history list
+      bookstore-history list --deleted
       bookstore-history list analysis.ipynb --since 2026-11-01
       bookstore-history list analysis.ipynb --json | jq '.[-1].sha256'
     """
     from bookstore.core.errors import VersionNotFound
     from bookstore.core.keys import normalize_path
-    from bookstore.history import describe_version
+    from bookstore.history import describe_path, describe_version
+
+    if deleted and path is not None:
+        raise click.UsageError("--deleted lists notebooks; give it without PATH")
 
     async def work() -> None:
         async with runtime.open() as opened:
             history = opened.history
             if path is None:
-                summaries = await history.paths(since=since, until=until, limit=limit)
+                root = runtime.notebook_root
+                found = [
+                    (summary, (root / summary.path).is_file())
+                    for summary in await history.paths(since=since, until=until)
+                ]
+                found = [(s, exists) for s, exists in found if not (deleted and exists)]
+                found = found[:limit]
                 if as_json:
-                    print_json([summary._asdict() for summary in summaries])
+                    print_json([describe_path(summary, exists) for summary, exists in found])
                     return
                 print_table(
-                    ["path", "versions", "latest save", "bytes"],
+                    ["path", "versions", "latest save", "bytes", "file"],
                     [
-                        (s.path, s.versions, local_time(s.latest_queued_at), s.total_bytes)
-                        for s in summaries
+                        (
+                            s.path,
+                            s.versions,
+                            local_time(s.latest_queued_at),
+                            s.total_bytes,
+                            "" if exists else "deleted",
+                        )
+                        for s, exists in found
                     ],
                     right=["versions", "bytes"],
                 )

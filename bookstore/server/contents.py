@@ -40,6 +40,7 @@ __all__ = [
     "file_exists",
     "refuse_hidden",
     "save_content",
+    "shows_history",
     "write_version",
 ]
 
@@ -68,6 +69,12 @@ async def check_path(
         if target:
             raise web.HTTPError(400, f"bookstore does not write {path}: {why}")
         raise web.HTTPError(404, f"{path} has no history: {why}")
+
+
+async def shows_history(contents_mgr: Any, services: BookstoreServices, path: str) -> bool:
+    """Whether ``check_path`` lets ``path``'s history be read: for listings, which leave
+    out what the contents API hides or bookstore does not archive, instead of refusing."""
+    return services.hooks.archives(path, "file") and not await _hidden(contents_mgr, path)
 
 
 async def refuse_hidden(contents_mgr: Any, path: str, *, target: bool) -> None:

@@ -17,8 +17,14 @@ from tornado import web
 from bookstore.core.diff import NotebookDiff, diff_as_json
 from bookstore.core.keys import VERSION_NUMBER, normalize_path
 from bookstore.core.notebook import is_notebook_path
-from bookstore.history import describe_version
-from bookstore.server.contents import check_path, current_content, file_exists, write_version
+from bookstore.history import describe_path, describe_version
+from bookstore.server.contents import (
+    check_path,
+    current_content,
+    file_exists,
+    shows_history,
+    write_version,
+)
 from bookstore.server.http_errors import http_errors
 from bookstore.server.services import SETTINGS_KEY, BookstoreServices
 
@@ -70,6 +76,33 @@ class StatusHandler(BookstoreHandler):
     @authorized
     async def get(self) -> None:
         self.finish(self.services.status(self.contents_manager))
+
+
+class PathsHandler(BookstoreHandler):
+    """``GET /api/bookstore/paths?deleted=&limit=``: the archived paths, most recently saved
+    first, each saying whether its file is still there; ``deleted=true`` keeps only the
+    notebooks whose file is gone, so they can be found and restored."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        deleted = self.get_argument("deleted", "false")
+        if deleted not in ("true", "false"):
+            raise web.HTTPError(400, "deleted must be true or false")
+        limit = self.int_argument("limit", MAX_PAGE, MAX_PAGE)
+        contents = self.contents_manager
+        with http_errors():
+            summaries = await self.services.history.paths()
+        listed: list[dict[str, Any]] = []
+        for summary in summaries:
+            if len(listed) == limit:
+                break
+            if not await shows_history(contents, self.services, summary.path):
+                continue
+            exists = await file_exists(contents, summary.path)
+            if not (exists and deleted == "true"):
+                listed.append(describe_path(summary, exists))
+        self.finish({"paths": listed})
 
 
 class VersionsHandler(BookstoreHandler):
@@ -189,6 +222,7 @@ def _json_answer(difference: NotebookDiff, head: dict[str, Any]) -> str:
 
 handlers = [
     (r"/api/bookstore/?", StatusHandler),
+    (r"/api/bookstore/paths/?", PathsHandler),
     (rf"/api/bookstore/versions{path_regex}", VersionsHandler),
     (rf"/api/bookstore/content/{_VERSION}{path_regex}", ContentHandler),
     (rf"/api/bookstore/restore/{_VERSION}{path_regex}", RestoreHandler),
