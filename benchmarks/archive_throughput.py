@@ -191,7 +191,7 @@ def run_bookstore(
     moto: MotoServer, workdir: Path, saves: list[Save], clients: int, timeout: float
 ) -> BookstoreResult:
     """Save everything through a bookstore server; time until every save is archived."""
-    env = s3_env(ARCHIVE_BUCKET, moto.endpoint_url)
+    env = {**s3_env(ARCHIVE_BUCKET, moto.endpoint_url), "BOOKSTORE_WORKSPACE_PREFIX": "workspace"}
     like, prefix = "project %", "workspace/project "
     with JupyterServer(workdir / "bookstore", env=env) as server, moto.client() as s3:
         server.wait_archived(timeout=60)  # the index is migrated and archiving has begun

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bookstore.index import IndexDatabase, queries
-from tests.support.bulk_index import fill_index
+from tests.support.bulk_index import WORKSPACE, fill_index
 
 CLI = str(Path(sys.executable).parent / "bookstore-history")
 
@@ -47,7 +47,8 @@ def best_of(runs: int, action: Callable[[], object]) -> float:
 
 
 def cli_list(file: Path, path: str) -> Callable[[], object]:
-    command = [CLI, "--index-url", f"sqlite+aiosqlite:///{file}", "list", path, "--limit", "50"]
+    command = [CLI, "--index-url", f"sqlite+aiosqlite:///{file}", "--workspace-prefix", WORKSPACE]
+    command += ["list", path, "--limit", "50"]
     return lambda: subprocess.run(command, check=True, capture_output=True)
 
 
@@ -58,7 +59,7 @@ def query_list(file: Path, path: str, runs: int) -> float:
         for _ in range(runs):
             started = time.perf_counter()
             async with database.reading() as session:
-                await queries.list_versions(session, "workspace", path, limit=50, newest=True)
+                await queries.list_versions(session, WORKSPACE, path, limit=50, newest=True)
             times.append((time.perf_counter() - started) * 1000)
         await database.close()
         return statistics.median(times)

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from benchmarks._common import code_fingerprint, machine_line
-from tests.support.bulk_index import fill_index, path_name
+from tests.support.bulk_index import WORKSPACE, fill_index, path_name
 
 TARGET_PEAK_MB = 200
 CLI = str(Path(sys.executable).parent / "bookstore-history")
@@ -55,6 +55,7 @@ def main() -> None:
         print(f"built the index in {time.perf_counter() - started:.1f} s")
         os.environ["JUPYTER_CONFIG_DIR"] = tmp
         base = [CLI, "--index-url", index_url, "--local-store-dir", f"{tmp}/store"]
+        base += ["--workspace-prefix", WORKSPACE]
 
         list_s, list_mb = measured([*base, "list", path_name(0)])
         prune_s, prune_mb = measured([*base, "prune", "--keep-last", "10", "--json"])

@@ -20,10 +20,13 @@ from traitlets.config import Config, LoggingConfigurable
 
 from bookstore.core import keys
 from bookstore.core.errors import ConfigurationError, InvalidPath
+from bookstore.core.view import AS_STORED, PathView
 
-__all__ = ["ARCHIVABLE_TYPES", "BookstoreSettings", "workspace_owner"]
+__all__ = ["ARCHIVABLE_TYPES", "FILES_WORKSPACE", "BookstoreSettings", "workspace_owner"]
 
 ARCHIVABLE_TYPES = ("notebook", "file")
+FILES_WORKSPACE = "files"
+"""The workspace of histories kept by absolute path, when no workspace_prefix is set."""
 
 _LEGACY_VARIABLES = {
     "s3_bucket": "JPYNB_S3_BUCKET",
@@ -126,9 +129,12 @@ class BookstoreSettings(LoggingConfigurable):
     ).tag(config=True)
 
     workspace_prefix = Unicode(
-        "workspace",
-        help="Key prefix under which every version is stored; '{username}' in it gives "
-        "each user a workspace of their own (JUPYTERHUB_USER, else the OS account).",
+        None,
+        allow_none=True,
+        help="Key prefix under which every version is stored, paths relative to the server's "
+        "root; '{username}' in it gives each user a workspace of their own (JUPYTERHUB_USER, "
+        "else the OS account). Unset: each file's history is kept under its absolute path, "
+        f"in the workspace '{FILES_WORKSPACE}', so two project folders never share one.",
     ).tag(config=True)
     published_prefix = Unicode(
         "published",
@@ -244,19 +250,29 @@ class BookstoreSettings(LoggingConfigurable):
                 "fs_clone_dir", f"must be an existing directory, not {self.fs_clone_dir!r}"
             )
         for name in ("workspace_prefix", "published_prefix"):
-            parts = getattr(self, name).strip("/").split("/")
-            if "\0" in getattr(self, name) or any(part in (".", "..") for part in parts):
+            prefix = getattr(self, name) or ""
+            parts = prefix.strip("/").split("/")
+            if "\0" in prefix or any(part in (".", "..") for part in parts):
                 self._refuse(name, "must be a plain key prefix without '.', '..' or NUL")
-            if set("{}") & set(getattr(self, name).replace(keys.USERNAME_FIELD, "")):
+            if set("{}") & set(prefix.replace(keys.USERNAME_FIELD, "")):
                 self._refuse(name, "may hold no placeholder but {username}")
         if self.enable_publish and _nested(self.workspace, self.published):
             # A published path could otherwise name, and replace, a version's key.
             self._refuse("published_prefix", "must not contain, or lie within, workspace_prefix")
 
     @property
+    def by_file(self) -> bool:
+        """Whether histories are kept by each file's absolute path (no workspace_prefix)."""
+        return self.workspace_prefix is None
+
+    @property
     def workspace(self) -> str:
         """The key prefix of this user's versions, which also scopes them in the index."""
-        return self._resolve("workspace_prefix")
+        return FILES_WORKSPACE if self.by_file else self._resolve("workspace_prefix")
+
+    def path_view(self, root: str | Path) -> PathView:
+        """How a server or a command rooted at ``root`` names the histories' paths."""
+        return PathView.of_root(root) if self.by_file else AS_STORED
 
     @property
     def published(self) -> str:
@@ -264,7 +280,7 @@ class BookstoreSettings(LoggingConfigurable):
         return self._resolve("published_prefix")
 
     def _resolve(self, name: str) -> str:
-        template: str = getattr(self, name)
+        template: str = getattr(self, name) or ""
         if keys.USERNAME_FIELD not in template:
             return template.strip("/")
         username = workspace_owner()

@@ -36,6 +36,7 @@ from bookstore.core.diff import (
 from bookstore.core.errors import CorruptVersion, NotComparable, ObjectNotFound, VersionNotFound
 from bookstore.core.notebook import is_notebook_path, notebook_problem
 from bookstore.core.record import ArchiveRecord, HashedRecord
+from bookstore.core.view import AS_STORED, PathView
 from bookstore.index import IndexDatabase, Version, queries
 from bookstore.store.base import Store
 
@@ -101,11 +102,14 @@ class History:
         index: IndexDatabase,
         workspace: str,
         *,
+        view: PathView = AS_STORED,
         diff_limits: DiffLimits = DEFAULT_LIMITS,
     ) -> None:
         self.store = store
         self.index = index
         self.workspace = workspace
+        self.view = view
+        """Paths given to and shown by these methods are relative to the view's root."""
         self.diff_limits = diff_limits
 
     # -- finding ---------------------------------------------------------------
@@ -120,14 +124,15 @@ class History:
     async def _find(
         self, session: AsyncSession, path: str, number: int | None, at: datetime | None
     ) -> Version:
+        stored = self.view.stored(path)
         if number is not None:
-            row = await queries.get_version(session, self.workspace, path, number)
+            row = await queries.get_version(session, self.workspace, stored, number)
             wanted = f"version {number} of {path!r}"
         elif at is not None:
-            row = await queries.version_at(session, self.workspace, path, at)
+            row = await queries.version_at(session, self.workspace, stored, at)
             wanted = f"a version of {path!r} saved at or before {at.isoformat()}"
         else:
-            row = await queries.latest_version(session, self.workspace, path)
+            row = await queries.latest_version(session, self.workspace, stored)
             wanted = f"an archived version of {path!r}"
         if row is None:
             raise VersionNotFound(f"there is no {wanted} in the index")
@@ -136,38 +141,63 @@ class History:
     async def latest(self, path: str) -> Version | None:
         """The newest version of ``path``, or ``None`` before its first."""
         async with self.index.reading() as session:
-            return await queries.latest_version(session, self.workspace, path)
+            return await queries.latest_version(session, self.workspace, self.view.stored(path))
 
     async def versions(self, path: str, **window: Any) -> list[Version]:
         """Versions of ``path``, oldest first (``queries.list_versions`` says how to window)."""
+        stored = self.view.stored(path)
         async with self.index.reading() as session:
-            return await queries.list_versions(session, self.workspace, path, **window)
+            return await queries.list_versions(session, self.workspace, stored, **window)
 
     async def page(self, path: str, offset: int, limit: int) -> tuple[int, list[Version]]:
         """How many versions ``path`` has, and ``limit`` of them from ``offset``, oldest first."""
+        stored = self.view.stored(path)
         async with self.index.reading() as session:
-            total = await queries.count_versions_of(session, self.workspace, path)
+            total = await queries.count_versions_of(session, self.workspace, stored)
             rows = await queries.list_versions(
-                session, self.workspace, path, offset=offset, limit=limit
+                session, self.workspace, stored, offset=offset, limit=limit
             )
         return total, rows
 
-    async def paths(self, **window: Any) -> list[queries.PathSummary]:
-        """Every archived path, deleted ones included, most recently saved first."""
+    async def paths(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        everywhere: bool = False,
+    ) -> list[queries.PathSummary]:
+        """Every archived path under the view's root, deleted ones included, most recently
+        saved first; ``everywhere``: every path of the workspace, named absolutely."""
+        under = None if everywhere else self.view.base
         async with self.index.reading() as session:
-            return await queries.list_paths(session, self.workspace, **window)
+            found = await queries.list_paths(
+                session, self.workspace, since=since, until=until, under=under
+            )
+        name = self.view.anywhere if everywhere else self.view.name
+        return [summary._replace(path=name(summary.path)) for summary in found]
 
     async def stats(self, by: str, path: str | None) -> list[dict[str, Any]]:
-        """Versions, bytes and archive latency per path or per UTC day."""
+        """Versions, bytes and archive latency per path or per UTC day, under the view's root."""
+        stored = None if path is None else self.view.stored(path)
         async with self.index.reading() as session:
-            return await queries.archive_stats(session, self.workspace, by=by, path=path)
+            rows = await queries.archive_stats(
+                session, self.workspace, by=by, path=stored, under=self.view.base
+            )
+        if by != "path":
+            return rows
+        return [{**row, "group": self.view.name(row["group"])} for row in rows]
 
     async def holds(self, path: str, content: bytes) -> bool:
         """Whether some version of ``path`` has exactly ``content``."""
         digest = await asyncio.to_thread(_sha256, content)
+        stored = self.view.stored(path)
         async with self.index.reading() as session:
-            found = await queries.version_with_sha256(session, self.workspace, path, digest)
+            found = await queries.version_with_sha256(session, self.workspace, stored, digest)
         return found is not None
+
+    def describe(self, version: Version) -> dict[str, Any]:
+        """A version as JSON surfaces give it, its path named as the view names it."""
+        return {**describe_version(version), "path": self.view.name(version.path)}
 
     # -- reading -----------------------------------------------------------------
 
@@ -235,7 +265,7 @@ class History:
 
     async def archive_now(self, path: str, content: bytes) -> Version | None:
         """Archive ``content`` as the newest version of ``path``; ``None`` if it is that already."""
-        record = ArchiveRecord(path, content, datetime.now(timezone.utc))
+        record = ArchiveRecord(self.view.stored(path), content, datetime.now(timezone.utc))
         hashed = await asyncio.to_thread(HashedRecord.of, record)
         return await archive_record(self.store, self.index, self.workspace, hashed)
 
@@ -252,12 +282,12 @@ class History:
             await queries.set_annotation(
                 session,
                 self.workspace,
-                path,
+                version.path,
                 number,
                 version.label if label is None else (label or None),
                 version.pinned if pinned is None else pinned,
             )
-            await save_annotations(self.store, session, self.workspace, path)
+            await save_annotations(self.store, session, self.workspace, version.path)
 
 
 def _sha256(data: bytes) -> str:

@@ -177,7 +177,7 @@ async def test_an_id_of_a_save_set_aside_restores_the_bytes_kept(
     s3_proxy.set_mode("refuse")
     await live.save("aside.ipynb", notebook("set aside"))
     kept = (live.root / "aside.ipynb").read_bytes()
-    [entry] = live.services.archiver.pending("aside.ipynb")
+    [entry] = live.services.archiver.pending(live.stored("aside.ipynb"))
     [waiting] = (await listed_ids(live, "aside.ipynb"))[1:]
     # As the archiver sets aside a save that can never be archived as it is.
     assert live.services.archiver.outbox.set_aside(entry, "a test sets it aside") is not None

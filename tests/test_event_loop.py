@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from bookstore.config import FILES_WORKSPACE
+from bookstore.core.view import PathView
 from tests.support.deep_history import add_history
 from tests.support.inprocess import LiveServer
 from tests.support.jupyter_process import JupyterServer, notebook
@@ -67,7 +69,8 @@ def test_a_rest_diff_of_16000_cells_without_ids_does_not_stall_the_loop(
 def deep(server: JupyterServer) -> str:
     """``deep.ipynb`` with 200,000 versions: all but the last written into the index."""
     index_url = f"sqlite+aiosqlite:///{server.index_file}"
-    add_history(index_url, "workspace", "deep.ipynb", range(1, DEEP))
+    stored = PathView.of_root(server.root).stored("deep.ipynb")
+    add_history(index_url, FILES_WORKSPACE, stored, range(1, DEEP))
     server.save("deep.ipynb", notebook("newest"))
     server.wait_archived()
     return "deep.ipynb"

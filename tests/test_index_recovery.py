@@ -30,12 +30,14 @@ Row = tuple[str, int, str, int, str]
 
 
 @pytest.fixture
-def archived_before(jp_environ: Any, run: Run[Any]) -> list[Row]:
+def archived_before(jp_environ: Any, jp_root_dir: Path, run: Run[Any]) -> list[Row]:
     """Three versions of kept.ipynb and one of other.ipynb, archived into the store and
     index a server with no configuration uses (in the plugin's data directory) as an
-    earlier run of the server would have; their rows, read from the index file."""
+    earlier run of the server in the same root would have; their rows, read from the
+    index file."""
     settings = BookstoreSettings()
     store, index = open_store(settings), open_index(settings)
+    view = settings.path_view(jp_root_dir)
 
     async def archive() -> None:
         try:
@@ -43,14 +45,15 @@ def archived_before(jp_environ: Any, run: Run[Any]) -> list[Row]:
             saves = [("kept.ipynb", f"kept {n}") for n in range(3)] + [("other.ipynb", "other")]
             for path, text in saves:
                 content = json.dumps(notebook(text), indent=1).encode()
-                record = HashedRecord.of(ArchiveRecord(path, content, datetime.now(timezone.utc)))
+                saved = ArchiveRecord(view.stored(path), content, datetime.now(timezone.utc))
+                record = HashedRecord.of(saved)
                 assert await archive_record(store, index, settings.workspace, record)
         finally:
             await store.close()
             await index.close()
 
     run(archive())
-    rows = sqlite_index_rows(sqlite_file(settings.index_url))
+    rows = sqlite_index_rows(sqlite_file(settings.index_url), jp_root_dir)
     assert [(path, version) for path, version, *_ in rows] == [
         ("kept.ipynb", 1),
         ("kept.ipynb", 2),

@@ -325,7 +325,11 @@ async def test_a_save_set_aside_and_retried_is_archived_by_the_running_server(
         retry=RetryPolicy(0.01, 0.05),
         scan_interval=0.05,
     )
-    env = {"BOOKSTORE_OUTBOX_DIR": str(outbox.directory), "JUPYTER_CONFIG_DIR": str(tmp_path)}
+    env = {
+        "BOOKSTORE_OUTBOX_DIR": str(outbox.directory),
+        "BOOKSTORE_WORKSPACE_PREFIX": "w",
+        "JUPYTER_CONFIG_DIR": str(tmp_path),
+    }
     history = History(store, index, "w")
     try:
         await archiver.start(index.migrate)

@@ -71,6 +71,7 @@ def test_the_command_line_prunes_a_deep_history_on_postgresql(
     asyncio.run(fill_index(index_url, VERSIONS, PATHS))
     script = Path(sys.executable).parent / "bookstore-history"
     options = ["--index-url", index_url, "--local-store-dir", str(tmp_path / "store")]
+    options += ["--workspace-prefix", WORKSPACE]
     environment = {**os.environ, "JUPYTER_CONFIG_DIR": str(tmp_path / "config")}
     finished = subprocess.run(
         [script, *options, "prune", "--keep-last", "2", "--json"],

@@ -15,7 +15,6 @@ import hashlib
 import http.client
 import json
 import os
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from hypothesis import strategies as st
 from jupyter_server.serverapp import ServerWebApplication
 
 from bookstore.server.handlers import VersionsHandler, handlers
+from tests.support.archives import index_rows
 from tests.support.jupyter_process import JupyterServer, notebook, wait_for
 from tests.support.moto_server import MotoServer, s3_env
 from tests.support.tcp_proxy import TcpProxy
@@ -194,9 +194,7 @@ ENDPOINTS = {
 
 def versions_of(server: JupyterServer, path: str) -> dict[int, str]:
     """{version: sha256} of ``path``, read from the index file, not through the API."""
-    with sqlite3.connect(f"file:{server.index_file}?mode=ro", uri=True) as db:
-        rows = db.execute("SELECT version, sha256 FROM versions WHERE path = ?", (path,))
-        return dict(rows.fetchall())
+    return {number: sha256 for name, number, _, _, sha256 in index_rows(server) if name == path}
 
 
 def state(server: JupyterServer) -> tuple[bytes, dict[int, str]]:
@@ -408,7 +406,7 @@ def assert_store_holds_only_versions(server: JupyterServer) -> None:
         assert item.resolve().is_relative_to(store), item
         parts = item.relative_to(store).parts
         assert parts[0] in ("data", "meta", "tmp"), item
-        assert parts[0] == "tmp" or len(parts) == 1 or parts[1] == "workspace", item
+        assert parts[0] == "tmp" or len(parts) == 1 or parts[1] == "files", item
 
 
 @example(endpoint="versions", version=1, raw="a.ipynb2")

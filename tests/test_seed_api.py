@@ -138,7 +138,8 @@ async def test_path_locks_map_paths_to_asyncio_locks_and_path_lock_ready_is_one(
         ArchiveRecord("locked.ipynb", notebook_bytes("locked"), datetime.now(timezone.utc))
     )
 
-    assert isinstance(manager.path_locks["locked.ipynb"], asyncio.Lock)
+    kept_under = live.services.history.view.stored("locked.ipynb")
+    assert isinstance(manager.path_locks[kept_under], asyncio.Lock)
     assert isinstance(manager.path_lock_ready, asyncio.Lock)
     archiver = live.services.archiver
     assert manager.path_locks is archiver.path_locks

@@ -32,10 +32,12 @@ async def test_with_no_configuration_saves_land_in_the_local_store_and_index(
     assert status["features"]["storage"] == "local"
     [(path, version, key, size, _)] = live.index_rows()
     assert (path, version, size) == ("Untitled.ipynb", 1, len(saved))
-    assert key.startswith("workspace/Untitled.ipynb/@")
+    # Kept by the file's absolute path: no other folder's Untitled.ipynb shares it.
+    absolute = (live.root / "Untitled.ipynb").resolve().as_posix()
+    assert key.startswith(f"files{absolute}/@")
     assert live.stored_objects() == {key: saved}
     metadata = json.loads((live.store_dir / "meta" / f"{key}.json").read_text())
-    assert metadata["bookstore-path"] == "Untitled.ipynb"
+    assert metadata["bookstore-path"] == absolute.lstrip("/")
 
 
 async def test_200_saves_over_20_notebooks_from_8_clients_lose_nothing(live: LiveServer) -> None:
@@ -111,7 +113,7 @@ async def test_the_status_endpoint_needs_authentication(live: LiveServer) -> Non
     status = await live.wait_archived()
     assert status["release"] == bookstore.__version__
     assert status["archive"] == {
-        "workspace": "workspace",
+        "workspace": "files",
         "ready": True,
         "backlog": 0,
         "archived": 0,
@@ -156,10 +158,11 @@ def test_a_real_server_with_no_configuration_archives_to_the_local_store_and_ind
     assert status["features"]["storage"] == "local"
     [(path, version, key, size, _)] = archives.index_rows(server)
     assert (path, version, size) == ("Untitled.ipynb", 1, len(saved))
-    assert key.startswith("workspace/Untitled.ipynb/@")
+    absolute = (server.root / "Untitled.ipynb").resolve().as_posix()
+    assert key.startswith(f"files{absolute}/@")
     assert archives.stored_objects(server) == {key: saved}
     metadata = json.loads((server.store_dir / "meta" / f"{key}.json").read_text())
-    assert metadata["bookstore-path"] == "Untitled.ipynb"
+    assert metadata["bookstore-path"] == absolute.lstrip("/")
 
 
 @pytest.mark.e2e

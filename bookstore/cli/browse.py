@@ -25,6 +25,12 @@ __all__ = ["COMMANDS"]
 @click.option(
     "--deleted", is_flag=True, help="Only notebooks whose file is gone (restore brings it back)."
 )
+@click.option(
+    "--all",
+    "everywhere",
+    is_flag=True,
+    help="Every history on this machine, in every folder, named by absolute path.",
+)
 @json_option
 @pass_runtime
 def list_command(
@@ -34,19 +40,22 @@ def list_command(
     until: datetime | None,
     limit: int | None,
     deleted: bool,
+    everywhere: bool,
     as_json: bool,
 ) -> None:
     """List archived notebooks, or the versions of one.
 
-    Without PATH: every archived path (deleted notebooks included, marked so)
-    with its number of versions, latest save and bytes; --deleted keeps only the
-    notebooks whose file is gone. With PATH: its versions, with their save time
-    (local), size, archive latency and label.
+    Without PATH: every archived path in and under the notebook root (deleted
+    notebooks included, marked so) with its number of versions, latest save and
+    bytes; --deleted keeps only the notebooks whose file is gone, --all lists
+    every folder's. With PATH: its versions, with their save time (local), size,
+    archive latency and label.
 
     \b
     Examples:
       bookstore-history list
       bookstore-history list --deleted
+      bookstore-history list --all
       bookstore-history list analysis.ipynb --since 2026-11-01
       bookstore-history list analysis.ipynb --json | jq '.[-1].sha256'
     """
@@ -54,8 +63,8 @@ def list_command(
     from bookstore.core.keys import normalize_path
     from bookstore.history import describe_path, describe_version
 
-    if deleted and path is not None:
-        raise click.UsageError("--deleted lists notebooks; give it without PATH")
+    if (deleted or everywhere) and path is not None:
+        raise click.UsageError("--deleted and --all list notebooks; give them without PATH")
 
     async def work() -> None:
         async with runtime.open() as opened:
@@ -64,7 +73,9 @@ def list_command(
                 root = runtime.notebook_root
                 found = [
                     (summary, (root / summary.path).is_file())
-                    for summary in await history.paths(since=since, until=until)
+                    for summary in await history.paths(
+                        since=since, until=until, everywhere=everywhere
+                    )
                 ]
                 found = [(s, exists) for s, exists in found if not (deleted and exists)]
                 found = found[:limit]
@@ -91,7 +102,7 @@ def list_command(
             if not rows and await history.latest(name) is None:
                 raise VersionNotFound(f"{name!r} has no archived versions")
             if as_json:
-                print_json([describe_version(row) for row in rows])
+                print_json([history.describe(row) for row in rows])
                 return
             print_table(
                 ["version", "saved at", "size", "latency ms", "label"],

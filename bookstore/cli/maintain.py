@@ -180,14 +180,15 @@ def prune_command(
             if not dry_run:
                 await finish_interrupted_prunes(opened.store, opened.index, opened.workspace)
             pruner = Pruner(opened.store, opened.index, opened.workspace)
-            plans = plan_prune(opened.index, opened.workspace, policy, path_glob=path_glob)
+            chosen = None if path_glob is None else opened.view.stored(path_glob)
+            plans = plan_prune(opened.index, opened.workspace, policy, path_glob=chosen)
             async with opened.index.reading() as session:
                 width = await queries.longest_path(session, opened.workspace)
             decided = dropped = 0
             with _decisions_printer(policy, dry_run, as_json, width) as show:
                 async for plan in plans:
                     for decision in plan.decisions:
-                        show(plan.path, decision)
+                        show(opened.view.name(plan.path), decision)
                     decided += len(plan.decisions)
                     dropped += len(plan.removed())
                     if not dry_run:

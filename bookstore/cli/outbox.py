@@ -13,6 +13,7 @@ from bookstore.cli.runtime import Runtime, local_time, print_json, print_table
 
 if TYPE_CHECKING:
     from bookstore.archiving.outbox import Outbox, SetAside
+    from bookstore.core.view import PathView
 
 __all__ = ["COMMANDS"]
 
@@ -32,14 +33,15 @@ def _size_of(file: Path) -> int:
         return 0
 
 
-def _shown(path: str | None) -> str | None:
-    """A path as text a terminal can print, even one that is not valid Unicode."""
-    return None if path is None else path.encode("utf-8", "backslashreplace").decode()
+def _shown(view: PathView, path: str | None) -> str | None:
+    """A stored path as the command names it, as text a terminal can print, even one that
+    is not valid Unicode."""
+    return None if path is None else view.name(path).encode("utf-8", "backslashreplace").decode()
 
 
-def _describe(item: SetAside) -> dict[str, Any]:
+def _describe(view: PathView, item: SetAside) -> dict[str, Any]:
     return {
-        "path": _shown(item.path),
+        "path": _shown(view, item.path),
         "workspace": item.workspace,
         "queued_at": item.queued_time,
         "set_aside_at": item.set_aside_at,
@@ -65,17 +67,21 @@ def outbox_command(runtime: Runtime, as_json: bool) -> None:
     """
     from bookstore.archiving.outbox import describe_size
 
-    outbox = _outbox(runtime)
+    outbox, view = _outbox(runtime), runtime.view
     waiting, set_aside = outbox.pending(), outbox.set_aside_saves()
     if as_json:
         print_json(
             {
                 "directory": str(outbox.directory),
                 "waiting": [
-                    {"path": _shown(e.path), "queued_at": e.queued_time, "file": str(e.outbox_file)}
+                    {
+                        "path": _shown(view, e.path),
+                        "queued_at": e.queued_time,
+                        "file": str(e.outbox_file),
+                    }
                     for e in waiting
                 ],
-                "set_aside": [_describe(item) for item in set_aside],
+                "set_aside": [_describe(view, item) for item in set_aside],
             }
         )
         return
@@ -89,7 +95,7 @@ def outbox_command(runtime: Runtime, as_json: bool) -> None:
             ["path", "saved at", "set aside at", "why"],
             [
                 (
-                    _shown(item.path) or item.outbox_file.name,
+                    _shown(view, item.path) or item.outbox_file.name,
                     local_time(item.queued_time) if item.queued_time else "",
                     local_time(item.set_aside_at),
                     item.reason,
@@ -119,9 +125,10 @@ def retry_command(runtime: Runtime, paths: tuple[str, ...]) -> None:
 
     outbox = _outbox(runtime)
     set_aside = outbox.set_aside_saves()
-    wanted = {path.strip("/") for path in paths}
+    view = runtime.view
+    wanted = {view.stored(path.strip("/")): path.strip("/") for path in paths}
     chosen = [item for item in set_aside if not wanted or item.path in wanted]
-    missing = sorted(wanted - {item.path for item in chosen})
+    missing = sorted(wanted[path] for path in wanted.keys() - {item.path for item in chosen})
     if missing:
         raise VersionNotFound(
             f"no save of {', '.join(map(repr, missing))} is set aside in {outbox.directory}"

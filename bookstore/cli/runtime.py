@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress
 
     from bookstore.config import BookstoreSettings
+    from bookstore.core.view import PathView
     from bookstore.history import History
     from bookstore.index import IndexDatabase
     from bookstore.store import Store
@@ -50,6 +51,8 @@ class Opened:
     settings: BookstoreSettings
     store: Store
     index: IndexDatabase
+    view: PathView
+    """How paths on the command line name histories: relative to the notebook root."""
 
     @property
     def workspace(self) -> str:
@@ -66,7 +69,9 @@ class Opened:
         from bookstore.core.diff import NO_LIMITS
         from bookstore.history import History
 
-        return History(self.store, self.index, self.workspace, diff_limits=NO_LIMITS)
+        return History(
+            self.store, self.index, self.workspace, view=self.view, diff_limits=NO_LIMITS
+        )
 
 
 @dataclass
@@ -92,6 +97,11 @@ class Runtime:
         _ = self.settings
         return Path(self.root_dir or self._server_root or os.getcwd()).expanduser().resolve()
 
+    @property
+    def view(self) -> PathView:
+        """How paths on the command line name histories: relative to the notebook root."""
+        return self.settings.path_view(self.notebook_root)
+
     @asynccontextmanager
     async def open(self, *, migrate: bool = True) -> AsyncIterator[Opened]:
         """The store and a migrated index, closed afterwards; the index must exist."""
@@ -116,7 +126,7 @@ class Runtime:
                     raise IndexUnavailable(
                         f"the index {index.description} cannot be reached: {exc}"
                     ) from exc
-            yield Opened(settings, store, index)
+            yield Opened(settings, store, index, self.view)
         finally:
             await store.close()
             await index.close()

@@ -196,6 +196,15 @@ class PathSummary(NamedTuple):
     total_bytes: int
 
 
+def _under(folder: str | None) -> list[ColumnElement[bool]]:
+    """A condition keeping the paths inside ``folder``: compared exactly, where SQLite's
+    ``LIKE`` would ignore case."""
+    if not folder:
+        return []
+    inside = f"{folder}/"
+    return [func.substr(Version.path, 1, len(inside)) == inside]
+
+
 def _window(since: datetime | None, until: datetime | None) -> list[ColumnElement[bool]]:
     """Conditions keeping versions saved between ``since`` and ``until`` (inclusive)."""
     conditions = []
@@ -213,12 +222,14 @@ async def list_paths(
     since: datetime | None = None,
     until: datetime | None = None,
     limit: int | None = None,
+    under: str | None = None,
 ) -> list[PathSummary]:
-    """Every archived path (deleted notebooks included), most recently saved first."""
+    """Every archived path (deleted notebooks included), most recently saved first;
+    ``under``: only the paths in that folder."""
     latest = func.max(Version.queued_at)
     query = (
         select(Version.path, func.count(), latest, func.sum(Version.size))
-        .where(Version.workspace == workspace, *_window(since, until))
+        .where(Version.workspace == workspace, *_window(since, until), *_under(under))
         .group_by(Version.path)
     )
     rows = await session.execute(query.order_by(latest.desc(), Version.path).limit(limit))
@@ -280,9 +291,15 @@ def _percentile(ordered: list[float], fraction: float) -> float:
 
 
 async def archive_stats(
-    session: AsyncSession, workspace: str, *, by: str = "path", path: str | None = None
+    session: AsyncSession,
+    workspace: str,
+    *,
+    by: str = "path",
+    path: str | None = None,
+    under: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Versions, bytes and archive latency per path or per UTC day, from ``archive_latency``.
+    """Versions, bytes and archive latency per path or per UTC day, from ``archive_latency``;
+    ``under``: only of the paths in that folder.
 
     Percentiles are computed here rather than in SQL, which has no portable
     percentile function across SQLite and PostgreSQL.
@@ -302,7 +319,7 @@ async def archive_stats(
     query = (
         select(Version.path, Version.queued_at, Version.size, latency.c.latency_ms)
         .join(latency, same_version)
-        .where(Version.workspace == workspace)
+        .where(Version.workspace == workspace, *_under(under))
     )
     if path is not None:
         query = query.where(Version.path == path)

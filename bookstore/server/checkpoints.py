@@ -123,7 +123,7 @@ class BookstoreCheckpoints(AsyncCheckpoints):
         await refuse_hidden(self.contents_manager, name, target=False)
         if not self._keeps(name):
             return list(await self.jupyter_checkpoints.list_checkpoints(path))
-        waiting = self.services.archiver.pending(name)[-LISTED_CHECKPOINTS:]
+        waiting = self._pending(name)[-LISTED_CHECKPOINTS:]
         listed: list[Version | OutboxEntry] = [
             *await self._newest(name, LISTED_CHECKPOINTS - len(waiting)),
             *waiting,
@@ -142,7 +142,7 @@ class BookstoreCheckpoints(AsyncCheckpoints):
         if not self._keeps(name):
             return dict(await self.jupyter_checkpoints.create_checkpoint(contents_mgr, path))
         now = await _file_now(contents_mgr, name)
-        if not self.services.archiver.pending(name):
+        if not self._pending(name):
             # (A save waiting with this content is found by the outbox, which keeps it once.)
             latest = await self._latest(name)
             if latest is not None and latest.sha256 == await asyncio.to_thread(now.sha256):
@@ -207,6 +207,10 @@ class BookstoreCheckpoints(AsyncCheckpoints):
 
     # -- versions ----------------------------------------------------------------------
 
+    def _pending(self, name: str) -> list[OutboxEntry]:
+        """The saves of ``name`` waiting to be archived, oldest first."""
+        return self.services.archiver.pending(self.services.history.view.stored(name))
+
     async def _newest(self, name: str, count: int) -> list[Version]:
         """The path's newest ``count`` versions, oldest first; none while the index is
         not ready or cannot be read, so that listing never fails on it."""
@@ -235,8 +239,11 @@ class BookstoreCheckpoints(AsyncCheckpoints):
         if saved_at is None:
             raise VersionNotFound(f"{checkpoint!r} is not a checkpoint of {name!r}")
         archiver = self.services.archiver
-        queued = [entry for entry in archiver.pending(name) if entry.queued_time == saved_at]
-        waiting = await asyncio.to_thread(_waiting_content, archiver.outbox, name, saved_at, queued)
+        queued = [entry for entry in self._pending(name) if entry.queued_time == saved_at]
+        stored = self.services.history.view.stored(name)
+        waiting = await asyncio.to_thread(
+            _waiting_content, archiver.outbox, stored, saved_at, queued
+        )
         if waiting is not None:
             return waiting
         try:

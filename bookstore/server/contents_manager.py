@@ -49,7 +49,8 @@ class BookstoreContentsArchiver(AsyncLargeFileManager):
 
     @property
     def path_locks(self) -> dict[str, asyncio.Lock]:
-        """Each path's lock, held while one of its saves is archived."""
+        """Each path's lock, held while one of its saves is archived; by the path its
+        history is kept under (the file's absolute path, unless a workspace is set)."""
         return self.archiver.path_locks
 
     @property
@@ -60,9 +61,11 @@ class BookstoreContentsArchiver(AsyncLargeFileManager):
     async def archive(self, record: ArchiveRecord) -> None:
         """Archive one record under its path's lock, after the saves queued before it.
 
-        A save that finds the lock held waits for it (the original skipped it).
+        A save that finds the lock held waits for it (the original skipped it). The
+        record's path is relative to the server's root, as the contents API names it.
         """
-        await self.archiver.archive(record)
+        archiver, hooks = self._attached()
+        await archiver.archive(record._replace(filepath=hooks.view.stored(record.filepath)))
 
     def run_pre_save_hook(self, model: dict[str, Any], path: str, **kwargs: Any) -> None:
         """Queue ``model`` for archiving as a save of ``path``.

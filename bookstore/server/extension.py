@@ -64,11 +64,11 @@ class BookstoreExtension(ExtensionAppJinjaMixin, ExtensionApp):
             retry=RetryPolicy(settings.retry_initial_delay, settings.retry_max_delay),
             log=self.log,
         )
-        hooks = SaveHooks(outbox, archiver.submit, settings.archive_types, self.log)
-        services = BookstoreServices(
-            settings, History(store, index, settings.workspace), archiver, hooks
-        )
         assert self.serverapp is not None, "jupyter_server links the extension to its ServerApp"
+        view = settings.path_view(self.serverapp.root_dir)
+        hooks = SaveHooks(outbox, archiver.submit, settings.archive_types, self.log, view)
+        history = History(store, index, settings.workspace, view=view)
+        services = BookstoreServices(settings, history, archiver, hooks)
         self._attach(services, self.serverapp.contents_manager)
         self.services = services
         self.settings[SETTINGS_KEY] = services

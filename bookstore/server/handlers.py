@@ -17,7 +17,7 @@ from tornado import web
 from bookstore.core.diff import NotebookDiff, diff_as_json
 from bookstore.core.keys import VERSION_NUMBER, normalize_path
 from bookstore.core.notebook import is_notebook_path
-from bookstore.history import describe_path, describe_version
+from bookstore.history import describe_path
 from bookstore.server.contents import (
     check_path,
     current_content,
@@ -124,7 +124,7 @@ class VersionsHandler(BookstoreHandler):
                 "offset": offset,
                 "limit": limit,
                 "next_offset": following if following < total else None,
-                "versions": [describe_version(row) for row in rows],
+                "versions": [self.services.history.describe(row) for row in rows],
             }
         )
 

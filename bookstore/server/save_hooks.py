@@ -19,6 +19,7 @@ from jupyter_server.services.contents.fileio import FileManagerMixin
 
 from bookstore.archiving.outbox import Outbox, OutboxEntry
 from bookstore.core.notebook import is_notebook_path, model_to_bytes
+from bookstore.core.view import AS_STORED, PathView
 
 __all__ = ["NotKept", "SaveHooks", "save_in_progress", "saved_path"]
 
@@ -63,11 +64,14 @@ class SaveHooks:
         submit: Callable[[OutboxEntry], None],
         archive_types: Collection[str],
         log: logging.Logger,
+        view: PathView = AS_STORED,
     ) -> None:
         self.outbox = outbox
         self.submit = submit
         self.archive_types = frozenset(archive_types)
         self.log = log
+        self.view = view
+        """Saves are kept under the stored path of the contents path they were made to."""
         self.not_kept: NotKept | None = None
         """Saves whose versions are missing because the outbox could not keep them."""
         self._last_time = datetime.min.replace(tzinfo=timezone.utc)
@@ -106,14 +110,16 @@ class SaveHooks:
                 return
             pending = (path, self._next_time())
         path, queued_time = pending
-        self._keep(lambda: self.outbox.add_file(path, queued_time, os_path))
+        stored = self.view.stored(path)
+        self._keep(lambda: self.outbox.add_file(stored, queued_time, os_path))
 
     def keep_model(self, model: dict[str, Any], path: str) -> None:
         """Queue the bytes a save of ``model`` writes, if its type is archived."""
         if model.get("content") is None or not self.archives(path, model.get("type")):
             return
         path, queued_time = saved_path(path), self._next_time()
-        self._keep(lambda: self.outbox.add_bytes(path, queued_time, model_to_bytes(model)))
+        stored = self.view.stored(path)
+        self._keep(lambda: self.outbox.add_bytes(stored, queued_time, model_to_bytes(model)))
 
     def capture(self, path: str, os_path: str | None, content: bytes | None) -> OutboxEntry:
         """Queue the current state of a file as a save (a checkpoint asked for by the UI).
@@ -124,9 +130,9 @@ class SaveHooks:
         """
         queued_time = self._next_time()
         if os_path is not None:
-            entry = self.outbox.add_file(path, queued_time, os_path)
+            entry = self.outbox.add_file(self.view.stored(path), queued_time, os_path)
         else:
-            entry = self.outbox.add_bytes(path, queued_time, content or b"")
+            entry = self.outbox.add_bytes(self.view.stored(path), queued_time, content or b"")
         self.submit(entry)
         return entry
 

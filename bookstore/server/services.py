@@ -84,7 +84,7 @@ class BookstoreServices:
             "count": len(set_aside),
             "latest": [
                 {
-                    "path": item.path,
+                    "path": None if item.path is None else self.history.view.name(item.path),
                     "queued_at": item.queued_time.isoformat() if item.queued_time else None,
                     "set_aside_at": item.set_aside_at.isoformat(),
                     "reason": item.reason,

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from bookstore.config import FILES_WORKSPACE
+from bookstore.core.view import PathView
 from tests.support.jupyter_process import JupyterServer
 from tests.support.moto_server import s3_env
 from tests.support.tcp_proxy import TcpProxy
@@ -21,13 +23,28 @@ __all__ = [
 ]
 
 
-def sqlite_index_rows(database: Path) -> list[tuple[str, int, str, int, str]]:
+def sqlite_index_rows(
+    database: Path, root: Path | None = None
+) -> list[tuple[str, int, str, int, str]]:
     """(path, version, store_key, size, sha256) of every indexed version, in order,
-    read from the SQLite file itself."""
+    read from the SQLite file itself. With ``root``, the paths of histories kept by
+    file under it are named as a server rooted there names them: relative to it."""
     with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
-        return db.execute(
-            "SELECT path, version, store_key, size, sha256 FROM versions ORDER BY path, version"
+        rows = db.execute(
+            "SELECT workspace, path, version, store_key, size, sha256 FROM versions "
+            "ORDER BY path, version"
         ).fetchall()
+    view = PathView.of_root(root) if root is not None else None
+    return [
+        (
+            view.name(path) if view is not None and workspace == FILES_WORKSPACE else path,
+            version,
+            key,
+            size,
+            sha256,
+        )
+        for workspace, path, version, key, size, sha256 in rows
+    ]
 
 
 def sqlite_file(index_url: str) -> Path:
@@ -49,8 +66,9 @@ def local_store_objects(store_dir: Path) -> dict[str, bytes]:
 
 
 def index_rows(server: JupyterServer) -> list[tuple[str, int, str, int, str]]:
-    """(path, version, store_key, size, sha256) of every version in a real server's index."""
-    return sqlite_index_rows(server.index_file)
+    """(path, version, store_key, size, sha256) of every version in a real server's index,
+    paths named as the server names them."""
+    return sqlite_index_rows(server.index_file, server.root)
 
 
 def stored_objects(server: JupyterServer) -> dict[str, bytes]:

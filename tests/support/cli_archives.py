@@ -329,12 +329,15 @@ class Archive:
         return self.moto is not None
 
     def settings_env(self) -> dict[str, str]:
-        """The BOOKSTORE_* variables the server and the command line share."""
-        index = {"BOOKSTORE_INDEX_URL": self.index_url} if self.postgres else {}
+        """The BOOKSTORE_* variables the server and the command line share: an explicit
+        workspace, whose paths are relative to the root, as they always were."""
+        shared = {"BOOKSTORE_WORKSPACE_PREFIX": PREFIX}
+        if self.postgres:
+            shared["BOOKSTORE_INDEX_URL"] = self.index_url
         if self.moto is None:
-            return index
+            return shared
         assert self.bucket is not None
-        return {**index, **s3_env(self.bucket, self.moto.endpoint_url)}
+        return {**shared, **s3_env(self.bucket, self.moto.endpoint_url)}
 
     def env_changes(self, extra: Mapping[str, str] | None = None) -> dict[str, str | None]:
         """How a user's environment differs from the test runner's: none of the

@@ -162,6 +162,10 @@ class LiveServer:
         rows = [row for item in await history.paths() for row in await history.versions(item.path)]
         return sorted(rows, key=lambda row: (row.path, row.number))
 
+    def stored(self, path: str) -> str:
+        """The path the history of ``path`` (relative to the root) is kept under."""
+        return self.services.history.view.stored(path)
+
     @property
     def index_file(self) -> Path:
         """The server's SQLite index file."""
@@ -173,8 +177,9 @@ class LiveServer:
         return Path(self.services.settings.local_store_dir)
 
     def index_rows(self) -> list[tuple[str, int, str, int, str]]:
-        """(path, version, store_key, size, sha256) of every version, from the index file."""
-        return sqlite_index_rows(self.index_file)
+        """(path, version, store_key, size, sha256) of every version, from the index file,
+        paths named as the server names them."""
+        return sqlite_index_rows(self.index_file, self.root)
 
     def stored_objects(self) -> dict[str, bytes]:
         """Every object in the local store, by key, read from its files."""
