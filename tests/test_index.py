@@ -179,6 +179,18 @@ async def test_workspaces_number_and_list_their_versions_apart(index: IndexDatab
     assert [(s["group"], s["versions"]) for s in stats] == [("a.ipynb", 2)]
 
 
+async def test_a_folder_keeps_only_its_own_paths_matched_exactly(index: IndexDatabase) -> None:
+    """``under`` compares exactly: SQLite's LIKE would take ``Home/`` for ``home/`` and
+    ``_`` for any character."""
+    for number, path in enumerate(["home/a_b/x.ipynb", "Home/a_b/x.ipynb", "home/axb/y.ipynb"]):
+        await add(index, path, f"files/{path}/@1", T0 + timedelta(number), workspace="files")
+    async with index.reading() as session:
+        paths = await queries.list_paths(session, "files", under="home/a_b")
+        stats = await queries.archive_stats(session, "files", under="home/a_b")
+    assert [p.path for p in paths] == ["home/a_b/x.ipynb"]
+    assert [s["group"] for s in stats] == ["home/a_b/x.ipynb"]
+
+
 async def test_the_workspace_migration_takes_each_rows_workspace_from_its_key(
     tmp_path: Path,
 ) -> None:

@@ -221,7 +221,6 @@ async def list_paths(
     *,
     since: datetime | None = None,
     until: datetime | None = None,
-    limit: int | None = None,
     under: str | None = None,
 ) -> list[PathSummary]:
     """Every archived path (deleted notebooks included), most recently saved first;
@@ -232,7 +231,7 @@ async def list_paths(
         .where(Version.workspace == workspace, *_window(since, until), *_under(under))
         .group_by(Version.path)
     )
-    rows = await session.execute(query.order_by(latest.desc(), Version.path).limit(limit))
+    rows = await session.execute(query.order_by(latest.desc(), Version.path))
     return [PathSummary(path, count, when, int(size)) for path, count, when, size in rows]
 
 
