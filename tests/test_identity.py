@@ -126,6 +126,7 @@ def test_a_server_started_in_a_parent_folder_finds_the_same_history(machine: Mac
         assert listed == ["project/analysis.ipynb"]
 
     with machine.server("project") as again:
+        again.wait_archived()  # ready: the index is open
         assert checkpoint_ids(again, "analysis.ipynb") == ["1", "2", "3"]
 
     everywhere = machine.cli("list", "--all")
