@@ -34,6 +34,7 @@ from bookstore.core.body import Body
 from bookstore.core.errors import InvalidPath, StoreUnavailable
 from bookstore.history import History
 from bookstore.index import IndexDatabase, queries
+from bookstore.store import Store
 from bookstore.store.local import LocalStore
 from tests.support.cli_archives import CLI
 from tests.support.delegating_store import DelegatingStore
@@ -195,21 +196,26 @@ def test_hostile_names_are_archived_restorably_or_set_aside_and_others_keep_arch
     asyncio.run(_archive_hostile_names(sorted({canonical(path) for path in paths})))
 
 
+def archiver_in(directory: Path, store: Store, index: IndexDatabase, **tuning: Any) -> Archiver:
+    """An archiver of the workspace ``w``, with an outbox in ``directory``, that retries
+    quickly (``tuning`` overrides it)."""
+    settings: dict[str, Any] = {"retry": RetryPolicy(0.01, 0.05), "scan_interval": 0.05}
+    return Archiver(
+        store=store,
+        index=index,
+        outbox=Outbox(directory / "outbox", workspace="w"),
+        workspace="w",
+        **(settings | tuning),
+    )
+
+
 async def _archive_hostile_names(paths: list[str]) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         base = Path(scratch)
-        outbox = Outbox(base / "outbox", workspace="w")
         store = LocalStore(base / "store")  # real file names: real limits
         index = IndexDatabase(f"sqlite+aiosqlite:///{base / 'index.sqlite'}")
-        archiver = Archiver(
-            store=store,
-            index=index,
-            outbox=outbox,
-            workspace="w",
-            concurrency=2,
-            retry=RetryPolicy(0.01, 0.05),
-            scan_interval=0.05,
-        )
+        archiver = archiver_in(base, store, index, concurrency=2)
+        outbox = archiver.outbox
         saves = {path: f"save of {path!r}".encode("utf-8", "surrogatepass") for path in paths}
         saves |= {f"plain {n}.txt": f"plain {n}".encode() for n in range(3)}
         try:
@@ -285,15 +291,8 @@ async def test_saves_retrying_for_a_while_hold_no_upload_slot(
 ) -> None:
     stuck = tuple(f"stuck {n}.txt" for n in range(4))
     store = KeyRefusingStore(unreachable=stuck)
-    outbox = Outbox(tmp_path / "outbox", workspace="w")
-    archiver = Archiver(
-        store=store,
-        index=index,
-        outbox=outbox,
-        workspace="w",
-        concurrency=2,
-        retry=RetryPolicy(0.05, 0.2),
-    )
+    archiver = archiver_in(tmp_path, store, index, concurrency=2, retry=RetryPolicy(0.05, 0.2))
+    outbox = archiver.outbox
     try:
         await archiver.start(index.migrate)
         for n, path in enumerate(stuck):
@@ -316,15 +315,8 @@ async def test_a_save_set_aside_and_retried_is_archived_by_the_running_server(
     tmp_path: Path, index: IndexDatabase
 ) -> None:
     store = KeyRefusingStore(unholdable=("long.txt",))
-    outbox = Outbox(tmp_path / "outbox", workspace="w")
-    archiver = Archiver(
-        store=store,
-        index=index,
-        outbox=outbox,
-        workspace="w",
-        retry=RetryPolicy(0.01, 0.05),
-        scan_interval=0.05,
-    )
+    archiver = archiver_in(tmp_path, store, index)
+    outbox = archiver.outbox
     env = {
         "BOOKSTORE_OUTBOX_DIR": str(outbox.directory),
         "BOOKSTORE_WORKSPACE_PREFIX": "w",
