@@ -68,6 +68,7 @@ class JupyterServer:
         bookstore: bool = True,
         port: int | None = None,
         args: Sequence[str] = (),
+        app: str | None = None,
     ) -> None:
         self.base = base
         self.root = base / "root"
@@ -79,6 +80,9 @@ class JupyterServer:
         self.extra_env = dict(env or {})
         self.bookstore = bookstore
         self.args = list(args)
+        self.app = app
+        """``lab`` or ``notebook``: run ``jupyter <app>`` as people do, with its own
+        extensions, instead of a bare ``jupyter_server``."""
         self.process: subprocess.Popen[bytes] | None = None
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"token {self.token}"
@@ -102,10 +106,9 @@ class JupyterServer:
     def start(self) -> JupyterServer:
         for directory in (self.root, self.data_dir, self.config_dir):
             directory.mkdir(parents=True, exist_ok=True)
-        extensions = {
-            "bookstore": self.bookstore,
-            **dict.fromkeys(_UNNEEDED_EXTENSIONS, False),
-        }
+        extensions = {"bookstore": self.bookstore}
+        if self.app is None:
+            extensions |= dict.fromkeys(_UNNEEDED_EXTENSIONS, False)
         config = {"ServerApp": {"jpserver_extensions": extensions}}
         (self.config_dir / "jupyter_server_config.json").write_text(json.dumps(config))
         env = {
@@ -116,10 +119,13 @@ class JupyterServer:
             "JUPYTER_PLATFORM_DIRS": "1",
             **self.extra_env,
         }
+        program = (
+            [str(Path(sys.executable).with_name("jupyter")), self.app]
+            if self.app
+            else [sys.executable, "-m", "jupyter_server"]
+        )
         command = [
-            sys.executable,
-            "-m",
-            "jupyter_server",
+            *program,
             f"--ServerApp.port={self.port}",
             "--ServerApp.port_retries=0",
             "--ServerApp.ip=127.0.0.1",
