@@ -22,11 +22,19 @@ from bookstore.core import keys
 from bookstore.core.errors import ConfigurationError, InvalidPath
 from bookstore.core.view import AS_STORED, PathView
 
-__all__ = ["ARCHIVABLE_TYPES", "FILES_WORKSPACE", "BookstoreSettings", "workspace_owner"]
+__all__ = [
+    "ARCHIVABLE_TYPES",
+    "EARLIER_DEFAULT_WORKSPACE",
+    "FILES_WORKSPACE",
+    "BookstoreSettings",
+    "workspace_owner",
+]
 
 ARCHIVABLE_TYPES = ("notebook", "file")
 FILES_WORKSPACE = "files"
 """The workspace of histories kept by absolute path, when no workspace_prefix is set."""
+EARLIER_DEFAULT_WORKSPACE = "workspace"
+"""Where earlier releases kept every history when no workspace_prefix was set."""
 
 _LEGACY_VARIABLES = {
     "s3_bucket": "JPYNB_S3_BUCKET",

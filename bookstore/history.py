@@ -176,6 +176,11 @@ class History:
         name = self.view.anywhere if everywhere else self.view.name
         return [summary._replace(path=name(summary.path)) for summary in found]
 
+    async def count_in(self, workspace: str) -> int:
+        """How many versions another workspace of the same index holds."""
+        async with self.index.reading() as session:
+            return await queries.count_versions(session, workspace)
+
     async def stats(self, by: str, path: str | None) -> list[dict[str, Any]]:
         """Versions, bytes and archive latency per path or per UTC day, under the view's root."""
         stored = None if path is None else self.view.stored(path)

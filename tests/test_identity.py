@@ -27,7 +27,7 @@ from bookstore.core.record import ArchiveRecord, HashedRecord
 from bookstore.index import IndexDatabase
 from bookstore.store import LocalStore
 from tests.support.cli_archives import CLI
-from tests.support.jupyter_process import JupyterServer, notebook
+from tests.support.jupyter_process import JupyterServer, notebook, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -155,6 +155,9 @@ def test_versions_archived_under_the_old_shared_default_stay_readable(machine: M
         server.wait_archived()
         # The new history starts on its own; the old one is not mixed into it.
         assert checkpoint_ids(server, "analysis.ipynb") == ["1"]
+        # The log says where the earlier versions are.
+        wait_for(lambda: "1 versions archived by an earlier release" in server.log())
+        assert "bookstore-history --workspace-prefix workspace list" in server.log()
 
     legacy = ("--workspace-prefix", "workspace")
     [kept] = machine.cli(*legacy, "list", "analysis.ipynb", cwd=server.root)

@@ -10,13 +10,14 @@ from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp, ExtensionAppJinjaMixin
 from jupyter_server.services.contents.manager import AsyncContentsManager
+from sqlalchemy.exc import SQLAlchemyError
 from traitlets import TraitError
 
 from bookstore._version import __version__
 from bookstore.archiving.archiver import Archiver, RetryPolicy
 from bookstore.archiving.maintenance import prepare_index
 from bookstore.archiving.outbox import Outbox, OutboxLimits
-from bookstore.config import BookstoreSettings
+from bookstore.config import EARLIER_DEFAULT_WORKSPACE, BookstoreSettings
 from bookstore.core.errors import BookstoreError, ConfigurationError, StoreError
 from bookstore.factory import open_index, open_store
 from bookstore.history import History
@@ -122,6 +123,24 @@ class BookstoreExtension(ExtensionAppJinjaMixin, ExtensionApp):
             history.store.description,
             history.index.description,
         )
+        if services.settings.by_file:
+            await self._mention_earlier_versions(history)
+
+    async def _mention_earlier_versions(self, history: History) -> None:
+        """Say where the versions an earlier release kept under its shared default are."""
+        try:
+            count = await history.count_in(EARLIER_DEFAULT_WORKSPACE)
+        except SQLAlchemyError:
+            return  # the index is reported wherever it is used; this is a courtesy
+        if count:
+            self.log.info(
+                "bookstore: %d versions archived by an earlier release, for every folder "
+                "at once, are kept in the workspace %r; list them from the folder they "
+                "belong to with `bookstore-history --workspace-prefix %s list`",
+                count,
+                EARLIER_DEFAULT_WORKSPACE,
+                EARLIER_DEFAULT_WORKSPACE,
+            )
 
     async def stop_extension(self) -> None:
         services = self.services
