@@ -238,9 +238,8 @@ class BookstoreCheckpoints(AsyncCheckpoints):
         saved_at = _saved_at(checkpoint)
         if saved_at is None:
             raise VersionNotFound(f"{checkpoint!r} is not a checkpoint of {name!r}")
-        archiver = self.services.archiver
-        queued = [entry for entry in self._pending(name) if entry.queued_time == saved_at]
-        stored = self.services.history.view.stored(name)
+        archiver, stored = self.services.archiver, self.services.history.view.stored(name)
+        queued = [entry for entry in archiver.pending(stored) if entry.queued_time == saved_at]
         waiting = await asyncio.to_thread(
             _waiting_content, archiver.outbox, stored, saved_at, queued
         )
