@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookstore.archiving.annotations import save_annotations
 from bookstore.archiving.archiver import archive_record
+from bookstore.core import keys
 from bookstore.core.diff import (
     DEFAULT_LIMITS,
     DiffLimits,
@@ -37,10 +38,25 @@ from bookstore.core.errors import CorruptVersion, NotComparable, ObjectNotFound,
 from bookstore.core.notebook import is_notebook_path, notebook_problem
 from bookstore.core.record import ArchiveRecord, HashedRecord
 from bookstore.core.view import AS_STORED, PathView
-from bookstore.index import IndexDatabase, Version, queries
+from bookstore.index import IndexDatabase, Version, path_changes, queries
 from bookstore.store.base import Store
 
-__all__ = ["History", "RestorePlan", "VersionDiff", "describe_path", "describe_version"]
+__all__ = [
+    "History",
+    "Origin",
+    "RestorePlan",
+    "VersionDiff",
+    "describe_path",
+    "describe_version",
+    "saved_as",
+]
+
+
+def saved_as(version: Version) -> str:
+    """The stored path the version was saved under, which its key names: its history's
+    path, unless the file was renamed since."""
+    named = keys.parse_version_key(version.workspace, version.store_key)
+    return version.path if named is None else named.path
 
 
 def describe_version(version: Version) -> dict[str, Any]:
@@ -48,6 +64,7 @@ def describe_version(version: Version) -> dict[str, Any]:
     latency = (version.archived_at - version.queued_at).total_seconds() * 1000
     return {
         "path": version.path,
+        "saved_as": saved_as(version),
         "version": version.number,
         "store_key": version.store_key,
         "size": version.size,
@@ -69,6 +86,18 @@ def describe_path(summary: queries.PathSummary, exists: bool) -> dict[str, Any]:
         "total_bytes": summary.total_bytes,
         "exists": exists,
     }
+
+
+class Origin(NamedTuple):
+    """The file a copy was made from, and the version of it the copy began with."""
+
+    path: str
+    version: int | None
+    """``None`` when none of the source's versions was archived before the copy."""
+    copied_at: datetime
+
+    def describe(self) -> dict[str, Any]:
+        return {"path": self.path, "version": self.version, "copied_at": self.copied_at.isoformat()}
 
 
 class VersionDiff(NamedTuple):
@@ -201,8 +230,29 @@ class History:
         return found is not None
 
     def describe(self, version: Version) -> dict[str, Any]:
-        """A version as JSON surfaces give it, its path named as the view names it."""
-        return {**describe_version(version), "path": self.view.name(version.path)}
+        """A version as JSON surfaces give it, its paths named as the view names them."""
+        described = describe_version(version)
+        return {
+            **described,
+            "path": self.view.name(version.path),
+            "saved_as": self.view.name(described["saved_as"]),
+        }
+
+    def saved_as(self, version: Version) -> str:
+        """The name the version was saved under, as the view names it."""
+        return self.view.name(saved_as(version))
+
+    async def origin(self, path: str) -> Origin | None:
+        """What ``path`` was copied from, if it was made by copying a file ("Duplicate"):
+        that file as it is named now, and its version the copy was made from."""
+        async with self.index.reading() as session:
+            copy = await path_changes.copy_of(session, self.workspace, self.view.stored(path))
+            if copy is None:
+                return None
+            at = copy.changed_at
+            source = await path_changes.current_path(session, self.workspace, copy.from_path, at)
+            version = await queries.version_at(session, self.workspace, source, at)
+        return Origin(self.view.name(source), None if version is None else version.number, at)
 
     # -- reading -----------------------------------------------------------------
 

@@ -87,7 +87,7 @@ class NumberingMeanwhile(LocalStore):
         self.others += 1
         other_key = keys.version_key("ws", "a.ipynb", T0 + timedelta(days=self.others))
         async with self.index.writing() as session:
-            await queries.reserve_version(session, "ws", "a.ipynb", other_key, "f" * 64)
+            await queries.reserve_version(session, "ws", "a.ipynb", other_key, "f" * 64, T0)
         await super().put(key, data, metadata, **kw)
 
 

@@ -158,12 +158,10 @@ async def fill_index(tmp_path: Path) -> Path:
             queued = T0 + timedelta(minutes=minutes)
             key = f"workspace/{path}/@{n}"
             async with database.writing() as session:
-                number = await queries.reserve_version(session, "workspace", path, key, f"{n:064x}")
+                await queries.reserve_version(session, "workspace", path, key, f"{n:064x}", queued)
                 await queries.add_version(
                     session,
                     workspace="workspace",
-                    path=path,
-                    number=number or 0,
                     store_key=key,
                     size=1000 + n,
                     sha256=f"{n:064x}",

@@ -44,11 +44,10 @@ async def add(
     index: IndexDatabase, path: str, key: str, queued: datetime, workspace: str = WS
 ) -> int:
     async with index.writing() as session:
+        await queries.reserve_version(session, workspace, path, key, "0" * 64, queued)
         row = await queries.add_version(
             session,
             workspace=workspace,
-            path=path,
-            number=await queries.reserve_version(session, workspace, path, key, "0" * 64) or 0,
             store_key=key,
             size=10,
             sha256="0" * 64,

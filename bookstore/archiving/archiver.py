@@ -12,7 +12,11 @@ it is (a path no store or index can hold) is set aside in the outbox's
 
 Every few seconds the archiver looks at the outbox for entries to take over:
 those of servers of its workspace that are gone, and those re-queued by
-``bookstore-history retry``.
+``bookstore-history retry``; and writes to the store the renames it could not.
+
+A rename carries the history of a file or folder to its new name (``rename``),
+one rename after another; the saves of the new name wait for those queued under
+the old, so a history stays in save order across it.
 """
 
 from __future__ import annotations
@@ -29,11 +33,18 @@ from typing import NamedTuple
 
 from sqlalchemy.exc import DataError
 
+from bookstore.archiving.changes import (
+    recognise_move,
+    record_changes,
+    record_copy,
+    rename_history,
+)
 from bookstore.archiving.outbox import Outbox, OutboxEntry, SetAside
 from bookstore.core import keys
+from bookstore.core.changes import moved
 from bookstore.core.errors import BookstoreError, InvalidPath, ObjectConflict
 from bookstore.core.record import ArchiveRecord, HashedRecord
-from bookstore.index import IndexDatabase, Version, queries
+from bookstore.index import IndexDatabase, Version, path_changes, queries
 from bookstore.store.base import Store
 
 __all__ = [
@@ -63,6 +74,8 @@ DEFAULT_RETRY = RetryPolicy()
 OUTBOX_SCAN_INTERVAL = 5.0
 """Seconds between two looks at the outbox for saves to take over or re-queued."""
 _KEY_ATTEMPTS = 16
+_CHANGE_GRACE = 5.0
+"""Seconds a stopping archiver gives a rename or copy under way to finish."""
 _NAME_ERRORS = frozenset({errno.ENAMETOOLONG, errno.EILSEQ})
 """File-system errors that say a name can never be held, however often it is tried."""
 
@@ -121,24 +134,32 @@ async def store_and_index(
 ) -> Version | None:
     """Store and index one save, given the path's ``latest`` version as last seen.
 
-    Safe to repeat after a crash at any point: the key is derived from the
-    record, the store accepts the same bytes again, and the index adds a key once.
-    Another server that saved the same path in the same microsecond holds the
-    key with other bytes; the save then takes the next free microsecond.
+    The object's key names the path the save was made under; its index row the
+    name the file has now, when it was renamed after the save. Safe to repeat
+    after a crash at any point: the key is derived from the record, the store
+    accepts the same bytes again, and the index adds a key once. Another server
+    that saved the same path in the same microsecond holds the key with other
+    bytes; the save then takes the next free microsecond.
     """
+    path = keys.normalize_path(hashed.filepath)  # the index names paths as keys do
+    async with index.reading() as session:
+        now_named = await path_changes.current_path(session, workspace, path, hashed.queued_time)
+    if now_named != path:
+        latest = await latest_of(index, workspace, now_named)
     if latest is not None and latest.sha256 == hashed.sha256:
         return None
-    path = keys.normalize_path(hashed.filepath)  # the index names paths as keys do
     for attempt in range(_KEY_ATTEMPTS):
         queued_time = hashed.queued_time + timedelta(microseconds=attempt)
         key = keys.version_key(workspace, path, queued_time)
         async with index.writing() as session:
             # Numbered before the upload, so the object's metadata names its real version.
-            number = await queries.reserve_version(session, workspace, path, key, hashed.sha256)
-        if number is None:
+            reserved = await queries.reserve_version(
+                session, workspace, path, key, hashed.sha256, queued_time
+            )
+        if reserved is None:
             continue
         try:
-            await store.put(key, hashed.body, keys.version_metadata(hashed, number))
+            await store.put(key, hashed.body, keys.version_metadata(hashed, reserved.number))
         except Exception as exc:
             # A key taken, or one the store can never hold: no version will use the number.
             if isinstance(exc, ObjectConflict) or unarchivable_reason(exc) is not None:
@@ -155,8 +176,6 @@ async def store_and_index(
         return await queries.add_version(
             session,
             workspace=workspace,
-            path=path,
-            number=number,
             store_key=key,
             size=hashed.size,
             sha256=hashed.sha256,
@@ -179,6 +198,7 @@ class Archiver:
         retry: RetryPolicy = DEFAULT_RETRY,
         scan_interval: float = OUTBOX_SCAN_INTERVAL,
         log: logging.Logger | None = None,
+        file_exists: Callable[[str], Awaitable[bool]] | None = None,
     ) -> None:
         self.store = store
         self.index = index
@@ -187,6 +207,9 @@ class Archiver:
         self.retry = retry
         self.scan_interval = scan_interval
         self.log = log or logging.getLogger("bookstore")
+        self.file_exists = file_exists
+        """Whether the file of a stored path is there, if the archiver can tell: then a
+        file moved outside Jupyter is recognised by its content, and keeps its history."""
         self.archived = 0
         self.last_error: str | None = None
         self.set_aside: list[SetAside] = []
@@ -200,6 +223,12 @@ class Archiver:
         self._drains: dict[str, asyncio.Task[None]] = {}
         self._known: set[str] = set()
         self._finished: dict[str, list[asyncio.Future[None]]] = {}
+        self._after: dict[str, asyncio.Task[None]] = {}
+        """A renamed path's drain, which the drain of the new name waits for."""
+        self._changing: asyncio.Task[None] | None = None
+        """The latest rename or copy: each waits for the one made before it."""
+        self._changes: set[asyncio.Task[None]] = set()
+        self._changes_failing = False
         self._keeping = asyncio.Lock()
         self._scanning: asyncio.Task[None] | None = None
         self._looks = self._shown_look = 0
@@ -231,7 +260,8 @@ class Archiver:
         self._waiting.setdefault(entry.path, deque()).append(entry)
         self._idle.clear()
         if entry.path not in self._drains:
-            self._drains[entry.path] = asyncio.ensure_future(self._drain(entry.path))
+            after = self._after.pop(entry.path, None)
+            self._drains[entry.path] = asyncio.ensure_future(self._drain(entry.path, after))
 
     async def archive(self, record: ArchiveRecord) -> None:
         """Archive one save now, in turn with the other saves of its path.
@@ -259,6 +289,68 @@ class Archiver:
         """The lock of ``path``, made on first use."""
         async with self.path_lock_ready:
             return self.path_locks.setdefault(path, asyncio.Lock())
+
+    async def rename(self, old: str, new: str, *, wait: float) -> bool:
+        """Carry the history of the file or folder ``old`` (a stored path) to ``new``.
+
+        Renames (and copies) are applied in the order they are made, retried while
+        the index cannot be written. ``True`` if this one is applied within ``wait``
+        seconds; otherwise it goes on in the background, and a save of ``new`` is
+        archived after the saves queued under ``old``.
+        """
+        for path, drain in self._drains.items():
+            destination = moved(path, old, new)
+            if destination is not None:
+                self._after[destination] = drain
+        self._after = {path: drain for path, drain in self._after.items() if not drain.done()}
+        at = datetime.now(timezone.utc)
+
+        async def apply() -> None:
+            await rename_history(self.index, self.workspace, old, new, at)
+
+        applying = self._change(apply, f"carry the history of {old!r} to {new!r}")
+        done, _ = await asyncio.wait([applying], timeout=wait)
+        return bool(done)
+
+    def note_copy(self, source: str, copy: str) -> None:
+        """Note, in the background, that ``copy`` (a stored path) was made by copying
+        ``source``; the copy itself is archived as any file is."""
+        at = datetime.now(timezone.utc)
+
+        async def note() -> None:
+            await record_copy(self.index, self.workspace, source, copy, at)
+
+        self._change(note, f"note that {copy!r} is a copy of {source!r}")
+
+    def _change(self, apply: Callable[[], Awaitable[None]], what: str) -> asyncio.Task[None]:
+        """Apply a rename or copy to the index after the ones made before it, then keep
+        it in the store; stopping the archiver drops the ones not applied yet."""
+        previous = self._changing
+
+        async def in_turn() -> None:
+            if previous is not None:
+                await asyncio.wait([previous])
+            await self._ready.wait()
+            if await self._until_done(apply, what):
+                await self._record_changes()
+
+        task = self._changing = asyncio.ensure_future(in_turn())
+        self._changes.add(task)
+        task.add_done_callback(self._changes.discard)
+        return task
+
+    async def _record_changes(self) -> None:
+        """Keep the renames and copies only the index holds in the store too; a store
+        that refuses is tried again at the next look at the outbox."""
+        try:
+            await record_changes(self.store, self.index, self.workspace)
+        except Exception as exc:
+            self._changes_failing = True
+            self._report(exc, "keep renames in the store", 1)
+        else:
+            if self._changes_failing:
+                self._changes_failing = False
+                self.last_error = None
 
     async def start(self, prepare: Callable[[], Awaitable[None]]) -> None:
         """Begin archiving once ``prepare`` has made the index usable, the saves left
@@ -306,13 +398,20 @@ class Archiver:
         self._stopping.set()
         if self._scanning is not None:
             await self._scanning  # a look under way renames files: let it finish
+        if self._changes:
+            # One under way finishes (cancelled, it could leave a connection half open);
+            # one still waiting for its turn, or for the index, is dropped.
+            _, waiting = await asyncio.wait(self._changes, timeout=_CHANGE_GRACE)
+            for change in waiting:
+                change.cancel()
+            await asyncio.gather(*waiting, return_exceptions=True)
         for task in list(self._drains.values()):
             task.cancel()
         await asyncio.gather(*self._drains.values(), return_exceptions=True)
         # What is left is for the next start, or for another server of the workspace.
         await asyncio.to_thread(self.outbox.close)
 
-    async def _drain(self, path: str) -> None:
+    async def _drain(self, path: str, after: asyncio.Task[None] | None = None) -> None:
         waiting = self._waiting[path]
         # The path's newest version, read once per burst of saves and then followed
         # here: the drain is the only writer of this path in this process.
@@ -320,6 +419,9 @@ class Archiver:
         failures = 0
         try:
             await self._ready.wait()
+            if after is not None:
+                # The saves made before the file was renamed to ``path`` go first.
+                await asyncio.wait([after])
             while waiting and not self._stopping.is_set():
                 entry = waiting[0]
                 async with self._slots, await self.path_lock(path):
@@ -362,6 +464,20 @@ class Archiver:
         if not latest:
             path = keys.normalize_path(entry.path)
             latest.append(await latest_of(self.index, self.workspace, path))
+            if latest[0] is None and self.file_exists is not None:
+                moved_from = await recognise_move(
+                    self.index, self.workspace, hashed, self.file_exists
+                )
+                if moved_from is not None:
+                    self.log.info(
+                        "bookstore: %s holds what %s last held, and %s is gone: it keeps that "
+                        "history",
+                        path,
+                        moved_from,
+                        moved_from,
+                    )
+                    await self._record_changes()
+                    latest[0] = await latest_of(self.index, self.workspace, path)
         row = await store_and_index(self.store, self.index, self.workspace, hashed, latest[0])
         if row is not None:
             latest[0] = Latest(row.number, row.sha256)
@@ -421,6 +537,7 @@ class Archiver:
             await self._pause(self.scan_interval)
             if not await self._until_done(self._look_at_outbox, "read the outbox"):
                 return
+            await self._record_changes()
 
     async def _pause(self, seconds: float) -> None:
         """Wait ``seconds``, or less if the archiver stops meanwhile."""

@@ -13,16 +13,18 @@ import logging
 import random
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone, tzinfo
+from datetime import datetime, timedelta, timezone, tzinfo
 from typing import NamedTuple, TypeVar
 
 from sqlalchemy.exc import DatabaseError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookstore.archiving.annotations import load_annotations
 from bookstore.core import keys
+from bookstore.core.changes import COPY, RENAME, Change, follow
 from bookstore.core.errors import ObjectNotFound
 from bookstore.core.retention import Decision, RetentionPolicy, VersionInfo, decide
-from bookstore.index import IndexDatabase, Version, queries
+from bookstore.index import IndexDatabase, Version, path_changes, queries
 from bookstore.store.base import ObjectInfo, Store
 
 __all__ = [
@@ -87,6 +89,23 @@ class _Found(NamedTuple):
     recorded_number: int | None
 
 
+async def _replay_changes(
+    session: AsyncSession, workspace: str, stored: dict[str, Change]
+) -> list[Change]:
+    """List the store's renames and copies the index lacks; every rename, in the order
+    they were made."""
+    known = await path_changes.all_changes(session, workspace)
+    every = {**stored, **known}
+    renames = [every[key] for key in sorted(every, key=lambda key: (every[key].changed_at, key))]
+    for key in sorted(stored.keys() - known.keys()):
+        change = stored[key]
+        if change.kind == COPY:  # named as the copy is named now, as a live rename does
+            at = change.changed_at - timedelta(microseconds=1)
+            change = change._replace(to_path=follow(change.to_path, at, key, renames)[0])
+        await path_changes.add_change(session, workspace, key, change, recorded=True)
+    return [change for change in renames if change.kind == RENAME]
+
+
 async def reindex(
     store: Store,
     index: IndexDatabase,
@@ -110,6 +129,7 @@ async def reindex(
         pruned = set(await queries.pruned_keys(session, workspace))
     found: list[_Found] = []
     annotated: dict[str, str] = {}
+    changes: dict[str, Change] = {}
 
     async def inspect(info: ObjectInfo) -> None:
         try:
@@ -117,6 +137,12 @@ async def reindex(
             annotations_of = keys.parse_annotations_key(workspace, info.key)
             if annotations_of is not None:
                 annotated[annotations_of] = info.key
+            elif keys.parse_change_key(workspace, info.key):
+                change = Change.from_json((await store.get(info.key)).data)
+                if change is None:
+                    report.ignored.append(info.key)
+                else:
+                    changes[info.key] = change
             elif parsed is None or info.key in pruned:
                 report.ignored.append(info.key)
             elif (described := await _describe(store, info, parsed)) is None:
@@ -138,8 +164,9 @@ async def reindex(
             if row is not None and (row.sha256, row.size) != (item.sha256, item.info.size):
                 await queries.fix_version(session, row.id, item.sha256, item.info.size)
                 report.fixed.append(item.info.key)
+        renames = await _replay_changes(session, workspace, changes)
         taken = {(row.path, row.number) for row in rows.values()}
-        await queries.add_versions(session, _numbered(workspace, new, taken))
+        await queries.add_versions(session, _numbered(workspace, new, taken, renames))
         for path, key in annotated.items():
             for number, note in (await load_annotations(store, key)).items():
                 await queries.set_annotation(
@@ -159,24 +186,30 @@ async def _describe(store: Store, info: ObjectInfo, key: keys.VersionKey) -> _Fo
     return _Found(info, key, sha256, recorded.number)
 
 
-def _numbered(workspace: str, new: list[_Found], taken: set[tuple[str, int]]) -> list[Version]:
-    """Rows for objects the index lacks, numbered as when they were archived.
+def _numbered(
+    workspace: str, new: list[_Found], taken: set[tuple[str, int]], renames: list[Change]
+) -> list[Version]:
+    """Rows for objects the index lacks, named and numbered as when they were archived,
+    and as the renames made since have named and numbered them.
 
     A recorded version number is used when it is free; the others (no metadata,
     or a number already taken) follow the path's highest number, in save order.
     """
     numbers: dict[str, int] = {}
+    paths: dict[str, str] = {}
     for item in new:
-        wanted = (item.key.path, item.recorded_number or 0)
-        if item.recorded_number and wanted not in taken:
-            taken.add(wanted)
-            numbers[item.info.key] = item.recorded_number
+        path, renumbered = follow(item.key.path, item.key.queued_time, item.info.key, renames)
+        paths[item.info.key] = path
+        recorded = renumbered or item.recorded_number
+        if recorded and (path, recorded) not in taken:
+            taken.add((path, recorded))
+            numbers[item.info.key] = recorded
     highest: dict[str, int] = {}
     for path, number in taken:
         highest[path] = max(highest.get(path, 0), number)
     rows = []
     for item in new:
-        path = item.key.path
+        path = paths[item.info.key]
         if item.info.key not in numbers:
             highest[path] = highest.get(path, 0) + 1
             numbers[item.info.key] = highest[path]

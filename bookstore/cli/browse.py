@@ -49,7 +49,8 @@ def list_command(
     notebooks included, marked so) with its number of versions, latest save and
     bytes; --deleted keeps only the notebooks whose file is gone, --all lists
     every folder's. With PATH: its versions, with their save time (local), size,
-    archive latency and label.
+    archive latency and label, and the name each was saved under when the file
+    was renamed since; a copy ("Duplicate") says what it was copied from.
 
     \b
     Examples:
@@ -104,8 +105,19 @@ def list_command(
             if as_json:
                 print_json([history.describe(row) for row in rows])
                 return
+            origin = await history.origin(name)
+            if origin is not None:
+                source = (
+                    origin.path
+                    if origin.version is None
+                    else f"{origin.path} version {origin.version}"
+                )
+                click.echo(f"copied from {source} at {local_time(origin.copied_at)}")
+            names = [history.saved_as(row) for row in rows]
+            renamed = any(saved != name for saved in names)
             print_table(
-                ["version", "saved at", "size", "latency ms", "label"],
+                ["version", "saved at", "size", "latency ms", "label"]
+                + (["saved as"] if renamed else []),
                 [
                     (
                         row.number,
@@ -114,7 +126,8 @@ def list_command(
                         f"{describe_version(row)['latency_ms']:.0f}",
                         _label(row),
                     )
-                    for row in rows
+                    + ((saved,) if renamed else ())
+                    for row, saved in zip(rows, names, strict=True)
                 ],
                 right=["version", "size", "latency ms"],
             )

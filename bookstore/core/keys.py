@@ -39,9 +39,11 @@ __all__ = [
     "RecordedVersion",
     "VersionKey",
     "annotations_key",
+    "change_key",
     "format_timestamp",
     "normalize_path",
     "parse_annotations_key",
+    "parse_change_key",
     "parse_version_key",
     "parse_version_metadata",
     "path_prefix",
@@ -69,6 +71,9 @@ as ``%25`` or ``%40`` otherwise."""
 _ESCAPES = {"%": "%25", "@": "%40"}
 _ENCODED = re.compile(r"(?:[^%@]|%25|%40)*")
 _ANNOTATIONS = "annotations.json"
+_CHANGES = "@changes/"
+"""Where a workspace keeps its renames and copies: ``@`` never starts an encoded segment."""
+_CHANGE_NAME = re.compile(r"\d{8}T\d{6}\.\d{6}Z-[0-9a-f]{16}\.json")
 USERNAME_FIELD = "{username}"
 _KEY_TAIL = re.compile(r"/@(?P<stamp>\d{8}T\d{6}\.\d{6}Z)(?P<suffix>[^/]*)\Z")
 
@@ -166,6 +171,18 @@ def parse_annotations_key(workspace: str, key: str) -> str | None:
         return normalize_path(path)
     except InvalidPath:
         return None
+
+
+def change_key(workspace: str, changed_at: datetime, token: str) -> str:
+    """Where a rename or copy made at ``changed_at`` is kept; ``token`` (16 hex digits)
+    tells apart changes made in one microsecond. Never a version or annotations key."""
+    return f"{workspace_root(workspace)}{_CHANGES}{format_timestamp(changed_at)}-{token}.json"
+
+
+def parse_change_key(workspace: str, key: str) -> bool:
+    """Whether ``key`` is where ``workspace`` keeps one of its renames or copies."""
+    head = f"{workspace_root(workspace)}{_CHANGES}"
+    return key.startswith(head) and _CHANGE_NAME.fullmatch(key[len(head) :]) is not None
 
 
 def resolve_prefix(template: str, username: str) -> str:

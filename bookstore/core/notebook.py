@@ -16,6 +16,7 @@ from bookstore.core.errors import CorruptVersion
 __all__ = [
     "NOTEBOOK_SUFFIX",
     "bytes_to_model",
+    "is_blank",
     "is_notebook_path",
     "model_to_bytes",
     "notebook_problem",
@@ -52,6 +53,22 @@ def read_notebook_json(data: bytes | str, what: str) -> dict[str, Any]:
     if not isinstance(document, dict) or not isinstance(document.get("cells"), list):
         raise ValueError(f"{what}: it has no list of cells (only nbformat 4 can be compared).")
     return document
+
+
+def is_blank(content: bytes) -> bool:
+    """Whether ``content`` holds nothing a person wrote: nothing but white space, or a
+    notebook whose cells are all empty. Two such files are alike by chance, so their
+    sameness says nothing about whether one is the other moved."""
+    if not content.strip():
+        return True
+    try:
+        document = read_notebook_json(content, "content")
+    except ValueError:
+        return False
+    return all(
+        isinstance(cell, dict) and not (source_text(cell.get("source")) or "").strip()
+        for cell in document["cells"]
+    )
 
 
 def source_text(value: Any) -> str | None:

@@ -25,7 +25,7 @@ from sqlalchemy.util import await_only
 
 __all__ = ["IndexDatabase", "migrations_dir"]
 
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0005"
 """The newest migration; when the database is there already, Alembic is not even imported."""
 _WRITE_OPTION = "bookstore_write"
 """Execution option of write transactions: ``"write"``, or ``"durable"`` for those that

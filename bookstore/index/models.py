@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, Index, String, UniqueConstraint, types
+from sqlalchemy import DateTime, Dialect, Index, String, Text, UniqueConstraint, types
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "PrunedObject", "ReservedVersion", "UTCDateTime", "Version"]
+__all__ = ["Base", "PathChange", "PrunedObject", "ReservedVersion", "UTCDateTime", "Version"]
 
 
 class UTCDateTime(types.TypeDecorator[datetime]):
@@ -53,6 +53,7 @@ class Version(Base):
         UniqueConstraint("workspace", "path", "version", name="uq_versions_workspace_path_version"),
         UniqueConstraint("store_key", name="uq_versions_store_key"),
         Index("ix_versions_queued_at", "queued_at"),
+        Index("ix_versions_sha256", "workspace", "sha256"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -101,3 +102,30 @@ class ReservedVersion(Base):
     path: Mapped[str] = mapped_column(String(4096))
     number: Mapped[int] = mapped_column("version")
     sha256: Mapped[str] = mapped_column(String(64))
+
+
+class PathChange(Base):
+    """A rename or a copy made through Jupyter, which a history follows.
+
+    A version saved under ``from_path`` (or, for a folder, under it) before
+    ``changed_at`` belongs to the file renamed to ``to_path``; a copy records the
+    file its first version was copied from. ``renumbered`` (JSON, store key to
+    number) lists the versions a rename gave new numbers, which happens only when
+    the new name already had a history. ``recorded`` says whether the store holds
+    the change too, at ``record_key``, so that an index rebuilt from it replays it.
+    """
+
+    __tablename__ = "path_changes"
+    __table_args__ = (
+        Index("ix_path_changes_from", "workspace", "from_path"),
+        Index("ix_path_changes_to", "workspace", "to_path"),
+    )
+
+    record_key: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    workspace: Mapped[str] = mapped_column(String(1024))
+    kind: Mapped[str] = mapped_column(String(16))
+    from_path: Mapped[str] = mapped_column(String(4096))
+    to_path: Mapped[str] = mapped_column(String(4096))
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    renumbered: Mapped[str] = mapped_column(Text, default="{}")
+    recorded: Mapped[bool] = mapped_column(default=False)

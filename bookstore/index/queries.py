@@ -28,10 +28,12 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bookstore.index import path_changes
 from bookstore.index.models import PrunedObject, ReservedVersion, Version
 
 __all__ = [
     "PathSummary",
+    "Reservation",
     "VersionBrief",
     "add_version",
     "add_versions",
@@ -86,18 +88,33 @@ async def _lock_path(session: AsyncSession, workspace: str, path: str) -> None:
         await session.execute(select(lock))
 
 
+class Reservation(NamedTuple):
+    """A save's version number, and the name of the history it is numbered in."""
+
+    path: str
+    number: int
+
+
 async def reserve_version(
-    session: AsyncSession, workspace: str, path: str, store_key: str, sha256: str
-) -> int | None:
+    session: AsyncSession,
+    workspace: str,
+    path: str,
+    store_key: str,
+    sha256: str,
+    saved_at: datetime,
+) -> Reservation | None:
     """The version number of this save at ``store_key``: taken now, or earlier by itself.
 
-    One statement takes the next number in the common case. A replayed save
-    (same key, same content) finds the number it reserved or was indexed under
-    before; ``None`` when another save holds the key, and the caller moves to
-    the next key. A key that is indexed already is never reserved again: the
-    number taken and given back would leave a gap when another server numbers
-    the path meanwhile.
+    The save of ``path`` at ``saved_at`` is numbered in the history of the name its
+    file has now, which differs once the file was renamed after the save. One
+    statement takes the next number in the common case. A replayed save (same
+    key, same content) finds the number it reserved or was indexed under before;
+    ``None`` when another save holds the key, and the caller moves to the next
+    key. A key that is indexed already is never reserved again: the number taken
+    and given back would leave a gap when another server numbers the path meanwhile.
     """
+    await path_changes.lock_renames(session, workspace, exclusive=False)
+    path = await path_changes.current_path(session, workspace, path, saved_at)
     await _lock_path(session, workspace, path)
     highest = union_all(
         select(func.max(Version.number).label("number")).where(_of(workspace, path)),
@@ -127,12 +144,12 @@ async def reserve_version(
     )
     number: int | None = (await session.execute(statement)).scalar()
     if number is not None:
-        return number
+        return Reservation(path, number)
     holder = await session.get(ReservedVersion, store_key) or await version_by_key(
         session, store_key
     )
     assert holder is not None, "the key is reserved or indexed, or the insert would be made"
-    return holder.number if holder.sha256 == sha256 else None
+    return Reservation(holder.path, holder.number) if holder.sha256 == sha256 else None
 
 
 def _insert_for(session: AsyncSession) -> Any:
@@ -151,19 +168,23 @@ async def add_version(
     session: AsyncSession,
     *,
     workspace: str,
-    path: str,
-    number: int,
     store_key: str,
     size: int,
     sha256: str,
     queued_at: datetime,
     archived_at: datetime,
 ) -> Version:
-    """Index a stored object under its reserved number (once: a replay returns the row)."""
+    """Index a stored object under the path and number reserved for it, which a rename
+    made since may have changed (once: a replay returns the row)."""
+    reserved = await session.get(ReservedVersion, store_key)
+    if reserved is None:
+        existing = await version_by_key(session, store_key)
+        assert existing is not None, "a version is indexed only once its number is reserved"
+        return existing
     values = {
         "workspace": workspace,
-        "path": path,
-        "number": number,
+        "path": reserved.path,
+        "number": reserved.number,
         "store_key": store_key,
         "size": size,
         "sha256": sha256,
@@ -180,7 +201,7 @@ async def add_version(
     )
     inserted = (await session.execute(statement)).scalar()
     await session.execute(delete(ReservedVersion).where(ReservedVersion.store_key == store_key))
-    if inserted is None:
+    if inserted is None:  # indexed meanwhile by another server replaying the same save
         existing = await version_by_key(session, store_key)
         assert existing is not None, "the insert conflicted on store_key"
         return existing

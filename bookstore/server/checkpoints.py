@@ -84,9 +84,12 @@ def _saved_at(checkpoint: str) -> datetime | None:
     return datetime.strptime(match["stamp"], _STAMP).replace(tzinfo=timezone.utc)
 
 
-def _model(item: Version | OutboxEntry) -> dict[str, Any]:
+def _model(item: Version | OutboxEntry, saved_as: str | None = None) -> dict[str, Any]:
+    """A checkpoint model; ``saved_as``: the name a version was saved under, when the
+    file had another name then (JupyterLab shows the time; other clients may show it)."""
     queued: datetime = item.queued_at if isinstance(item, Version) else item.queued_time
-    return {"id": checkpoint_id(item), "last_modified": queued}
+    model = {"id": checkpoint_id(item), "last_modified": queued}
+    return model if saved_as is None else {**model, "saved_as": saved_as}
 
 
 def _name(path: str) -> str:
@@ -128,7 +131,7 @@ class BookstoreCheckpoints(AsyncCheckpoints):
             *await self._newest(name, LISTED_CHECKPOINTS - len(waiting)),
             *waiting,
         ]
-        return [_model(item) for item in listed]
+        return [self._model_of(name, item) for item in listed]
 
     async def create_checkpoint(self, contents_mgr: Any, path: str) -> dict[str, Any]:
         """The checkpoint holding the file's content: the save waiting with it, or the
@@ -184,20 +187,23 @@ class BookstoreCheckpoints(AsyncCheckpoints):
         self.log.info("bookstore: %s was deleted; its archived versions are kept", path)
 
     async def rename_checkpoint(self, checkpoint_id: str, old_path: str, new_path: str) -> None:
-        """Versions stay under the path they were saved at (their keys name it)."""
+        """A version follows its file with the rest of its history (``rename_all_checkpoints``)."""
         if not self._keeps(old_path):
             await self.jupyter_checkpoints.rename_checkpoint(checkpoint_id, old_path, new_path)
 
     async def rename_all_checkpoints(self, old_path: str, new_path: str) -> None:
-        if not self._keeps(old_path):
+        """The contents manager renamed a file or a folder: its history follows it."""
+        folder = await ensure_async(self.contents_manager.dir_exists(new_path))
+        if folder or not self._keeps(old_path):
             await self.jupyter_checkpoints.rename_all_checkpoints(old_path, new_path)
-            return
-        self.log.info(
-            "bookstore: %s was renamed to %s; versions saved before stay listed under %s",
-            old_path,
-            new_path,
-            old_path,
-        )
+        if folder or self._keeps(old_path):
+            await self.services.follow_rename(old_path, new_path, self.log)
+
+    def _model_of(self, name: str, item: Version | OutboxEntry) -> dict[str, Any]:
+        if not isinstance(item, Version):
+            return _model(item)
+        saved_as = self.services.history.saved_as(item)
+        return _model(item, None if saved_as == name else saved_as)
 
     # -- the contents API's rules ----------------------------------------------------
 

@@ -32,6 +32,7 @@ from jupyter_server.utils import ensure_async
 from tornado import web
 
 from bookstore.core.notebook import bytes_to_model, model_to_bytes
+from bookstore.core.view import PathView
 from bookstore.server.services import BookstoreServices
 
 __all__ = [
@@ -111,6 +112,13 @@ async def _check_folder(contents_mgr: Any, target: str) -> None:
 
 async def file_exists(contents_mgr: Any, path: str) -> bool:
     return bool(await ensure_async(contents_mgr.file_exists(path)))
+
+
+async def stored_file_exists(contents_mgr: Any, view: PathView, stored: str) -> bool:
+    """Whether the file a stored path names is there; one outside the server's root,
+    which it cannot see, counts as there."""
+    name = view.shown(stored)
+    return name is None or await file_exists(contents_mgr, name)
 
 
 async def current_content(contents_mgr: Any, path: str) -> tuple[str | None, bytes]:

@@ -22,6 +22,7 @@ from bookstore.core.errors import BookstoreError, ConfigurationError, StoreError
 from bookstore.factory import open_index, open_store
 from bookstore.history import History
 from bookstore.server.checkpoints import BookstoreCheckpoints
+from bookstore.server.contents import stored_file_exists
 from bookstore.server.contents_manager import BookstoreContentsArchiver
 from bookstore.server.handlers import handlers
 from bookstore.server.save_hooks import SaveHooks
@@ -70,7 +71,10 @@ class BookstoreExtension(ExtensionAppJinjaMixin, ExtensionApp):
         hooks = SaveHooks(outbox, archiver.submit, settings.archive_types, self.log, view)
         history = History(store, index, settings.workspace, view=view)
         services = BookstoreServices(settings, history, archiver, hooks)
-        self._attach(services, self.serverapp.contents_manager)
+        contents_manager = self.serverapp.contents_manager
+        archiver.file_exists = partial(stored_file_exists, contents_manager, view)
+        self._attach(services, contents_manager)
+        self._follow_copies(services, contents_manager)
         self.services = services
         self.settings[SETTINGS_KEY] = services
 
@@ -89,6 +93,22 @@ class BookstoreExtension(ExtensionAppJinjaMixin, ExtensionApp):
                 "checkpoints (File > Revert to Checkpoint); they are archived all the same",
                 type(contents_manager).__name__,
             )
+
+    def _follow_copies(self, services: BookstoreServices, contents_manager: Any) -> None:
+        """Note each copy of a kept file the contents manager makes ("Duplicate"), from
+        the event it emits once the copy is saved."""
+        event_logger = getattr(self.serverapp, "event_logger", None)
+        schema_id = getattr(contents_manager, "event_schema_id", None)
+        if event_logger is None or schema_id is None:
+            return
+
+        async def copied(logger: Any, schema_id: str, data: dict[str, Any]) -> None:
+            path, source = data.get("path") or "", data.get("source_path") or ""
+            kept = bool(path) and services.hooks.archives(path.strip("/"), "file")
+            if data.get("action") == "copy" and source and kept:
+                services.note_copy(source, path)
+
+        event_logger.add_listener(schema_id=schema_id, listener=copied)
 
     def initialize_handlers(self) -> None:
         self.handlers.extend([*handlers, *sharing_handlers])

@@ -116,10 +116,12 @@ class VersionsHandler(BookstoreHandler):
         offset = self.int_argument("offset", 0, 2**31)
         with http_errors():
             total, rows = await self.services.history.page(name, offset, limit)
+            origin = await self.services.history.origin(name)
         following = offset + len(rows)
         self.finish(
             {
                 "path": name,
+                "copied_from": None if origin is None else origin.describe(),
                 "total": total,
                 "offset": offset,
                 "limit": limit,

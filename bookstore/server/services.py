@@ -7,6 +7,7 @@ checkpoints never see the extension itself.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,14 +16,19 @@ from jupyter_server.services.contents.manager import AsyncContentsManager
 from bookstore._version import __version__
 from bookstore.archiving.archiver import Archiver
 from bookstore.config import BookstoreSettings
+from bookstore.core.errors import InvalidPath
+from bookstore.core.keys import normalize_path as _name
 from bookstore.history import History
 from bookstore.server.save_hooks import SaveHooks
 
-__all__ = ["SETTINGS_KEY", "BookstoreServices"]
+__all__ = ["RENAME_WAIT", "SETTINGS_KEY", "BookstoreServices"]
 
 SETTINGS_KEY = "bookstore_services"
 """Where the services live in the Tornado application's settings."""
 _LATEST_SET_ASIDE = 5
+RENAME_WAIT = 5.0
+"""Seconds a rename waits for its history to follow it before it answers; a slower
+index finishes the move in the background."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,32 @@ class BookstoreServices:
     def workspace(self) -> str:
         """The server's workspace: the only history it shows."""
         return self.history.workspace
+
+    async def follow_rename(self, old: str, new: str, log: logging.Logger) -> None:
+        """Carry the history of the file or folder ``old`` to ``new``, which it was just
+        renamed to. Never raises: the rename is made, and saves archived, regardless."""
+        view = self.history.view
+        try:
+            stored_old, stored_new = view.stored(_name(old)), view.stored(_name(new))
+        except InvalidPath as exc:
+            log.error("bookstore: the history of %s cannot follow it to %s: %s", old, new, exc)
+            return
+        if not await self.archiver.rename(stored_old, stored_new, wait=RENAME_WAIT):
+            log.warning(
+                "bookstore: the history of %s follows it to %s once the index answers (%s)",
+                old,
+                new,
+                self.archiver.last_error or "it is slow",
+            )
+
+    def note_copy(self, source: str, copy: str) -> None:
+        """Note, in the background, that ``copy`` was made by copying ``source``."""
+        view = self.history.view
+        try:
+            stored_source, stored_copy = view.stored(_name(source)), view.stored(_name(copy))
+        except InvalidPath:
+            return  # the copy is archived, or set aside, as its saves are
+        self.archiver.note_copy(stored_source, stored_copy)
 
     def status(self, contents_manager: Any) -> dict[str, Any]:
         """What ``GET /api/bookstore`` reports: the release, features, the backlog, the
