@@ -47,6 +47,9 @@ LAB_ARGS = (
     "--ServerApp.jpserver_extensions=notebook_shim=False",
     "--ServerApp.jpserver_extensions=jupyter_lsp=False",
     "--ServerApp.jpserver_extensions=jupyter_server_terminals=False",
+    # JupyterLab as people without jupyter-collaboration have it; tests/test_collaboration.py
+    # covers real-time collaboration.
+    "--YDocExtension.disable_rtc=True",
     "--LabApp.news_url=None",
     "--LabApp.check_for_updates_class=jupyterlab.handlers.announcements.NeverCheckForUpdate",
     "--LabApp.extension_manager=readonly",
