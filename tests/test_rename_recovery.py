@@ -5,16 +5,24 @@ into a fresh SQLite file must agree with the live one."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Mapping
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import pytest
+from sqlalchemy.exc import OperationalError
+
+from bookstore.archiving import archiver as archiver_module
+from bookstore.archiving.changes import rename_history
 from bookstore.archiving.maintenance import reindex
 from bookstore.core.body import Body
 from bookstore.core.errors import StoreUnavailable
 from bookstore.history import saved_as
 from bookstore.index import IndexDatabase, queries
+from bookstore.server import services as services_module
 from tests.support.delegating_store import DelegatingStore
 from tests.support.inprocess import LiveServer, until
 from tests.support.jupyter_process import notebook
@@ -150,3 +158,78 @@ async def test_a_rename_onto_a_name_with_a_history_numbers_the_moved_versions_af
     ]
     live_rows = await rows_of(live.services.history.index, live.services.workspace)
     assert await rebuilt(live, tmp_path) == live_rows
+
+
+async def test_a_save_of_the_new_name_waits_for_a_rename_the_index_took_late(
+    live: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await live.save("a.ipynb", notebook("one"))
+    await live.wait_archived()
+    index_down = True
+    refused = 0
+
+    async def refused_while_down(*args: Any) -> Any:
+        nonlocal refused
+        if index_down:
+            refused += 1
+            raise OperationalError("UPDATE versions", {}, Exception("database is locked"))
+        return await rename_history(*args)
+
+    monkeypatch.setattr(archiver_module, "rename_history", refused_while_down)
+    monkeypatch.setattr(services_module, "RENAME_WAIT", 0)
+    await rename(live, "a.ipynb", "b.ipynb")  # answers before the history follows
+    await live.save("b.ipynb", notebook("two"))
+
+    async def tried_again() -> bool:
+        return refused >= 3
+
+    await until(tried_again, 30, "the rename to be tried again")
+    index_down = False
+    await live.wait_archived()
+    assert await described(live, "b.ipynb") == [(1, "a.ipynb", None), (2, "b.ipynb", None)]
+
+
+async def test_a_rename_to_a_type_that_is_not_archived_leaves_the_history_listed_as_deleted(
+    live: LiveServer,
+) -> None:
+    await live.save("a.ipynb", notebook("one"))
+    await live.wait_archived()
+    await rename(live, "a.ipynb", "a.ipynb.bak")
+
+    assert [v.number for v in await live.versions("a.ipynb")] == [1]
+    answer = await live.api("GET", "api/bookstore/paths?deleted=true")
+    assert [p["path"] for p in answer.json()["paths"]] == ["a.ipynb"]
+
+
+async def test_reindex_of_an_index_restored_from_before_a_rename_applies_the_rename(
+    live: LiveServer, tmp_path: Path
+) -> None:
+    await live.save("x.ipynb", notebook("gone"))
+    await live.save("a.ipynb", notebook("one"))
+    await live.wait_archived()
+    await live.api("DELETE", "api/contents/x.ipynb")
+    backup = tmp_path / "backup.sqlite"
+    with (
+        closing(sqlite3.connect(live.index_file)) as source,
+        closing(sqlite3.connect(backup)) as to,
+    ):
+        source.backup(to)
+    await rename(live, "a.ipynb", "x.ipynb")  # onto a history: renumbered
+    await live.save("x.ipynb", notebook("two"))
+    await live.wait_archived()
+
+    restored = IndexDatabase(f"sqlite+aiosqlite:///{backup}")
+    try:
+        await reindex(live.services.history.store, restored, live.services.workspace)
+        rows = await rows_of(restored, live.services.workspace)
+    finally:
+        await restored.close()
+    live_rows = await rows_of(live.services.history.index, live.services.workspace)
+    assert [
+        (path.rsplit("/", 1)[-1], n, saved.rsplit("/", 1)[-1]) for path, n, saved, *_ in live_rows
+    ] == [
+        ("x.ipynb", 1, "x.ipynb"),
+        ("x.ipynb", 2, "a.ipynb"),
+        ("x.ipynb", 3, "x.ipynb"),
+    ]
+    assert rows == live_rows

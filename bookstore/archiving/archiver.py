@@ -34,7 +34,7 @@ from typing import NamedTuple
 from sqlalchemy.exc import DataError
 
 from bookstore.archiving.changes import (
-    recognise_move,
+    adopt_moved_history,
     record_changes,
     record_copy,
     rename_history,
@@ -223,12 +223,12 @@ class Archiver:
         self._drains: dict[str, asyncio.Task[None]] = {}
         self._known: set[str] = set()
         self._finished: dict[str, list[asyncio.Future[None]]] = {}
-        self._after: dict[str, asyncio.Task[None]] = {}
-        """A renamed path's drain, which the drain of the new name waits for."""
+        self._after: dict[str, list[asyncio.Task[None]]] = {}
+        """The drains of renamed paths, which the next drain of their new name waits for."""
         self._changing: asyncio.Task[None] | None = None
         """The latest rename or copy: each waits for the one made before it."""
         self._changes: set[asyncio.Task[None]] = set()
-        self._changes_failing = False
+        self._change_error: str | None = None
         self._keeping = asyncio.Lock()
         self._scanning: asyncio.Task[None] | None = None
         self._looks = self._shown_look = 0
@@ -260,7 +260,8 @@ class Archiver:
         self._waiting.setdefault(entry.path, deque()).append(entry)
         self._idle.clear()
         if entry.path not in self._drains:
-            after = self._after.pop(entry.path, None)
+            # Waits only for drains made before it, so no two drains wait for each other.
+            after = self._after.pop(entry.path, [])
             self._drains[entry.path] = asyncio.ensure_future(self._drain(entry.path, after))
 
     async def archive(self, record: ArchiveRecord) -> None:
@@ -298,18 +299,28 @@ class Archiver:
         seconds; otherwise it goes on in the background, and a save of ``new`` is
         archived after the saves queued under ``old``.
         """
+        if self._stopping.is_set():
+            return False
+        after: dict[str, list[asyncio.Task[None]]] = {}
+        for path, drains in self._after.items():  # a chain: what waited for B waits for C
+            after.setdefault(moved(path, old, new) or path, []).extend(drains)
         for path, drain in self._drains.items():
             destination = moved(path, old, new)
             if destination is not None:
-                self._after[destination] = drain
-        self._after = {path: drain for path, drain in self._after.items() if not drain.done()}
+                after.setdefault(destination, []).append(drain)
+        self._after = {
+            path: live
+            for path, drains in after.items()
+            if (live := [d for d in drains if not d.done()])
+        }
         at = datetime.now(timezone.utc)
 
         async def apply() -> None:
             await rename_history(self.index, self.workspace, old, new, at)
 
         applying = self._change(apply, f"carry the history of {old!r} to {new!r}")
-        done, _ = await asyncio.wait([applying], timeout=wait)
+        # No use waiting for an index that is not ready, or not answering.
+        done, _ = await asyncio.wait([applying], timeout=wait if self.ready else 0)
         return bool(done)
 
     def note_copy(self, source: str, copy: str) -> None:
@@ -345,12 +356,12 @@ class Archiver:
         try:
             await record_changes(self.store, self.index, self.workspace)
         except Exception as exc:
-            self._changes_failing = True
             self._report(exc, "keep renames in the store", 1)
+            self._change_error = self.last_error
         else:
-            if self._changes_failing:
-                self._changes_failing = False
+            if self._change_error is not None and self.last_error == self._change_error:
                 self.last_error = None
+            self._change_error = None
 
     async def start(self, prepare: Callable[[], Awaitable[None]]) -> None:
         """Begin archiving once ``prepare`` has made the index usable, the saves left
@@ -411,7 +422,7 @@ class Archiver:
         # What is left is for the next start, or for another server of the workspace.
         await asyncio.to_thread(self.outbox.close)
 
-    async def _drain(self, path: str, after: asyncio.Task[None] | None = None) -> None:
+    async def _drain(self, path: str, after: list[asyncio.Task[None]]) -> None:
         waiting = self._waiting[path]
         # The path's newest version, read once per burst of saves and then followed
         # here: the drain is the only writer of this path in this process.
@@ -419,11 +430,14 @@ class Archiver:
         failures = 0
         try:
             await self._ready.wait()
-            if after is not None:
+            if after:
                 # The saves made before the file was renamed to ``path`` go first.
-                await asyncio.wait([after])
+                await asyncio.wait(after)
             while waiting and not self._stopping.is_set():
                 entry = waiting[0]
+                if self._changing is not None and not self._changing.done():
+                    # A save is numbered in the history a rename made, never before it.
+                    await asyncio.wait([self._changing])
                 async with self._slots, await self.path_lock(path):
                     try:
                         await self._archive(entry, latest)
@@ -461,11 +475,11 @@ class Archiver:
             # Another server sharing the outbox archived it: entries go only once archived.
             latest.clear()
             return
+        path = keys.normalize_path(entry.path)
         if not latest:
-            path = keys.normalize_path(entry.path)
-            latest.append(await latest_of(self.index, self.workspace, path))
-            if latest[0] is None and self.file_exists is not None:
-                moved_from = await recognise_move(
+            found = await latest_of(self.index, self.workspace, path)
+            if found is None and self.file_exists is not None:
+                moved_from = await adopt_moved_history(
                     self.index, self.workspace, hashed, self.file_exists
                 )
                 if moved_from is not None:
@@ -477,11 +491,15 @@ class Archiver:
                         moved_from,
                     )
                     await self._record_changes()
-                    latest[0] = await latest_of(self.index, self.workspace, path)
+                    found = await latest_of(self.index, self.workspace, path)
+            latest.append(found)
         row = await store_and_index(self.store, self.index, self.workspace, hashed, latest[0])
         if row is not None:
-            latest[0] = Latest(row.number, row.sha256)
             self.archived += 1
+            if row.path == path:
+                latest[0] = Latest(row.number, row.sha256)
+            else:
+                latest.clear()  # filed under the name its file was renamed to: read again
         await asyncio.to_thread(self.outbox.remove, entry)
 
     async def _put_aside(self, entry: OutboxEntry, exc: Exception) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timezone
 
 from bookstore.archiving.annotations import save_annotations
 from bookstore.core import keys
@@ -23,7 +23,7 @@ from bookstore.core.record import HashedRecord
 from bookstore.index import IndexDatabase, path_changes
 from bookstore.store.base import Store
 
-__all__ = ["recognise_move", "record_changes", "record_copy", "rename_history"]
+__all__ = ["adopt_moved_history", "record_changes", "record_copy", "rename_history"]
 
 MOVE_CONTENT_BYTES = 64 << 20
 """The largest first save compared with the files that are gone (it is read whole, once)."""
@@ -50,7 +50,7 @@ async def record_copy(
     return change
 
 
-async def recognise_move(
+async def adopt_moved_history(
     index: IndexDatabase,
     workspace: str,
     hashed: HashedRecord,
@@ -74,7 +74,8 @@ async def recognise_move(
         candidates = await path_changes.latest_with_sha256(session, workspace, hashed.sha256)
     for candidate in candidates:
         if candidate != path and not await file_exists(candidate):
-            await rename_history(index, workspace, candidate, path, hashed.queued_time)
+            # Dated now, like every rename, so a rebuilt index replays them in this order.
+            await rename_history(index, workspace, candidate, path, datetime.now(timezone.utc))
             return candidate
     return None
 

@@ -13,7 +13,7 @@ import logging
 import random
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import datetime, timezone, tzinfo
 from typing import NamedTuple, TypeVar
 
 from sqlalchemy.exc import DatabaseError
@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookstore.archiving.annotations import load_annotations
 from bookstore.core import keys
-from bookstore.core.changes import COPY, RENAME, Change, follow
+from bookstore.core.changes import RENAME, Change, follow
 from bookstore.core.errors import ObjectNotFound
 from bookstore.core.retention import Decision, RetentionPolicy, VersionInfo, decide
 from bookstore.index import IndexDatabase, Version, path_changes, queries
@@ -97,11 +97,10 @@ async def _replay_changes(
     known = await path_changes.all_changes(session, workspace)
     every = {**stored, **known}
     renames = [every[key] for key in sorted(every, key=lambda key: (every[key].changed_at, key))]
-    for key in sorted(stored.keys() - known.keys()):
+    for key in sorted(stored.keys() - known.keys(), key=lambda key: (stored[key].changed_at, key)):
         change = stored[key]
-        if change.kind == COPY:  # named as the copy is named now, as a live rename does
-            at = change.changed_at - timedelta(microseconds=1)
-            change = change._replace(to_path=follow(change.to_path, at, key, renames)[0])
+        if change.kind == RENAME:  # rows an older index had stay where the rename put them
+            await path_changes.apply_recorded_rename(session, workspace, change)
         await path_changes.add_change(session, workspace, key, change, recorded=True)
     return [change for change in renames if change.kind == RENAME]
 
@@ -165,7 +164,8 @@ async def reindex(
                 await queries.fix_version(session, row.id, item.sha256, item.info.size)
                 report.fixed.append(item.info.key)
         renames = await _replay_changes(session, workspace, changes)
-        taken = {(row.path, row.number) for row in rows.values()}
+        indexed = await queries.workspace_versions(session, workspace)
+        taken = {(row.path, row.number) for row in indexed}
         await queries.add_versions(session, _numbered(workspace, new, taken, renames))
         for path, key in annotated.items():
             for number, note in (await load_annotations(store, key)).items():

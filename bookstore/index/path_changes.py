@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bookstore.core import keys
 from bookstore.core.changes import COPY, RENAME, Change, ancestors
 from bookstore.index.models import PathChange, ReservedVersion, Version
 
@@ -25,6 +26,7 @@ __all__ = [
     "add_change",
     "all_changes",
     "annotated_paths",
+    "apply_recorded_rename",
     "copy_of",
     "current_path",
     "latest_with_sha256",
@@ -35,6 +37,11 @@ __all__ = [
 ]
 
 
+def _saved_before(workspace: str, store_key: str, moment: datetime) -> bool:
+    named = keys.parse_version_key(workspace, store_key)
+    return named is None or named.queued_time < moment
+
+
 def _at_or_under(column: Any, path: str) -> ColumnElement[bool]:
     """``column`` names ``path`` or a path inside the folder ``path``."""
     inside = f"{path}/"
@@ -42,13 +49,17 @@ def _at_or_under(column: Any, path: str) -> ColumnElement[bool]:
     return result
 
 
+_RENAMES_LOCKS = 0x72656E61  # "rena": the key space of the renames locks, apart from the paths'
+
+
 async def lock_renames(session: AsyncSession, workspace: str, *, exclusive: bool) -> None:
-    """On PostgreSQL, a rename (``exclusive``) and the reservations of a workspace take
-    turns; reservations share the lock. SQLite's write transactions already do."""
+    """On PostgreSQL, a rename (``exclusive``) and the reservations and indexing of a
+    workspace's versions take turns; those share the lock. SQLite's write
+    transactions already do."""
     if session.get_bind().dialect.name != "postgresql":
         return
     take = func.pg_advisory_xact_lock if exclusive else func.pg_advisory_xact_lock_shared
-    await session.execute(select(take(func.hashtext(f"{workspace}/@changes"))))
+    await session.execute(select(take(_RENAMES_LOCKS, func.hashtext(workspace))))
 
 
 async def current_path(session: AsyncSession, workspace: str, path: str, saved_at: datetime) -> str:
@@ -86,9 +97,16 @@ async def rename_paths(
     await lock_renames(session, workspace, exclusive=True)
     renumbered: dict[str, int] = {}
     tables: Sequence[Any] = (Version, ReservedVersion)
+    reserved = select(ReservedVersion.store_key).where(
+        ReservedVersion.workspace == workspace, _at_or_under(ReservedVersion.path, old)
+    )
+    # A reservation's save time is in its key: those of saves made after the rename stay.
+    earlier = [
+        key for key in await session.scalars(reserved) if _saved_before(workspace, key, before)
+    ]
     moves = {
         Version: _at_or_under(Version.path, old) & (Version.queued_at < before),
-        ReservedVersion: _at_or_under(ReservedVersion.path, old),
+        ReservedVersion: ReservedVersion.store_key.in_(earlier),
     }
     highest: dict[str, int] = {}
     for table in tables:
@@ -123,17 +141,31 @@ async def rename_paths(
             .where(table.workspace == workspace, moves[table])
             .values(path=literal(new) + func.substr(table.path, len(old) + 1))
         )
-    # A copy names the file it made as it is now named (the store's record, as made).
-    await session.execute(
-        update(PathChange)
-        .where(
-            PathChange.workspace == workspace,
-            PathChange.kind == COPY,
-            _at_or_under(PathChange.to_path, old),
-        )
-        .values(to_path=literal(new) + func.substr(PathChange.to_path, len(old) + 1))
-    )
     return renumbered
+
+
+async def apply_recorded_rename(session: AsyncSession, workspace: str, change: Change) -> None:
+    """Move the rows a rename kept in the store moved, numbered as it numbered them: for
+    an index that missed it (restored from a backup taken before the rename)."""
+    moving = _at_or_under(Version.path, change.from_path) & (Version.queued_at < change.changed_at)
+    if change.renumbered:
+        query = select(Version.store_key, Version.path).where(
+            Version.workspace == workspace, moving, Version.store_key.in_(change.renumbered)
+        )
+        for key, path in (await session.execute(query)).all():
+            await session.execute(
+                update(Version)
+                .where(Version.store_key == key)
+                .values(
+                    path=change.to_path + path[len(change.from_path) :],
+                    number=change.renumbered[key],
+                )
+            )
+    await session.execute(
+        update(Version)
+        .where(Version.workspace == workspace, moving)
+        .values(path=literal(change.to_path) + func.substr(Version.path, len(change.from_path) + 1))
+    )
 
 
 async def add_change(
@@ -186,19 +218,44 @@ async def all_changes(session: AsyncSession, workspace: str) -> dict[str, Change
 
 
 async def copy_of(session: AsyncSession, workspace: str, path: str) -> Change | None:
-    """The latest copy made to ``path``, if it was made by copying another file."""
+    """The copy that made the file now named ``path``, if it was made by copying another
+    file, as it was recorded (naming the copy as it was named then)."""
+    names = await _former_names(session, workspace, path)
     query = (
         select(PathChange)
         .where(
             PathChange.workspace == workspace,
             PathChange.kind == COPY,
-            PathChange.to_path == path,
+            PathChange.to_path.in_(names),
         )
         .order_by(PathChange.changed_at.desc())
-        .limit(1)
     )
-    row = (await session.scalars(query)).first()
-    return None if row is None else _as_change(row)
+    for row in await session.scalars(query):
+        if await current_path(session, workspace, row.to_path, row.changed_at) == path:
+            return _as_change(row)
+    return None
+
+
+async def _former_names(session: AsyncSession, workspace: str, path: str) -> list[str]:
+    """``path`` and the names that renames into it (or into its folders) gave up, newest
+    first: every name its file may have had."""
+    names = [path]
+    before: datetime | None = None
+    while True:
+        query = select(PathChange).where(
+            PathChange.workspace == workspace,
+            PathChange.kind == RENAME,
+            PathChange.to_path.in_(ancestors(names[-1])),
+        )
+        if before is not None:
+            query = query.where(PathChange.changed_at < before)
+        latest = query.order_by(PathChange.changed_at.desc(), PathChange.record_key).limit(1)
+        change = (await session.scalars(latest)).first()
+        if change is None:
+            return names
+        # Each step goes earlier in time, so the walk ends.
+        names.append(change.from_path + names[-1][len(change.to_path) :])
+        before = change.changed_at
 
 
 async def latest_with_sha256(session: AsyncSession, workspace: str, sha256: str) -> list[str]:

@@ -176,6 +176,8 @@ async def add_version(
 ) -> Version:
     """Index a stored object under the path and number reserved for it, which a rename
     made since may have changed (once: a replay returns the row)."""
+    # Not while a rename moves the reservation: it would index the version by the old name.
+    await path_changes.lock_renames(session, workspace, exclusive=False)
     reserved = await session.get(ReservedVersion, store_key)
     if reserved is None:
         existing = await version_by_key(session, store_key)

@@ -192,11 +192,12 @@ class BookstoreCheckpoints(AsyncCheckpoints):
             await self.jupyter_checkpoints.rename_checkpoint(checkpoint_id, old_path, new_path)
 
     async def rename_all_checkpoints(self, old_path: str, new_path: str) -> None:
-        """The contents manager renamed a file or a folder: its history follows it."""
+        """The contents manager renamed a file or a folder: its history follows it, to a
+        name whose type is archived (else it stays, listed as deleted, where it was)."""
         folder = await ensure_async(self.contents_manager.dir_exists(new_path))
         if folder or not self._keeps(old_path):
             await self.jupyter_checkpoints.rename_all_checkpoints(old_path, new_path)
-        if folder or self._keeps(old_path):
+        if folder or (self._keeps(old_path) and self._keeps(new_path)):
             await self.services.follow_rename(old_path, new_path, self.log)
 
     def _model_of(self, name: str, item: Version | OutboxEntry) -> dict[str, Any]:

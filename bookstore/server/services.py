@@ -17,7 +17,7 @@ from bookstore._version import __version__
 from bookstore.archiving.archiver import Archiver
 from bookstore.config import BookstoreSettings
 from bookstore.core.errors import InvalidPath
-from bookstore.core.keys import normalize_path as _name
+from bookstore.core.keys import normalize_path
 from bookstore.history import History
 from bookstore.server.save_hooks import SaveHooks
 
@@ -50,7 +50,10 @@ class BookstoreServices:
         renamed to. Never raises: the rename is made, and saves archived, regardless."""
         view = self.history.view
         try:
-            stored_old, stored_new = view.stored(_name(old)), view.stored(_name(new))
+            stored_old, stored_new = (
+                view.stored(normalize_path(old)),
+                view.stored(normalize_path(new)),
+            )
         except InvalidPath as exc:
             log.error("bookstore: the history of %s cannot follow it to %s: %s", old, new, exc)
             return
@@ -66,10 +69,17 @@ class BookstoreServices:
         """Note, in the background, that ``copy`` was made by copying ``source``."""
         view = self.history.view
         try:
-            stored_source, stored_copy = view.stored(_name(source)), view.stored(_name(copy))
+            stored_source, stored_copy = (
+                view.stored(normalize_path(source)),
+                view.stored(normalize_path(copy)),
+            )
         except InvalidPath:
             return  # the copy is archived, or set aside, as its saves are
         self.archiver.note_copy(stored_source, stored_copy)
+
+    def _stored(self, path: str) -> str:
+        """The stored path of a contents-API path; ``InvalidPath`` if it is none."""
+        return self.history.view.stored(normalize_path(path))
 
     def status(self, contents_manager: Any) -> dict[str, Any]:
         """What ``GET /api/bookstore`` reports: the release, features, the backlog, the
