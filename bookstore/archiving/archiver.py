@@ -44,7 +44,7 @@ from bookstore.core import keys
 from bookstore.core.changes import moved
 from bookstore.core.errors import BookstoreError, InvalidPath, ObjectConflict
 from bookstore.core.record import ArchiveRecord, HashedRecord
-from bookstore.index import IndexDatabase, Version, path_changes, queries
+from bookstore.index import IndexDatabase, Version, queries
 from bookstore.store.base import Store
 
 __all__ = [
@@ -141,13 +141,9 @@ async def store_and_index(
     that saved the same path in the same microsecond holds the key with other
     bytes; the save then takes the next free microsecond.
     """
-    path = keys.normalize_path(hashed.filepath)  # the index names paths as keys do
-    async with index.reading() as session:
-        now_named = await path_changes.current_path(session, workspace, path, hashed.queued_time)
-    if now_named != path:
-        latest = await latest_of(index, workspace, now_named)
     if latest is not None and latest.sha256 == hashed.sha256:
         return None
+    path = keys.normalize_path(hashed.filepath)  # the index names paths as keys do
     for attempt in range(_KEY_ATTEMPTS):
         queued_time = hashed.queued_time + timedelta(microseconds=attempt)
         key = keys.version_key(workspace, path, queued_time)
@@ -158,6 +154,8 @@ async def store_and_index(
             )
         if reserved is None:
             continue
+        if reserved.number is None:
+            return None
         try:
             await store.put(key, hashed.body, keys.version_metadata(hashed, reserved.number))
         except Exception as exc:

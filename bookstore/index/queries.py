@@ -92,7 +92,9 @@ class Reservation(NamedTuple):
     """A save's version number, and the name of the history it is numbered in."""
 
     path: str
-    number: int
+    number: int | None
+    """``None``: the file was renamed since the save, and the history it joins ends
+    with this very content already (nothing to archive)."""
 
 
 async def reserve_version(
@@ -114,8 +116,13 @@ async def reserve_version(
     and given back would leave a gap when another server numbers the path meanwhile.
     """
     await path_changes.lock_renames(session, workspace, exclusive=False)
+    saved_as = path
     path = await path_changes.current_path(session, workspace, path, saved_at)
     await _lock_path(session, workspace, path)
+    if path != saved_as:  # the caller compared the content with the old name's history
+        latest = await latest_version(session, workspace, path)
+        if latest is not None and latest.sha256 == sha256:
+            return Reservation(path, None)
     highest = union_all(
         select(func.max(Version.number).label("number")).where(_of(workspace, path)),
         select(func.max(ReservedVersion.number)).where(
@@ -178,15 +185,19 @@ async def add_version(
     made since may have changed (once: a replay returns the row)."""
     # Not while a rename moves the reservation: it would index the version by the old name.
     await path_changes.lock_renames(session, workspace, exclusive=False)
-    reserved = await session.get(ReservedVersion, store_key)
-    if reserved is None:
+    taken = delete(ReservedVersion).where(ReservedVersion.store_key == store_key)
+    reserved = (
+        await session.execute(taken.returning(ReservedVersion.path, ReservedVersion.number))
+    ).first()
+    if reserved is None:  # a replay: indexed already
         existing = await version_by_key(session, store_key)
         assert existing is not None, "a version is indexed only once its number is reserved"
         return existing
+    path, number = reserved
     values = {
         "workspace": workspace,
-        "path": reserved.path,
-        "number": reserved.number,
+        "path": path,
+        "number": number,
         "store_key": store_key,
         "size": size,
         "sha256": sha256,
@@ -202,7 +213,6 @@ async def add_version(
         .returning(Version.number)
     )
     inserted = (await session.execute(statement)).scalar()
-    await session.execute(delete(ReservedVersion).where(ReservedVersion.store_key == store_key))
     if inserted is None:  # indexed meanwhile by another server replaying the same save
         existing = await version_by_key(session, store_key)
         assert existing is not None, "the insert conflicted on store_key"
