@@ -136,9 +136,7 @@ class JupyterServer:
             *self.args,
         ]
         with open(self.log_file, "ab") as log:
-            # Run from the test's own folder: what a server writes to its working
-            # directory (jupyter-collaboration's Y store) stays there.
-            self.process = subprocess.Popen(command, env=env, stdout=log, stderr=log, cwd=self.base)
+            self.process = subprocess.Popen(command, env=env, stdout=log, stderr=log)
         wait_for(self._answers, timeout=START_TIMEOUT, what=f"jupyter server on {self.url}")
         return self
 
