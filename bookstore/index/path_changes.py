@@ -63,10 +63,14 @@ async def lock_renames(session: AsyncSession, workspace: str, *, exclusive: bool
 
 
 async def current_path(session: AsyncSession, workspace: str, path: str, saved_at: datetime) -> str:
-    """The name that the file saved as ``path`` at ``saved_at`` has now."""
+    """The name that the file saved as ``path`` at ``saved_at`` has now.
+
+    Asked for every save: columns, not ORM objects, so it costs little when, as
+    nearly always, no rename matches.
+    """
     while True:
         query = (
-            select(PathChange)
+            select(PathChange.from_path, PathChange.to_path, PathChange.changed_at)
             .where(
                 PathChange.workspace == workspace,
                 PathChange.kind == RENAME,
@@ -76,12 +80,13 @@ async def current_path(session: AsyncSession, workspace: str, path: str, saved_a
             .order_by(PathChange.changed_at, PathChange.record_key)
             .limit(1)
         )
-        change = (await session.scalars(query)).first()
+        change = (await session.execute(query)).first()
         if change is None:
             return path
         # Each step goes later in time, so a chain of renames ends.
-        path = change.to_path + path[len(change.from_path) :]
-        saved_at = change.changed_at
+        from_path, to_path, changed_at = change
+        path = to_path + path[len(from_path) :]
+        saved_at = changed_at
 
 
 async def rename_paths(
