@@ -29,6 +29,7 @@ import random
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from typing import NamedTuple
 
 from sqlalchemy.exc import DataError
@@ -147,11 +148,17 @@ async def store_and_index(
     for attempt in range(_KEY_ATTEMPTS):
         queued_time = hashed.queued_time + timedelta(microseconds=attempt)
         key = keys.version_key(workspace, path, queued_time)
-        async with index.writing() as session:
-            # Numbered before the upload, so the object's metadata names its real version.
-            reserved = await queries.reserve_version(
-                session, workspace, path, key, hashed.sha256, queued_time
+        # Numbered before the upload, so the object's metadata names its real version.
+        reserved = await index.write_together(
+            partial(
+                queries.reserve_version,
+                workspace=workspace,
+                path=path,
+                store_key=key,
+                sha256=hashed.sha256,
+                saved_at=queued_time,
             )
+        )
         if reserved is None:
             continue
         if reserved.number is None:
@@ -170,16 +177,18 @@ async def store_and_index(
     else:
         raise ObjectConflict(key)
     # Durable: the caller removes the save's outbox entry once this returns.
-    async with index.writing(durable=True) as session:
-        return await queries.add_version(
-            session,
+    return await index.write_together(
+        partial(
+            queries.add_version,
             workspace=workspace,
             store_key=key,
             size=hashed.size,
             sha256=hashed.sha256,
             queued_at=queued_time,
             archived_at=datetime.now(timezone.utc),
-        )
+        ),
+        durable=True,
+    )
 
 
 class Archiver:

@@ -11,11 +11,11 @@ import asyncio
 import os
 import random
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, event, func, select, text
 from sqlalchemy.engine import URL, make_url
@@ -23,7 +23,11 @@ from sqlalchemy.exc import DatabaseError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.util import await_only
 
+from bookstore.index.batching import WriteBatcher
+
 __all__ = ["IndexDatabase", "migrations_dir"]
+
+T = TypeVar("T")
 
 SCHEMA_REVISION = "0005"
 """The newest migration; when the database is there already, Alembic is not even imported."""
@@ -117,6 +121,7 @@ class IndexDatabase:
             )
             for durable, mode in ((False, "write"), (True, "durable"))
         }
+        self._batcher = WriteBatcher(self.writing)
 
     @property
     def description(self) -> str:
@@ -162,6 +167,17 @@ class IndexDatabase:
         """A read transaction: never blocks the archiver's writes."""
         async with self._read_sessions() as session, session.begin():
             yield session
+
+    async def write_together(
+        self, work: Callable[[AsyncSession], Awaitable[T]], *, durable: bool = False
+    ) -> T:
+        """``work`` in a write transaction it may share with the writes queued meanwhile
+        (group commit, see ``batching``); its result once that transaction is committed.
+
+        ``work`` must be a few statements that read and write only what they name:
+        the writes sharing a transaction see each other's changes, in queue order.
+        """
+        return await self._batcher.run(work, durable=durable)
 
     @asynccontextmanager
     async def writing(self, *, durable: bool = False) -> AsyncIterator[AsyncSession]:
