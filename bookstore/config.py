@@ -15,12 +15,24 @@ from typing import Any, NoReturn
 from jupyter_core.paths import jupyter_data_dir
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
-from traitlets import Bool, Enum, Float, Integer, List, TraitError, Unicode, default
+from traitlets import Bool, Dict, Enum, Float, Integer, List, TraitError, Unicode, default
 from traitlets.config import Config, LoggingConfigurable
 
 from bookstore.core import keys
 from bookstore.core.errors import ConfigurationError, InvalidPath
+from bookstore.core.retention import RetentionPolicy
 from bookstore.core.view import AS_STORED, PathView
+
+RETENTION_RULES = (
+    "keep_last",
+    "keep_hourly",
+    "keep_daily",
+    "keep_weekly",
+    "keep_monthly",
+    "keep_yearly",
+    "keep_within",
+)
+"""The rules ``retention`` takes: ``bookstore-history prune``'s ``--keep-*`` options."""
 
 __all__ = [
     "ARCHIVABLE_TYPES",
@@ -182,6 +194,15 @@ class BookstoreSettings(LoggingConfigurable):
         10.0, help="Seconds the server waits at shutdown for queued saves to be archived."
     ).tag(config=True)
 
+    retention = Dict(
+        help="Thin each history on a schedule with prune's rules, e.g. {'keep_within': '1d', "
+        "'keep_hourly': 168, 'keep_daily': -1}: every version for a day, then hourly for a "
+        "week, then daily. Labelled and pinned versions are always kept. Empty: off.",
+    ).tag(config=True)
+    retention_interval = Float(
+        3600.0, help="Seconds between two scheduled thinnings (when retention is set)."
+    ).tag(config=True)
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         configured = self._configured_names(kwargs)
@@ -264,9 +285,27 @@ class BookstoreSettings(LoggingConfigurable):
                 self._refuse(name, "must be a plain key prefix without '.', '..' or NUL")
             if set("{}") & set(prefix.replace(keys.USERNAME_FIELD, "")):
                 self._refuse(name, "may hold no placeholder but {username}")
+        if self.retention_interval <= 0:
+            self._refuse("retention_interval", "must be positive")
+        try:
+            self.retention_policy()
+        except (TypeError, ValueError) as exc:
+            self._refuse("retention", f"is not a policy prune accepts ({exc})")
         if self.enable_publish and _nested(self.workspace, self.published):
             # A published path could otherwise name, and replace, a version's key.
             self._refuse("published_prefix", "must not contain, or lie within, workspace_prefix")
+
+    def retention_policy(self) -> RetentionPolicy | None:
+        """The scheduled thinning's policy; ``None`` when it is off."""
+        if not self.retention:
+            return None
+        unknown = sorted(set(self.retention) - set(RETENTION_RULES))
+        if unknown:
+            raise ValueError(f"unknown rules {unknown}; the rules are {list(RETENTION_RULES)}")
+        policy = RetentionPolicy.from_options(**self.retention)
+        if policy.is_empty:
+            raise ValueError("no rule keeps anything: it would remove every unlabelled version")
+        return policy
 
     @property
     def by_file(self) -> bool:

@@ -60,6 +60,12 @@ class WriteBatcher:
         # A caller that stops waiting leaves its write to finish: it may be half a batch.
         return await asyncio.shield(done)
 
+    async def finish(self) -> None:
+        """Wait for the writes queued so far to be committed (or to fail): before the
+        database closes, a write whose caller stopped waiting still holds a connection."""
+        while self._committing is not None and not self._committing.done():
+            await asyncio.wait({self._committing})
+
     async def _commit_queued(self) -> None:
         while self._queued:
             batch, self._queued = self._queued[:MAX_BATCH], self._queued[MAX_BATCH:]

@@ -191,6 +191,7 @@ class IndexDatabase:
             yield session
 
     async def close(self) -> None:
+        await self._batcher.finish()
         await self.engine.dispose()
 
 

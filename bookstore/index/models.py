@@ -8,7 +8,15 @@ from typing import Any
 from sqlalchemy import DateTime, Dialect, Index, String, Text, UniqueConstraint, types
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "PathChange", "PrunedObject", "ReservedVersion", "UTCDateTime", "Version"]
+__all__ = [
+    "Base",
+    "Lease",
+    "PathChange",
+    "PrunedObject",
+    "ReservedVersion",
+    "UTCDateTime",
+    "Version",
+]
 
 
 class UTCDateTime(types.TypeDecorator[datetime]):
@@ -129,3 +137,13 @@ class PathChange(Base):
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
     renumbered: Mapped[str] = mapped_column(Text, default="{}")
     recorded: Mapped[bool] = mapped_column(default=False)
+
+
+class Lease(Base):
+    """A scheduled job that one server of a workspace runs at a time, held until it expires."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(256))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())

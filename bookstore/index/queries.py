@@ -29,7 +29,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookstore.index import path_changes
-from bookstore.index.models import PrunedObject, ReservedVersion, Version
+from bookstore.index.models import Lease, PrunedObject, ReservedVersion, Version
 
 __all__ = [
     "PathSummary",
@@ -55,6 +55,7 @@ __all__ = [
     "reserve_version",
     "set_annotation",
     "stream_versions",
+    "take_lease",
     "version_at",
     "version_by_key",
     "version_with_sha256",
@@ -500,3 +501,20 @@ async def read_only_query(session: AsyncSession, sql: str) -> tuple[list[str], l
     if not result.returns_rows:
         return [], []
     return list(result.keys()), [tuple(row) for row in result]
+
+
+async def take_lease(
+    session: AsyncSession, name: str, holder: str, now: datetime, until: datetime
+) -> bool:
+    """Hold the lease ``name`` until ``until``, if it is free, expired or ``holder``'s."""
+    statement = (
+        _insert_for(session)(Lease)
+        .values(name=name, holder=holder, expires_at=until)
+        .on_conflict_do_update(
+            index_elements=["name"],
+            set_={"holder": holder, "expires_at": until},
+            where=(Lease.expires_at < now) | (Lease.holder == holder),
+        )
+        .returning(Lease.holder)
+    )
+    return (await session.execute(statement)).scalar() == holder

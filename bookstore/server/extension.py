@@ -17,6 +17,7 @@ from bookstore._version import __version__
 from bookstore.archiving.archiver import Archiver, RetryPolicy
 from bookstore.archiving.maintenance import prepare_index
 from bookstore.archiving.outbox import Outbox, OutboxLimits
+from bookstore.archiving.thinning import ScheduledThinning
 from bookstore.config import EARLIER_DEFAULT_WORKSPACE, BookstoreSettings
 from bookstore.core.errors import BookstoreError, ConfigurationError, StoreError
 from bookstore.factory import open_index, open_store
@@ -42,6 +43,8 @@ class BookstoreExtension(ExtensionAppJinjaMixin, ExtensionApp):
     services: BookstoreServices | None = None
     """Set once the settings are read and checked; ``None`` if the server failed before."""
     _startup: asyncio.Task[None] | None = None
+    _thinning: ScheduledThinning | None = None
+    _thinning_task: asyncio.Task[None] | None = None
 
     def initialize_settings(self) -> None:
         try:
@@ -145,6 +148,17 @@ class BookstoreExtension(ExtensionAppJinjaMixin, ExtensionApp):
         )
         if services.settings.by_file:
             await self._mention_earlier_versions(history)
+        policy = services.settings.retention_policy()
+        if policy is not None:
+            self._thinning = ScheduledThinning(
+                history.store,
+                history.index,
+                history.workspace,
+                policy,
+                interval=services.settings.retention_interval,
+                log=self.log,
+            )
+            self._thinning_task = asyncio.create_task(self._thinning.run())
 
     async def _mention_earlier_versions(self, history: History) -> None:
         """Say where the versions an earlier release kept under its shared default are."""
@@ -167,6 +181,14 @@ class BookstoreExtension(ExtensionAppJinjaMixin, ExtensionApp):
         if services is None:
             return  # the server failed before bookstore was set up: nothing to stop
         timeout = services.settings.shutdown_timeout
+        if self._thinning is not None and self._thinning_task is not None:
+            self._thinning.stop()
+            # A thinning under way may finish; past the timeout it is cut, which prune
+            # is made to survive (the next one finishes what it left).
+            finished, _ = await asyncio.wait({self._thinning_task}, timeout=timeout)
+            if not finished:
+                self._thinning_task.cancel()
+                await asyncio.wait({self._thinning_task})
         await services.archiver.stop(timeout)
         if self._startup is not None:
             # Start-up gives up once the archiver stops; let it, rather than cut a

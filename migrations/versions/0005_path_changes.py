@@ -7,6 +7,9 @@ is also kept in the store (``recorded``), so an index rebuilt from it replays
 them. Versions are looked up by content once per new path (to recognise a file
 moved outside Jupyter), hence the index on ``sha256``.
 
+``leases`` lets one server of a workspace at a time run a scheduled job (thinning
+the history): a row per job, held by a server until it expires.
+
 Revision ID: 0005
 Revises: 0004
 Create Date: 2026-12-06
@@ -40,8 +43,15 @@ def upgrade() -> None:
     op.create_index("ix_path_changes_from", "path_changes", ["workspace", "from_path"])
     op.create_index("ix_path_changes_to", "path_changes", ["workspace", "to_path"])
     op.create_index("ix_versions_sha256", "versions", ["workspace", "sha256"])
+    op.create_table(
+        "leases",
+        sa.Column("name", sa.String(1024), primary_key=True),
+        sa.Column("holder", sa.String(256), nullable=False),
+        sa.Column("expires_at", sa.DateTime(), nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("leases")
     op.drop_index("ix_versions_sha256", "versions")
     op.drop_table("path_changes")

@@ -498,7 +498,9 @@ async def drop_every_table(index_url: str) -> None:
     try:
         async with index.writing() as session:
             await session.execute(text("DROP VIEW archive_latency"))
-            tables = "versions, reserved_versions, pruned_objects, path_changes, alembic_version"
+            tables = (
+                "versions, reserved_versions, pruned_objects, path_changes, leases, alembic_version"
+            )
             await session.execute(text(f"DROP TABLE {tables}"))
     finally:
         await index.close()

@@ -1,0 +1,85 @@
+"""Thinning on a schedule: ``bookstore-history prune`` with the configured rules, run
+in the background of one server per workspace.
+
+Every server of a workspace wakes up every ``interval`` seconds; the one that holds
+the workspace's lease in the index (taken for twice the interval, renewed by its
+holder) prunes, the others go back to sleep. A server that stops, or dies,
+leaves the lease to expire, and another takes it. Labelled and pinned versions
+are always kept (the policy's rules never remove them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from datetime import datetime, timedelta, timezone
+
+from bookstore.archiving.maintenance import finish_interrupted_prunes, plan_prune, prune
+from bookstore.core.retention import RetentionPolicy
+from bookstore.index import IndexDatabase, queries
+from bookstore.store.base import Store
+
+__all__ = ["ScheduledThinning"]
+
+
+class ScheduledThinning:
+    """Prunes one workspace by ``policy`` every ``interval`` seconds, when it holds the lease."""
+
+    def __init__(
+        self,
+        store: Store,
+        index: IndexDatabase,
+        workspace: str,
+        policy: RetentionPolicy,
+        *,
+        interval: float,
+        log: logging.Logger,
+    ) -> None:
+        self.store = store
+        self.index = index
+        self.workspace = workspace
+        self.policy = policy
+        self.interval = interval
+        self.log = log
+        self.holder = uuid.uuid4().hex
+        """Who this server is, to the lease."""
+        self.removed = 0
+        """Versions this server's thinnings removed."""
+        self._stopping = asyncio.Event()
+
+    async def run(self) -> None:
+        """Thin now and then until ``stop``; a failure is logged and tried at the next turn."""
+        while not self._stopping.is_set():
+            try:
+                await self.once()
+            except Exception:
+                self.log.exception("bookstore: the scheduled thinning failed; it runs again later")
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.interval)
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def once(self) -> int | None:
+        """Thin the workspace if this server holds its lease: how many versions went,
+        or ``None`` when another server holds it."""
+        now = datetime.now(timezone.utc)
+        async with self.index.writing() as session:
+            held = await queries.take_lease(
+                session,
+                f"thinning {self.workspace}",
+                self.holder,
+                now,
+                now + timedelta(seconds=2 * self.interval),
+            )
+        if not held:
+            return None
+        await finish_interrupted_prunes(self.store, self.index, self.workspace)
+        plans = plan_prune(self.index, self.workspace, self.policy)
+        removed = await prune(self.store, self.index, self.workspace, plans)
+        self.removed += removed
+        if removed:
+            self.log.info("bookstore: the scheduled thinning removed %d versions", removed)
+        return removed

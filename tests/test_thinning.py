@@ -1,0 +1,77 @@
+"""Thinning on a schedule: a server with ``retention`` set prunes its history by those
+rules in the background, keeping labelled versions; one server of a workspace at a
+time does it (a lease in the index); a policy that would keep nothing is refused."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bookstore.config import BookstoreSettings
+from bookstore.core.errors import ConfigurationError
+from bookstore.index import IndexDatabase, queries
+from tests.support.inprocess import LiveServer, until
+from tests.support.jupyter_process import notebook
+
+
+@pytest.fixture
+def bookstore_config() -> dict[str, Any]:
+    return {"retention": {"keep_last": 2}, "retention_interval": 0.1}
+
+
+async def test_a_server_thins_its_history_on_schedule_keeping_labelled_versions(
+    live: LiveServer,
+) -> None:
+    await live.save("a.ipynb", notebook("first"))
+    await live.wait_archived()
+    await live.services.history.annotate("a.ipynb", 1, label="submitted")
+    for text in ("second", "third", "fourth", "fifth"):
+        await live.save("a.ipynb", notebook(text))
+    await live.wait_archived()
+
+    async def thinned() -> bool:
+        return [v.number for v in await live.versions("a.ipynb")] == [1, 4, 5]
+
+    await until(thinned, 30, "the scheduled thinning to keep the labelled and last 2")
+
+
+async def test_one_server_at_a_time_holds_the_lease(tmp_path: Path) -> None:
+    index = IndexDatabase(f"sqlite+aiosqlite:///{tmp_path / 'index.sqlite'}")
+    now = datetime(2026, 12, 6, 9, 0, tzinfo=timezone.utc)
+    later = now + timedelta(minutes=10)
+    try:
+        await index.migrate()
+
+        async def take(holder: str, at: datetime) -> bool:
+            async with index.writing() as session:
+                return await queries.take_lease(
+                    session, "thinning ws", holder, at, at + timedelta(minutes=5)
+                )
+
+        assert await take("first", now)
+        assert not await take("second", now + timedelta(minutes=1))
+        assert await take("first", now + timedelta(minutes=2))  # its holder renews it
+        assert not await take("second", now + timedelta(minutes=6))
+        assert await take("second", later)  # expired: the next server takes it
+        assert not await take("first", later)
+    finally:
+        await index.close()
+
+
+@pytest.mark.parametrize(
+    ("retention", "words"),
+    [
+        ({"keep_weekdays": 3}, "unknown rules ['keep_weekdays']"),
+        ({"keep_last": 0}, "no rule keeps anything"),
+        ({"keep_within": "soon"}, "invalid duration 'soon'"),
+    ],
+)
+def test_a_retention_that_cannot_work_is_refused_in_words(
+    retention: dict[str, Any], words: str
+) -> None:
+    with pytest.raises(ConfigurationError, match="retention") as refused:
+        BookstoreSettings(retention=retention).validate()
+    assert words in str(refused.value)
