@@ -36,6 +36,11 @@ async def test_a_server_thins_its_history_on_schedule_keeping_labelled_versions(
         return [v.number for v in await live.versions("a.ipynb")] == [1, 4, 5]
 
     await until(thinned, 30, "the scheduled thinning to keep the labelled and last 2")
+    status = (await live.status())["archive"]["thinning"]
+    assert status["rules"] == {"keep_last": 2}
+    assert status["removed"] == 2
+    assert status["last_run"] is not None
+    assert status["last_error"] is None
 
 
 async def test_one_server_at_a_time_holds_the_lease(tmp_path: Path) -> None:

@@ -47,6 +47,10 @@ class ScheduledThinning:
         """Who this server is, to the lease."""
         self.removed = 0
         """Versions this server's thinnings removed."""
+        self.last_run: datetime | None = None
+        """When this server last thinned the workspace (``None``: it never held the lease)."""
+        self.last_error: str | None = None
+        """Why the latest thinning failed, until one succeeds."""
         self._stopping = asyncio.Event()
 
     async def run(self) -> None:
@@ -54,8 +58,11 @@ class ScheduledThinning:
         while not self._stopping.is_set():
             try:
                 await self.once()
-            except Exception:
+            except Exception as exc:
+                self.last_error = f"{type(exc).__name__}: {exc}"
                 self.log.exception("bookstore: the scheduled thinning failed; it runs again later")
+            else:
+                self.last_error = None
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.interval)
 
@@ -80,6 +87,7 @@ class ScheduledThinning:
         plans = plan_prune(self.index, self.workspace, self.policy)
         removed = await prune(self.store, self.index, self.workspace, plans)
         self.removed += removed
+        self.last_run = now
         if removed:
             self.log.info("bookstore: the scheduled thinning removed %d versions", removed)
         return removed

@@ -43,7 +43,6 @@ class BookstoreExtension(ExtensionAppJinjaMixin, ExtensionApp):
     services: BookstoreServices | None = None
     """Set once the settings are read and checked; ``None`` if the server failed before."""
     _startup: asyncio.Task[None] | None = None
-    _thinning: ScheduledThinning | None = None
     _thinning_task: asyncio.Task[None] | None = None
 
     def initialize_settings(self) -> None:
@@ -73,7 +72,14 @@ class BookstoreExtension(ExtensionAppJinjaMixin, ExtensionApp):
         view = settings.path_view(self.serverapp.root_dir)
         hooks = SaveHooks(outbox, archiver.submit, settings.archive_types, self.log, view)
         history = History(store, index, settings.workspace, view=view)
-        services = BookstoreServices(settings, history, archiver, hooks)
+        policy = settings.retention_policy()
+        thinning = None
+        if policy is not None:
+            interval = settings.retention_interval
+            thinning = ScheduledThinning(
+                store, index, settings.workspace, policy, interval=interval, log=self.log
+            )
+        services = BookstoreServices(settings, history, archiver, hooks, thinning)
         contents_manager = self.serverapp.contents_manager
         archiver.file_exists = partial(stored_file_exists, contents_manager, view)
         self._attach(services, contents_manager)
@@ -148,17 +154,8 @@ class BookstoreExtension(ExtensionAppJinjaMixin, ExtensionApp):
         )
         if services.settings.by_file:
             await self._mention_earlier_versions(history)
-        policy = services.settings.retention_policy()
-        if policy is not None:
-            self._thinning = ScheduledThinning(
-                history.store,
-                history.index,
-                history.workspace,
-                policy,
-                interval=services.settings.retention_interval,
-                log=self.log,
-            )
-            self._thinning_task = asyncio.create_task(self._thinning.run())
+        if services.thinning is not None:
+            self._thinning_task = asyncio.create_task(services.thinning.run())
 
     async def _mention_earlier_versions(self, history: History) -> None:
         """Say where the versions an earlier release kept under its shared default are."""
@@ -181,8 +178,8 @@ class BookstoreExtension(ExtensionAppJinjaMixin, ExtensionApp):
         if services is None:
             return  # the server failed before bookstore was set up: nothing to stop
         timeout = services.settings.shutdown_timeout
-        if self._thinning is not None and self._thinning_task is not None:
-            self._thinning.stop()
+        if services.thinning is not None and self._thinning_task is not None:
+            services.thinning.stop()
             # A thinning under way may finish; past the timeout it is cut, which prune
             # is made to survive (the next one finishes what it left).
             finished, _ = await asyncio.wait({self._thinning_task}, timeout=timeout)

@@ -15,6 +15,7 @@ from jupyter_server.services.contents.manager import AsyncContentsManager
 
 from bookstore._version import __version__
 from bookstore.archiving.archiver import Archiver
+from bookstore.archiving.thinning import ScheduledThinning
 from bookstore.config import BookstoreSettings
 from bookstore.core.errors import InvalidPath
 from bookstore.core.keys import normalize_path
@@ -39,6 +40,8 @@ class BookstoreServices:
     history: History
     archiver: Archiver
     hooks: SaveHooks
+    thinning: ScheduledThinning | None = None
+    """The scheduled thinning, when ``retention`` is set."""
 
     @property
     def workspace(self) -> str:
@@ -106,6 +109,7 @@ class BookstoreServices:
                 "last_error": self.archiver.last_error,
                 "outbox": self._outbox_status(),
                 "set_aside": self._set_aside_status(),
+                "thinning": self._thinning_status(),
             },
         }
 
@@ -117,6 +121,19 @@ class BookstoreServices:
             "max_bytes": outbox.limits.max_bytes,
             "not_kept": not_kept.saves if not_kept else 0,
             "warning": str(not_kept) if not_kept else outbox.warning(),
+        }
+
+    def _thinning_status(self) -> dict[str, Any] | None:
+        """The scheduled thinning's rules and what this server's runs did; ``None``: off."""
+        thinning = self.thinning
+        if thinning is None:
+            return None
+        return {
+            "rules": dict(self.settings.retention),
+            "interval": thinning.interval,
+            "last_run": thinning.last_run.isoformat() if thinning.last_run else None,
+            "removed": thinning.removed,
+            "last_error": thinning.last_error,
         }
 
     def _set_aside_status(self) -> dict[str, Any]:
