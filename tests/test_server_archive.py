@@ -120,6 +120,7 @@ async def test_the_status_endpoint_needs_authentication(live: LiveServer) -> Non
         "last_error": None,
         "outbox": {"bytes": 0, "max_bytes": 1 << 30, "not_kept": 0, "warning": None},
         "set_aside": {"count": 0, "latest": []},
+        "thinning": None,  # off unless retention is set
     }
 
 
