@@ -59,6 +59,9 @@ class BookstoreExtension(ExtensionAppJinjaMixin, ExtensionApp):
             workspace=settings.workspace,
             limits=OutboxLimits(settings.outbox_max_bytes, settings.outbox_min_free_bytes),
         )
+        assert self.serverapp is not None, "jupyter_server links the extension to its ServerApp"
+        view = settings.path_view(self.serverapp.root_dir)
+        contents_manager = self.serverapp.contents_manager
         archiver = Archiver(
             store=store,
             index=index,
@@ -67,9 +70,8 @@ class BookstoreExtension(ExtensionAppJinjaMixin, ExtensionApp):
             concurrency=settings.archive_concurrency,
             retry=RetryPolicy(settings.retry_initial_delay, settings.retry_max_delay),
             log=self.log,
+            file_exists=partial(stored_file_exists, contents_manager, view),
         )
-        assert self.serverapp is not None, "jupyter_server links the extension to its ServerApp"
-        view = settings.path_view(self.serverapp.root_dir)
         hooks = SaveHooks(outbox, archiver.submit, settings.archive_types, self.log, view)
         history = History(store, index, settings.workspace, view=view)
         policy = settings.retention_policy()
@@ -80,8 +82,6 @@ class BookstoreExtension(ExtensionAppJinjaMixin, ExtensionApp):
                 store, index, settings.workspace, policy, interval=interval, log=self.log
             )
         services = BookstoreServices(settings, history, archiver, hooks, thinning)
-        contents_manager = self.serverapp.contents_manager
-        archiver.file_exists = partial(stored_file_exists, contents_manager, view)
         self._attach(services, contents_manager)
         self._follow_copies(services, contents_manager)
         self.services = services
