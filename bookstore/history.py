@@ -35,7 +35,8 @@ from bookstore.core.diff import (
     diff_notebooks,
 )
 from bookstore.core.errors import CorruptVersion, NotComparable, ObjectNotFound, VersionNotFound
-from bookstore.core.notebook import is_notebook_path, notebook_problem
+from bookstore.core.nbdime_format import nbdime_diff, nbformat_reads
+from bookstore.core.notebook import is_notebook_path, notebook_problem, read_notebook_json
 from bookstore.core.record import ArchiveRecord, HashedRecord
 from bookstore.core.view import AS_STORED, PathView
 from bookstore.index import IndexDatabase, Version, path_changes, queries
@@ -106,6 +107,9 @@ class VersionDiff(NamedTuple):
     old: Version
     new: Version | None
     difference: NotebookDiff
+    old_content: bytes
+    new_content: bytes
+    """Both sides' bytes, checked, for another form of the diff (``nbdime``)."""
 
 
 class RestorePlan(NamedTuple):
@@ -178,15 +182,18 @@ class History:
         async with self.index.reading() as session:
             return await queries.list_versions(session, self.workspace, stored, **window)
 
-    async def page(self, path: str, offset: int, limit: int) -> tuple[int, list[Version]]:
-        """How many versions ``path`` has, and ``limit`` of them from ``offset``, oldest first."""
+    async def page(
+        self, path: str, offset: int, limit: int, *, newest: bool = False
+    ) -> tuple[int, list[Version]]:
+        """How many versions ``path`` has, and ``limit`` of them from ``offset``: counted from
+        the oldest, oldest first, or with ``newest`` from the newest, newest first."""
         stored = self.view.stored(path)
         async with self.index.reading() as session:
             total = await queries.count_versions_of(session, self.workspace, stored)
             rows = await queries.list_versions(
-                session, self.workspace, stored, offset=offset, limit=limit
+                session, self.workspace, stored, offset=offset, limit=limit, newest=newest
             )
-        return total, rows
+        return total, rows[::-1] if newest else rows
 
     async def paths(
         self,
@@ -303,7 +310,14 @@ class History:
             new_content = await self.read(new_version)
         old_content = await self.read(old_version)
         difference = await _off_the_loop(_compare, old_content, new_content, limits)
-        return VersionDiff(old_version, new_version, difference)
+        return VersionDiff(old_version, new_version, difference, old_content, new_content)
+
+    async def nbdime(self, compared: VersionDiff) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The diff in nbdime's format: the old notebook as nbdime's renderer takes it, and
+        the diff from it to the new one (``bookstore.core.nbdime_format``)."""
+        return await _off_the_loop(
+            _as_nbdime, compared.old_content, compared.new_content, compared.difference
+        )
 
     # -- writing -----------------------------------------------------------------
 
@@ -357,6 +371,15 @@ def _compare(old: bytes, new: bytes, limits: DiffLimits) -> NotebookDiff:
         raise NotComparable(str(exc)) from exc
     diff_as_dict(difference)  # kept with the diff, for a surface that sends it
     return difference
+
+
+def _as_nbdime(
+    old: bytes, new: bytes, difference: NotebookDiff
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Both sides read again (their diff keeps none of their content), then converted."""
+    base = nbformat_reads(read_notebook_json(old, "The old version is not a notebook"))
+    target = nbformat_reads(read_notebook_json(new, "The new version is not a notebook"))
+    return base, nbdime_diff(base, target, difference)
 
 
 T = TypeVar("T")

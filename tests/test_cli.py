@@ -591,6 +591,19 @@ def test_labels_and_pins_show_in_list(scratch: Archive) -> None:
     assert [(v["label"], v["pinned"]) for v in after] == [(None, False)] * 3
 
 
+@SQLITE_ONLY
+def test_a_label_the_rule_refuses_is_a_usage_error_and_changes_nothing(scratch: Archive) -> None:
+    for text, reason in [
+        ("two\nlines", "one line of text"),
+        ("x" * 1025, "at most 1,024 characters"),
+        ("   ", "only white space"),
+    ]:
+        result = scratch.cli("label", "analysis.ipynb", "2", text, expect=2)
+        assert reason in result.stderr
+    listed = scratch.cli("list", "analysis.ipynb", "--json").json()
+    assert [v["label"] for v in listed] == [None] * 3
+
+
 # -- expected failures ----------------------------------------------------------
 
 

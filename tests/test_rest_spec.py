@@ -207,12 +207,14 @@ class Case:
     store_down: bool = False
 
 
-P, V, C, R, D = (
+P, V, C, R, D, L, PIN = (
     "/api/bookstore/paths",
     "/api/bookstore/versions",
     "/api/bookstore/content",
     "/api/bookstore/restore",
     "/api/bookstore/diff",
+    "/api/bookstore/label",
+    "/api/bookstore/pin",
 )
 CASES = {
     "status": Case("getStatus", "GET", "/api/bookstore", 200),
@@ -233,6 +235,8 @@ CASES = {
     "versions-negative-offset": Case("listVersions", "GET", f"{V}/nb.ipynb?offset=-1", 400),
     "versions-escaping-path": Case("listVersions", "GET", f"{V}/%2e%2e/nb.ipynb", 400),
     "versions-anonymous": Case("listVersions", "GET", f"{V}/nb.ipynb", 403, anonymous=True),
+    "versions-newest": Case("listVersions", "GET", f"{V}/nb.ipynb?order=newest&limit=2", 200),
+    "versions-bad-order": Case("listVersions", "GET", f"{V}/nb.ipynb?order=latest", 400),
     "content-notebook": Case("getVersionContent", "GET", f"{C}/1/nb.ipynb", 200),
     "content-file": Case("getVersionContent", "GET", f"{C}/1/notes.txt", 200),
     "content-missing-version": Case("getVersionContent", "GET", f"{C}/9/nb.ipynb", 404),
@@ -286,6 +290,32 @@ CASES = {
     "diff-file-not-a-notebook": Case("diffVersion", "GET", f"{D}/1/junk.ipynb", 422),
     "diff-store-down": Case("diffVersion", "GET", f"{D}/1/nb.ipynb?to=2", 503, store_down=True),
     "diff-anonymous": Case("diffVersion", "GET", f"{D}/1/nb.ipynb", 403, anonymous=True),
+    "diff-summary": Case("diffVersion", "GET", f"{D}/1/nb.ipynb?to=3&format=summary", 200),
+    "diff-cells": Case("diffVersion", "GET", f"{D}/1/nb.ipynb?to=3&format=cells", 200),
+    "diff-nbdime": Case("diffVersion", "GET", f"{D}/1/nb.ipynb?to=3&format=nbdime", 200),
+    "diff-nbdime-with-the-file": Case("diffVersion", "GET", f"{D}/1/nb.ipynb?format=nbdime", 200),
+    "diff-bad-format": Case("diffVersion", "GET", f"{D}/1/nb.ipynb?format=html", 400),
+    "label": Case("setLabel", "PUT", f"{L}/1/nb.ipynb", 200, json={"label": "submitted"}),
+    "label-not-a-string": Case("setLabel", "PUT", f"{L}/1/nb.ipynb", 400, data='{"label": 5}'),
+    "label-two-lines": Case("setLabel", "PUT", f"{L}/1/nb.ipynb", 400, data='{"label": "a\\nb"}'),
+    "label-missing-version": Case("setLabel", "PUT", f"{L}/9/nb.ipynb", 404, json={"label": "x"}),
+    "label-store-down": Case(
+        "setLabel", "PUT", f"{L}/2/nb.ipynb", 503, json={"label": "x"}, store_down=True
+    ),
+    "label-anonymous": Case(
+        "setLabel", "PUT", f"{L}/1/nb.ipynb", 403, json={"label": "x"}, anonymous=True
+    ),
+    "label-remove": Case("removeLabel", "DELETE", f"{L}/1/nb.ipynb", 200),
+    "label-remove-missing-version": Case("removeLabel", "DELETE", f"{L}/9/nb.ipynb", 404),
+    "label-remove-escaping-path": Case("removeLabel", "DELETE", f"{L}/1/%2e%2e/nb.ipynb", 400),
+    "label-remove-anonymous": Case("removeLabel", "DELETE", f"{L}/1/nb.ipynb", 403, anonymous=True),
+    "pin": Case("pinVersion", "PUT", f"{PIN}/1/nb.ipynb", 200),
+    "pin-missing-version": Case("pinVersion", "PUT", f"{PIN}/9/nb.ipynb", 404),
+    "pin-store-down": Case("pinVersion", "PUT", f"{PIN}/2/nb.ipynb", 503, store_down=True),
+    "pin-anonymous": Case("pinVersion", "PUT", f"{PIN}/1/nb.ipynb", 403, anonymous=True),
+    "unpin": Case("unpinVersion", "DELETE", f"{PIN}/1/nb.ipynb", 200),
+    "unpin-escaping-path": Case("unpinVersion", "DELETE", f"{PIN}/1/%2e%2e/nb.ipynb", 400),
+    "unpin-anonymous": Case("unpinVersion", "DELETE", f"{PIN}/1/nb.ipynb", 403, anonymous=True),
 }
 
 
@@ -328,6 +358,21 @@ def test_pages_follow_the_pagination_contract(seeded: Seeded) -> None:
         offset = page.json()["next_offset"]
     listed = [v["version"] for page in pages for v in page["versions"]]
     assert listed == list(range(1, pages[0]["total"] + 1))
+    assert pages[-1]["next_offset"] is None
+
+
+@pytest.mark.e2e
+def test_newest_first_pages_follow_the_pagination_contract(seeded: Seeded) -> None:
+    server = seeded.server
+    pages, offset = [], 0
+    while offset is not None:
+        url = f"/api/bookstore/versions/nb.ipynb?order=newest&limit=2&offset={offset}"
+        page = server.api("GET", url)
+        assert_response_matches_spec("listVersions", page)
+        pages.append(page.json())
+        offset = page.json()["next_offset"]
+    listed = [v["version"] for page in pages for v in page["versions"]]
+    assert listed == list(range(pages[0]["total"], 0, -1))
     assert pages[-1]["next_offset"] is None
 
 

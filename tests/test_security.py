@@ -172,6 +172,9 @@ ENDPOINTS = {
     "content": Endpoint("GET", "/api/bookstore/content/1/m.ipynb", 200, "read", "contents"),
     "restore": Endpoint("POST", "/api/bookstore/restore/1/m.ipynb", 200, "write", "contents"),
     "diff": Endpoint("GET", "/api/bookstore/diff/1/m.ipynb?to=2", 200, "read", "contents"),
+    "unlabel": Endpoint("DELETE", "/api/bookstore/label/1/m.ipynb", 200, "write", "contents"),
+    "pin": Endpoint("PUT", "/api/bookstore/pin/1/m.ipynb", 200, "write", "contents"),
+    "unpin": Endpoint("DELETE", "/api/bookstore/pin/1/m.ipynb", 200, "write", "contents"),
     "checkpoints-list": Endpoint(
         "GET", "/api/contents/m.ipynb/checkpoints", 200, "read", "contents"
     ),

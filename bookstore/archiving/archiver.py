@@ -206,6 +206,7 @@ class Archiver:
         scan_interval: float = OUTBOX_SCAN_INTERVAL,
         log: logging.Logger | None = None,
         file_exists: Callable[[str], Awaitable[bool]] | None = None,
+        on_archived: Callable[[Version], None] | None = None,
     ) -> None:
         self.store = store
         self.index = index
@@ -217,6 +218,9 @@ class Archiver:
         self.file_exists = file_exists
         """Whether the file of a stored path is there, if the archiver can tell: then a
         file moved outside Jupyter is recognised by its content, and keeps its history."""
+        self.on_archived = on_archived
+        """Told of each version this archiver indexes (to tell clients); what it raises is
+        logged, and archiving goes on."""
         self.archived = 0
         self.last_error: str | None = None
         self.set_aside: list[SetAside] = []
@@ -503,11 +507,24 @@ class Archiver:
         row = await store_and_index(self.store, self.index, self.workspace, hashed, latest[0])
         if row is not None:
             self.archived += 1
+            self._tell_archived(row)
             if row.path == path:
                 latest[0] = Latest(row.number, row.sha256)
             else:
                 latest.clear()  # filed under the name its file was renamed to: read again
         await asyncio.to_thread(self.outbox.remove, entry)
+
+    def _tell_archived(self, row: Version) -> None:
+        if self.on_archived is None:
+            return
+        try:
+            self.on_archived(row)
+        except Exception:
+            self.log.exception(
+                "bookstore: version %d of %r is archived; telling of it failed",
+                row.number,
+                row.path,
+            )
 
     async def _put_aside(self, entry: OutboxEntry, exc: Exception) -> None:
         """Set a save that can never be archived as it is aside, and say so."""

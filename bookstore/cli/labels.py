@@ -12,6 +12,16 @@ from bookstore.cli.runtime import Runtime, run
 __all__ = ["COMMANDS"]
 
 
+def _label_text(context: click.Context, parameter: click.Parameter, text: str) -> str:
+    """The label, if ``label_problem`` accepts it (exit code 2 otherwise)."""
+    from bookstore.core.labels import label_problem
+
+    problem = label_problem(text)
+    if problem is not None:
+        raise click.BadParameter(problem, context, parameter)
+    return text
+
+
 async def _update(runtime: Runtime, path: str, version: int, **changes: Any) -> str:
     from bookstore.core.keys import normalize_path
 
@@ -24,10 +34,12 @@ async def _update(runtime: Runtime, path: str, version: int, **changes: Any) -> 
 @click.command("label")
 @path_argument
 @click.argument("version", type=click.IntRange(min=1))
-@click.argument("text")
+@click.argument("text", callback=_label_text)
 @pass_runtime
 def label_command(runtime: Runtime, path: str, version: int, text: str) -> None:
     """Name a version; labelled versions are kept by every prune. An empty TEXT removes it.
+
+    TEXT is one line of at most 1,024 characters.
 
     Labels and pins are kept in the store as well as the index, so an index
     rebuilt from the store (reindex) has them too.

@@ -57,6 +57,7 @@ __all__ = [
     "DEFAULT_LIMITS",
     "NO_LIMITS",
     "SIMILARITY_THRESHOLD",
+    "VOLATILE_CELL_METADATA",
     "CellChange",
     "ChangeKind",
     "DiffLimits",
@@ -66,6 +67,7 @@ __all__ = [
     "diff_as_json",
     "diff_notebooks",
     "render_text",
+    "sequence_opcodes",
 ]
 
 ChangeKind = Literal["added", "removed", "changed", "unchanged"]
@@ -78,7 +80,7 @@ _CONTEXT_LINES = 2
 
 #: Cell metadata that records how a cell was viewed or how long it ran, not
 #: what it is; changing it alone does not change the cell.
-_VOLATILE_CELL_METADATA = frozenset(
+VOLATILE_CELL_METADATA = frozenset(
     {"collapsed", "scrolled", "jupyter", "execution", "ExecuteTime", "papermill", "trusted"}
 )
 
@@ -254,14 +256,18 @@ class NotebookDiff:
         """How many cells changed place (whatever else happened to them)."""
         return sum(1 for cell in self.cells if cell.moved)
 
+    def counts(self) -> dict[str, int]:
+        """How many cells were added, removed, changed and moved: the summary in numbers."""
+        return {
+            "added": self.count("added"),
+            "removed": self.count("removed"),
+            "changed": self.count("changed"),
+            "moved": self.moved,
+        }
+
     def summary(self) -> str:
         """One line, e.g. ``"2 cells added, 1 removed, 3 changed"``, or ``"no changes"``."""
-        counts = [
-            (self.count("added"), "added"),
-            (self.count("removed"), "removed"),
-            (self.count("changed"), "changed"),
-            (self.moved, "moved"),
-        ]
+        counts = [(number, word) for word, number in self.counts().items()]
         parts = [f"{number} {word}" for number, word in counts if number]
         if parts:  # the first count names its noun: "1 cell added, 2 changed"
             number, word = next((number, word) for number, word in counts if number)
@@ -445,7 +451,7 @@ def _read_cell(cell: Any, number: int, what: str) -> _Cell:
         cell_type=cell_type,
         source=_text(cell.get("source", ""), f"{where} has a source that"),
         outputs=tuple(_read_output(output, where) for output in outputs),
-        metadata={k: v for k, v in metadata.items() if k not in _VOLATILE_CELL_METADATA},
+        metadata={k: v for k, v in metadata.items() if k not in VOLATILE_CELL_METADATA},
         attachments=_mapping(cell.get("attachments"), f"{where} has attachments that"),
     )
 
@@ -552,6 +558,12 @@ def _match_by_similarity(old: Sequence[_Cell], new: Sequence[_Cell], clock: _Clo
 
 _Opcode = tuple[str, int, int, int, int]
 """``SequenceMatcher.get_opcodes`` items: (tag, i1, i2, j1, j2)."""
+
+
+def sequence_opcodes(a: Sequence[Hashable], b: Sequence[Hashable]) -> Sequence[_Opcode]:
+    """How to turn ``a`` into ``b``, as ``SequenceMatcher.get_opcodes`` says it, at the
+    bounded cost of this module's own diffs (for other forms of a diff it made)."""
+    return _opcodes(a, b, _Clock(None))
 
 
 def _opcodes(a: Sequence[Hashable], b: Sequence[Hashable], clock: _Clock) -> Sequence[_Opcode]:

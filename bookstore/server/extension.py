@@ -25,6 +25,7 @@ from bookstore.history import History
 from bookstore.server.checkpoints import BookstoreCheckpoints
 from bookstore.server.contents import stored_file_exists
 from bookstore.server.contents_manager import BookstoreContentsArchiver
+from bookstore.server.events import VersionEvents
 from bookstore.server.handlers import handlers
 from bookstore.server.save_hooks import SaveHooks
 from bookstore.server.services import SETTINGS_KEY, BookstoreServices
@@ -62,6 +63,8 @@ class BookstoreExtension(ExtensionAppJinjaMixin, ExtensionApp):
         assert self.serverapp is not None, "jupyter_server links the extension to its ServerApp"
         view = settings.path_view(self.serverapp.root_dir)
         contents_manager = self.serverapp.contents_manager
+        event_logger = self.serverapp.event_logger
+        events = None if event_logger is None else VersionEvents(event_logger, view, self.log)
         archiver = Archiver(
             store=store,
             index=index,
@@ -71,6 +74,7 @@ class BookstoreExtension(ExtensionAppJinjaMixin, ExtensionApp):
             retry=RetryPolicy(settings.retry_initial_delay, settings.retry_max_delay),
             log=self.log,
             file_exists=partial(stored_file_exists, contents_manager, view),
+            on_archived=None if events is None else events.archived,
         )
         hooks = SaveHooks(outbox, archiver.submit, settings.archive_types, self.log, view)
         history = History(store, index, settings.workspace, view=view)
@@ -81,7 +85,7 @@ class BookstoreExtension(ExtensionAppJinjaMixin, ExtensionApp):
             thinning = ScheduledThinning(
                 store, index, settings.workspace, policy, interval=interval, log=self.log
             )
-        services = BookstoreServices(settings, history, archiver, hooks, thinning)
+        services = BookstoreServices(settings, history, archiver, hooks, thinning, events)
         self._attach(services, contents_manager)
         self._follow_copies(services, contents_manager)
         self.services = services

@@ -7,6 +7,7 @@ notebook path, including one whose last part is a number, reads one way only.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from typing import Any
 
@@ -16,6 +17,7 @@ from tornado import web
 
 from bookstore.core.diff import NotebookDiff, diff_as_json
 from bookstore.core.keys import VERSION_NUMBER, normalize_path
+from bookstore.core.labels import label_problem
 from bookstore.core.notebook import is_notebook_path
 from bookstore.history import describe_path
 from bookstore.server.contents import (
@@ -66,6 +68,13 @@ class BookstoreHandler(BookstorePaths, APIHandler):
             raise web.HTTPError(400, f"{name} must be a whole number from 0 to {maximum}")
         return int(raw)
 
+    def choice_argument(self, name: str, choices: tuple[str, ...]) -> str:
+        """The query argument ``name``, one of ``choices`` (the first when it is absent)."""
+        raw = self.get_argument(name, choices[0])
+        if raw not in choices:
+            raise web.HTTPError(400, f"{name} must be {', '.join(choices[:-1])} or {choices[-1]}")
+        return raw
+
 
 class StatusHandler(BookstoreHandler):
     """``GET /api/bookstore``: the release, the enabled features and the archive backlog."""
@@ -106,7 +115,9 @@ class PathsHandler(BookstoreHandler):
 
 
 class VersionsHandler(BookstoreHandler):
-    """``GET /api/bookstore/versions/<path>?limit=&offset=``: a page of versions, oldest first."""
+    """``GET /api/bookstore/versions/<path>?limit=&offset=&order=``: a page of versions, oldest
+    first, or with ``order=newest`` newest first (``offset`` then counts from the newest),
+    and the saves still waiting to be archived."""
 
     @web.authenticated
     @authorized
@@ -114,9 +125,12 @@ class VersionsHandler(BookstoreHandler):
         name = await self.checked_path(path)
         limit = self.int_argument("limit", 100, MAX_PAGE)
         offset = self.int_argument("offset", 0, 2**31)
+        order = self.choice_argument("order", ("oldest", "newest"))
+        history = self.services.history
         with http_errors():
-            total, rows = await self.services.history.page(name, offset, limit)
-            origin = await self.services.history.origin(name)
+            total, rows = await history.page(name, offset, limit, newest=order == "newest")
+            origin = await history.origin(name)
+        waiting = self.services.archiver.pending(history.view.stored(name))
         following = offset + len(rows)
         self.finish(
             {
@@ -126,7 +140,8 @@ class VersionsHandler(BookstoreHandler):
                 "offset": offset,
                 "limit": limit,
                 "next_offset": following if following < total else None,
-                "versions": [self.services.history.describe(row) for row in rows],
+                "versions": [history.describe(row) for row in rows],
+                "pending": [{"queued_at": entry.queued_time.isoformat()} for entry in waiting],
             }
         )
 
@@ -189,9 +204,11 @@ class RestoreHandler(BookstoreHandler):
 
 
 class DiffHandler(BookstoreHandler):
-    """``GET /api/bookstore/diff/<version>/<path>?to=<version>``: cell by cell.
+    """``GET /api/bookstore/diff/<version>/<path>?to=<version>&format=``: cell by cell.
 
-    Without ``to``, compares with the file as it is now.
+    Without ``to``, compares with the file as it is now. ``format``: ``cells`` (every
+    cell, described), ``summary`` (the counts only, for a list of versions) or ``nbdime``
+    (the old notebook and the diff from it, for nbdime's renderer).
     """
 
     @web.authenticated
@@ -201,6 +218,7 @@ class DiffHandler(BookstoreHandler):
         to = self.get_argument("to", None)
         if to is not None and not _NUMBER.fullmatch(to):
             raise web.HTTPError(400, "to must be a version number")
+        form = self.choice_argument("format", ("cells", "summary", "nbdime"))
         with http_errors():
             if to is not None:
                 new: int | bytes = int(to)
@@ -209,17 +227,117 @@ class DiffHandler(BookstoreHandler):
             else:
                 raise web.HTTPError(404, f"{name} does not exist now; give ?to=<version>")
             compared = await self.services.history.diff(name, int(version), new)
+            base_and_diff = (
+                await self.services.history.nbdime(compared) if form == "nbdime" else None
+            )
+        difference = compared.difference
         newer = compared.new.number if compared.new is not None else None
         head = {"path": name, "from": compared.old.number, "to": newer}
-        # Megabytes of JSON for a large notebook: encoded off the event loop.
-        answer = await asyncio.to_thread(_json_answer, compared.difference, head)
+        summary = {"summary": difference.summary(), "counts": difference.counts()}
+        if form == "summary":
+            self.finish({**head, **summary, "metadata_changed": difference.metadata_changed})
+            return
+        # Megabytes of JSON for a large notebook: encoded off the event loop, in pieces.
+        if base_and_diff is None:
+            answer = await asyncio.to_thread(_json_answer, difference, {**head, **summary})
+        else:
+            base, diff = base_and_diff
+            nbdime = {**head, **summary, "base": base, "diff": diff}
+            answer = await asyncio.to_thread(_json_in_pieces, nbdime, _NBDIME_DEPTH)
         self.set_header("Content-Type", "application/json")
         self.finish(answer)
 
 
+class AnnotationHandler(BookstoreHandler):
+    """Base of the label and pin routes: annotate, tell clients, answer with the version."""
+
+    async def annotate(self, version: str, path: str, **change: Any) -> None:
+        name = await self.checked_path(path)
+        history = self.services.history
+        with http_errors():
+            await history.annotate(name, int(version), **change)
+            row = await history.find(name, int(version))
+        if self.services.events is not None:
+            self.services.events.annotated(row)
+        self.finish(history.describe(row))
+
+
+class LabelHandler(AnnotationHandler):
+    """``PUT /api/bookstore/label/<version>/<path>`` with ``{"label": "text"}`` names a
+    version (which every prune then keeps); ``DELETE`` removes its label."""
+
+    @web.authenticated
+    @authorized
+    async def put(self, version: str, path: str) -> None:
+        body = self.get_json_body()
+        label = body.get("label") if isinstance(body, dict) else None
+        if not isinstance(label, str) or not label:
+            raise web.HTTPError(400, 'the body must be {"label": "text"}; DELETE removes a label')
+        problem = label_problem(label)
+        if problem is not None:
+            raise web.HTTPError(400, problem)
+        await self.annotate(version, path, label=label)
+
+    @web.authenticated
+    @authorized
+    async def delete(self, version: str, path: str) -> None:
+        await self.annotate(version, path, label="")
+
+
+class PinHandler(AnnotationHandler):
+    """``PUT /api/bookstore/pin/<version>/<path>`` pins a version, so that no prune removes
+    it; ``DELETE`` unpins it."""
+
+    @web.authenticated
+    @authorized
+    async def put(self, version: str, path: str) -> None:
+        await self.annotate(version, path, pinned=True)
+
+    @web.authenticated
+    @authorized
+    async def delete(self, version: str, path: str) -> None:
+        await self.annotate(version, path, pinned=False)
+
+
 def _json_answer(difference: NotebookDiff, head: dict[str, Any]) -> str:
-    """The diff as JSON, escaped as Tornado escapes JSON (``</`` closes no script tag)."""
-    return diff_as_json(difference, head).replace("</", "<\\/")
+    """The diff as JSON (``diff_as_json`` encodes it a cell at a time)."""
+    return _script_safe(diff_as_json(difference, head))
+
+
+_NBDIME_DEPTH = 6
+"""Deep enough that each cell of ``base`` and of the diff's ``valuelist`` is one piece."""
+
+
+def _json_in_pieces(value: Any, depth: int) -> str:
+    """``json.dumps(value)``, its lists and objects down to ``depth`` encoded a part at a
+    time: one ``json.dumps`` of megabytes holds the interpreter lock, and so the event
+    loop, for tenths of a second; between parts, the loop gets it back."""
+    parts: list[str] = []
+    _encode(value, depth, parts)
+    return _script_safe("".join(parts))
+
+
+def _script_safe(encoded: str) -> str:
+    """JSON escaped as Tornado escapes it: ``</`` closes no script tag."""
+    return encoded.replace("</", "<\\/")
+
+
+def _encode(value: Any, depth: int, parts: list[str]) -> None:
+    if depth and isinstance(value, dict):
+        parts.append("{")
+        for n, (key, item) in enumerate(value.items()):
+            parts.append(f"{', ' if n else ''}{json.dumps(key)}: ")
+            _encode(item, depth - 1, parts)
+        parts.append("}")
+    elif depth and isinstance(value, list):
+        parts.append("[")
+        for n, item in enumerate(value):
+            if n:
+                parts.append(", ")
+            _encode(item, depth - 1, parts)
+        parts.append("]")
+    else:
+        parts.append(json.dumps(value))
 
 
 handlers = [
@@ -229,4 +347,6 @@ handlers = [
     (rf"/api/bookstore/content/{_VERSION}{path_regex}", ContentHandler),
     (rf"/api/bookstore/restore/{_VERSION}{path_regex}", RestoreHandler),
     (rf"/api/bookstore/diff/{_VERSION}{path_regex}", DiffHandler),
+    (rf"/api/bookstore/label/{_VERSION}{path_regex}", LabelHandler),
+    (rf"/api/bookstore/pin/{_VERSION}{path_regex}", PinHandler),
 ]

@@ -20,6 +20,7 @@ from bookstore.config import BookstoreSettings
 from bookstore.core.errors import InvalidPath
 from bookstore.core.keys import normalize_path
 from bookstore.history import History
+from bookstore.server.events import VersionEvents
 from bookstore.server.save_hooks import SaveHooks
 
 __all__ = ["RENAME_WAIT", "SETTINGS_KEY", "BookstoreServices"]
@@ -42,6 +43,8 @@ class BookstoreServices:
     hooks: SaveHooks
     thinning: ScheduledThinning | None = None
     """The scheduled thinning, when ``retention`` is set."""
+    events: VersionEvents | None = None
+    """Tells clients of the server's event bus that a history changed."""
 
     @property
     def workspace(self) -> str:

@@ -16,7 +16,7 @@ from sqlalchemy import insert
 from bookstore.core import keys
 from bookstore.index import IndexDatabase, Version
 
-__all__ = ["add_history"]
+__all__ = ["add_history", "insert_history"]
 
 _BATCH = 20_000
 
@@ -28,14 +28,19 @@ def add_history(index_url: str, workspace: str, path: str, numbers: range) -> No
 
 async def _add_history(index_url: str, workspace: str, path: str, numbers: range) -> None:
     index = IndexDatabase(index_url)
-    first = datetime.now(timezone.utc) - timedelta(hours=1, seconds=len(numbers))
     try:
-        for start in range(0, len(numbers), _BATCH):
-            rows = [_row(workspace, path, number, first) for number in numbers[start:][:_BATCH]]
-            async with index.writing() as session:
-                await session.execute(insert(Version), rows)
+        await insert_history(index, workspace, path, numbers)
     finally:
         await index.close()
+
+
+async def insert_history(index: IndexDatabase, workspace: str, path: str, numbers: range) -> None:
+    """``add_history`` into an open index (a running server's, say)."""
+    first = datetime.now(timezone.utc) - timedelta(hours=1, seconds=len(numbers))
+    for start in range(0, len(numbers), _BATCH):
+        rows = [_row(workspace, path, number, first) for number in numbers[start:][:_BATCH]]
+        async with index.writing() as session:
+            await session.execute(insert(Version), rows)
 
 
 def _row(workspace: str, path: str, number: int, first: datetime) -> dict[str, object]:
