@@ -1,0 +1,663 @@
+/**
+ * The History panel: the versions of the document in focus, newest first,
+ * grouped by day, with bursts of autosaves folded, and whether the work is safe.
+ *
+ * Versions load a page at a time as the list scrolls, so a history of tens of
+ * thousands of versions opens as fast as one of ten.
+ */
+import { Widget } from '@lumino/widgets';
+import { ISignal, Signal } from '@lumino/signaling';
+
+import {
+  HistoryClient,
+  HistoryError,
+  IStatus,
+  IVersion,
+  IVersionPage
+} from './api';
+import {
+  burstSpan,
+  cellsChanged,
+  clockTime,
+  formatSize,
+  relativeTime,
+  timeline,
+  TimelineRow
+} from './timeline';
+
+/** Versions fetched per page: enough to fill a tall side bar. */
+export const PAGE_SIZE = 50;
+/** How often the safety line is checked while the panel shows. */
+const STATUS_INTERVAL_MS = 5000;
+/** Cell-change counts fetched at once. */
+const COUNT_CONCURRENCY = 3;
+
+/** Is ``path`` a notebook, by its name? */
+export function isNotebookPath(path: string): boolean {
+  return path.toLowerCase().endsWith('.ipynb');
+}
+
+/** The state shown above the list: is everything saved also archived? */
+export type Safety = 'safe' | 'pending' | 'error' | 'unavailable' | 'idle';
+
+/** The History panel widget. */
+export class HistoryPanel extends Widget {
+  constructor(readonly client: HistoryClient) {
+    super();
+    this.id = 'bookstore-history';
+    this.addClass('jp-BookstoreHistory');
+    this.title.caption = 'Notebook history';
+    this.node.innerHTML = `
+      <div class="jp-BookstoreHistory-header">
+        <div class="jp-BookstoreHistory-title">History</div>
+        <div class="jp-BookstoreHistory-path"></div>
+        <div class="jp-BookstoreHistory-safety" data-state="idle" role="status"></div>
+      </div>
+      <div class="jp-BookstoreHistory-message" role="alert" hidden></div>
+      <ul class="jp-BookstoreHistory-list" tabindex="0" role="listbox"
+          aria-label="Versions, newest first"></ul>
+      <div class="jp-BookstoreHistory-more" hidden></div>`;
+    this.pathNode = this.node.querySelector('.jp-BookstoreHistory-path')!;
+    this.safetyNode = this.node.querySelector('.jp-BookstoreHistory-safety')!;
+    this.messageNode = this.node.querySelector('.jp-BookstoreHistory-message')!;
+    this.listNode = this.node.querySelector('.jp-BookstoreHistory-list')!;
+    this.moreNode = this.node.querySelector('.jp-BookstoreHistory-more')!;
+    this.listNode.addEventListener('scroll', () => this.loadMoreIfNear());
+    this.listNode.addEventListener('click', event => this.onClick(event));
+    this.listNode.addEventListener('keydown', event => this.onKey(event));
+    this.showMessage('Open a notebook to see its history.');
+  }
+
+  /** The path whose history shows, or ``null``. */
+  get path(): string | null {
+    return this._path;
+  }
+
+  /** The selected version, if any. */
+  get selected(): IVersion | null {
+    return this.versions.find(v => v.version === this._selected) ?? null;
+  }
+
+  /** The version marked to compare with the selected one (Shift+click). */
+  get marked(): IVersion | null {
+    return this.versions.find(v => v.version === this._marked) ?? null;
+  }
+
+  /** The version people act on changed. */
+  get selectionChanged(): ISignal<this, IVersion | null> {
+    return this._selectionChanged;
+  }
+
+  /** A version was opened (double click or Enter). */
+  get opened(): ISignal<this, IVersion> {
+    return this._opened;
+  }
+
+  /** Milliseconds from ``showHistory`` to the first rows in the list, for the benchmark. */
+  get firstRowsMs(): number | null {
+    return this._firstRowsMs;
+  }
+
+  /**
+   * Show the history of ``path`` (``null``: nothing in focus). ``kept`` says
+   * whether the server archives a file of that kind at all.
+   */
+  async showHistory(
+    path: string | null,
+    select: number | null = null
+  ): Promise<void> {
+    if (!this.isVisible && select === null) {
+      this.wanted = path; // loaded when the panel opens: a closed panel costs nothing
+      return;
+    }
+    this.wanted = undefined;
+    if (path === this._path && select === null) {
+      return;
+    }
+    const started = performance.now();
+    this._path = path;
+    this.generation++;
+    this.versions = [];
+    this.total = 0;
+    this.nextOffset = 0;
+    this.counts.clear();
+    this.expanded.clear();
+    this._selected = select;
+    this._marked = null;
+    this._firstRowsMs = null;
+    this.pathNode.textContent = path ?? '';
+    this.pathNode.title = path ?? '';
+    this.listNode.replaceChildren();
+    if (path === null) {
+      this.showMessage('Open a notebook to see its history.');
+      this.setSafety('idle', '');
+      this._selectionChanged.emit(null);
+      return;
+    }
+    this.hideMessage();
+    const generation = this.generation;
+    const status = await this.loadStatus();
+    if (status === null || generation !== this.generation) {
+      return;
+    }
+    if (
+      !isNotebookPath(path) &&
+      !status.features.archive_types.includes('file')
+    ) {
+      this.showMessage(
+        `${basename(path)} is not a notebook. This server keeps the history of notebooks ` +
+          'only, so its saves are not archived.'
+      );
+      this.setSafety('idle', '');
+      return;
+    }
+    await this.loadPage(generation);
+    if (generation === this.generation) {
+      this._firstRowsMs = performance.now() - started;
+      this.node.dataset.firstRowsMs = this._firstRowsMs.toFixed(1);
+      if (select !== null) {
+        await this.reveal(select);
+      }
+      this._selectionChanged.emit(this.selected);
+    }
+  }
+
+  /** Read the newest versions again: new ones join the top, labels and pins update. */
+  async refresh(): Promise<void> {
+    const path = this._path;
+    if (path === null || !this.isVisible) {
+      return;
+    }
+    const generation = this.generation;
+    let page: IVersionPage;
+    try {
+      page = await this.client.page(path, 0, PAGE_SIZE);
+    } catch (error) {
+      this.reportError(error);
+      return;
+    }
+    if (generation !== this.generation) {
+      return;
+    }
+    const added = page.total - this.total;
+    const known = new Map(this.versions.map(v => [v.version, v]));
+    for (const version of page.versions) {
+      known.set(version.version, version);
+    }
+    this.versions = [...known.values()].sort((a, b) => b.version - a.version);
+    this.total = page.total;
+    if (this.nextOffset !== null && added > 0) {
+      this.nextOffset += added;
+    }
+    this.pending = page.pending;
+    this.hideMessage();
+    this.render();
+    void this.loadStatus();
+  }
+
+  /** Follow the document to its new name: the server moved its history with it. */
+  async renamed(path: string): Promise<void> {
+    const selected = this._selected;
+    this._path = null;
+    await this.showHistory(path, selected);
+  }
+
+  /** Select ``number``, loading pages until it is loaded, and scroll it into view. */
+  async reveal(number: number): Promise<void> {
+    while (
+      !this.versions.some(v => v.version === number) &&
+      this.nextOffset !== null &&
+      this.versions.length > 0 &&
+      this.versions[this.versions.length - 1].version > number
+    ) {
+      const loaded = this.versions.length;
+      await this.loadPage(this.generation);
+      if (this.versions.length === loaded) {
+        break; // the page failed, and says why
+      }
+    }
+    const version = this.versions.find(v => v.version === number);
+    if (version === undefined) {
+      this.showMessage(
+        `Version ${number} of ${this._path} is not in its history.`
+      );
+      return;
+    }
+    const burst = this.burstOf(number);
+    if (burst !== null) {
+      this.expanded.add(burst);
+    }
+    this.select(number);
+  }
+
+  /** Select a version (and tell the commands). */
+  select(number: number | null, mark = false): void {
+    if (mark) {
+      this._marked = this._marked === number ? null : number;
+    } else {
+      this._selected = number;
+    }
+    this.render();
+    this.listNode
+      .querySelector('.jp-mod-selected')
+      ?.scrollIntoView({ block: 'nearest' });
+    this._selectionChanged.emit(this.selected);
+  }
+
+  /** Say something went wrong, in words, without losing the list. */
+  showMessage(text: string): void {
+    this.messageNode.textContent = text;
+    this.messageNode.hidden = false;
+  }
+
+  hideMessage(): void {
+    this.messageNode.hidden = true;
+  }
+
+  protected onAfterShow(): void {
+    if (this.wanted !== undefined && this.wanted !== this._path) {
+      void this.showHistory(this.wanted);
+    } else {
+      void this.refresh(); // saves archived while it was closed
+    }
+    this.wanted = undefined;
+    this.timer = window.setInterval(
+      () => void this.checkSafety(),
+      STATUS_INTERVAL_MS
+    );
+  }
+
+  protected onAfterHide(): void {
+    window.clearInterval(this.timer);
+  }
+
+  dispose(): void {
+    window.clearInterval(this.timer);
+    super.dispose();
+  }
+
+  // -- loading -----------------------------------------------------------------
+
+  private async loadStatus(): Promise<IStatus | null> {
+    try {
+      this.status = await this.client.status();
+    } catch (error) {
+      this.reportError(error);
+      return null;
+    }
+    this.showSafety();
+    return this.status;
+  }
+
+  /** Load the next page; a page already on its way is waited for, not asked twice. */
+  private loadPage(generation: number): Promise<void> {
+    if (this.inflight !== null && this.inflightGeneration === generation) {
+      return this.inflight;
+    }
+    this.inflightGeneration = generation;
+    const loading = this.fetchPage(generation).finally(() => {
+      if (this.inflight === loading) {
+        this.inflight = null;
+      }
+    });
+    this.inflight = loading;
+    return loading;
+  }
+
+  private async fetchPage(generation: number): Promise<void> {
+    const path = this._path;
+    if (path === null || this.nextOffset === null) {
+      return;
+    }
+    this.moreNode.hidden = false;
+    this.moreNode.textContent = 'Loading versions…';
+    try {
+      const page = await this.client.page(path, this.nextOffset, PAGE_SIZE);
+      if (generation !== this.generation) {
+        return;
+      }
+      const known = new Set(this.versions.map(v => v.version));
+      this.versions.push(...page.versions.filter(v => !known.has(v.version)));
+      this.total = page.total;
+      this.nextOffset = page.next_offset;
+      this.pending = page.pending;
+      if (this.total === 0) {
+        this.showMessage(
+          isNotebookPath(path)
+            ? 'No versions yet: each save of this notebook is archived as a version.'
+            : 'No versions yet: each save of this file is archived as a version.'
+        );
+      }
+      this.showSafety();
+      this.render();
+    } catch (error) {
+      if (generation === this.generation) {
+        this.reportError(error);
+      }
+    } finally {
+      this.moreNode.hidden = true;
+    }
+  }
+
+  private loadMoreIfNear(): void {
+    const list = this.listNode;
+    if (list.scrollTop + list.clientHeight >= list.scrollHeight - 200) {
+      void this.loadPage(this.generation);
+    }
+  }
+
+  private async checkSafety(): Promise<void> {
+    if (this._path === null || !this.isVisible) {
+      return;
+    }
+    try {
+      const [status, page] = await Promise.all([
+        this.client.status(),
+        this.client.page(this._path, 0, 0)
+      ]);
+      this.status = status;
+      this.pending = page.pending;
+      if (page.total !== this.total) {
+        await this.refresh();
+      }
+      this.showSafety();
+    } catch (error) {
+      this.reportError(error);
+    }
+  }
+
+  private reportError(error: unknown): void {
+    const message =
+      error instanceof HistoryError ? error.message : String(error);
+    this.showMessage(message);
+    if (
+      error instanceof HistoryError &&
+      (error.status === 403 || error.status === 404)
+    ) {
+      this.setSafety('unavailable', 'History unavailable');
+    }
+  }
+
+  // -- safety --------------------------------------------------------------------
+
+  private showSafety(): void {
+    const status = this.status;
+    if (status === null) {
+      return;
+    }
+    const waiting = this.pending.length;
+    const saves = `${waiting} save${waiting === 1 ? '' : 's'}`;
+    if (status.archive.last_error) {
+      this.setSafety(
+        'error',
+        `Archiving is failing: ${status.archive.last_error}. ` +
+          (waiting
+            ? `${saves} of this file wait on disk and are archived once this is resolved.`
+            : 'Saves wait on disk and are archived once this is resolved.')
+      );
+    } else if (waiting) {
+      this.setSafety('pending', `${saves} waiting to be archived`);
+    } else if (!status.archive.ready) {
+      this.setSafety('pending', 'Archiving is starting…');
+    } else {
+      this.setSafety(
+        'safe',
+        this.total ? 'Every save is archived' : 'Nothing to archive yet'
+      );
+    }
+  }
+
+  private setSafety(state: Safety, text: string): void {
+    this.safetyNode.dataset.state = state;
+    this.safetyNode.textContent = text;
+  }
+
+  // -- rendering -------------------------------------------------------------------
+
+  private render(): void {
+    const now = new Date();
+    const rows = timeline(this.versions, this.expanded, now);
+    const fragment = document.createDocumentFragment();
+    for (const row of rows) {
+      fragment.appendChild(this.renderRow(row, now));
+    }
+    this.listNode.replaceChildren(fragment);
+    this.fetchCounts();
+  }
+
+  private renderRow(row: TimelineRow<IVersion>, now: Date): HTMLElement {
+    const item = document.createElement('li');
+    if (row.kind === 'day') {
+      item.className = 'jp-BookstoreHistory-day';
+      item.textContent = row.title;
+      item.setAttribute('role', 'presentation');
+      return item;
+    }
+    if (row.kind === 'burst') {
+      const newest = row.versions[0];
+      const oldest = row.versions[row.versions.length - 1];
+      item.className = 'jp-BookstoreHistory-burst';
+      item.dataset.burst = String(row.key);
+      item.setAttribute('aria-expanded', String(row.expanded));
+      item.innerHTML = `
+        <span class="jp-BookstoreHistory-caret">${row.expanded ? '▾' : '▸'}</span>
+        <span class="jp-BookstoreHistory-burstText"></span>
+        <span class="jp-BookstoreHistory-when"></span>`;
+      item.querySelector('.jp-BookstoreHistory-burstText')!.textContent =
+        `${row.versions.length} saves ${burstSpan(newest.queued_at, oldest.queued_at)} ` +
+        `(versions ${oldest.version}–${newest.version})`;
+      const when = item.querySelector('.jp-BookstoreHistory-when')!;
+      when.textContent = relativeTime(new Date(newest.queued_at), now);
+      when.setAttribute('title', new Date(newest.queued_at).toLocaleString());
+      return item;
+    }
+    const version = row.version;
+    const saved = new Date(version.queued_at);
+    item.className = 'jp-BookstoreHistory-version';
+    item.classList.toggle('jp-mod-inBurst', row.inBurst);
+    item.classList.toggle(
+      'jp-mod-selected',
+      version.version === this._selected
+    );
+    item.classList.toggle('jp-mod-marked', version.version === this._marked);
+    item.dataset.version = String(version.version);
+    item.setAttribute('role', 'option');
+    item.setAttribute(
+      'aria-selected',
+      String(version.version === this._selected)
+    );
+    item.title = `Version ${version.version}, saved ${saved.toLocaleString()}`;
+    item.innerHTML = `
+      <div class="jp-BookstoreHistory-line">
+        <span class="jp-BookstoreHistory-number"></span>
+        <span class="jp-BookstoreHistory-when"></span>
+        <span class="jp-BookstoreHistory-clock"></span>
+        <span class="jp-BookstoreHistory-pin" title="Pinned: pruning keeps it"></span>
+      </div>
+      <div class="jp-BookstoreHistory-line jp-BookstoreHistory-details">
+        <span class="jp-BookstoreHistory-label"></span>
+        <span class="jp-BookstoreHistory-changes"></span>
+        <span class="jp-BookstoreHistory-size"></span>
+      </div>`;
+    const set = (name: string, text: string) => {
+      item.querySelector(`.jp-BookstoreHistory-${name}`)!.textContent = text;
+    };
+    set('number', `v${version.version}`);
+    set('when', relativeTime(saved, now));
+    set('clock', clockTime(saved));
+    set('pin', version.pinned ? '📌' : '');
+    set('label', version.label ?? '');
+    set('changes', this.counts.get(version.version) ?? '');
+    set('size', formatSize(version.size));
+    if (version.saved_as !== version.path) {
+      set(
+        'label',
+        `${version.label ?? ''} saved as ${basename(version.saved_as)}`.trim()
+      );
+    }
+    return item;
+  }
+
+  /** Fetch "N cells changed" for the versions shown, a few at a time. */
+  private fetchCounts(): void {
+    const path = this._path;
+    if (path === null || !isNotebookPath(path)) {
+      return;
+    }
+    const shown = Array.from(
+      this.listNode.querySelectorAll<HTMLElement>(
+        '.jp-BookstoreHistory-version'
+      )
+    ).map(node => Number(node.dataset.version));
+    for (const number of shown) {
+      if (this.counts.has(number) || this.countQueue.includes(number)) {
+        continue;
+      }
+      const index = this.versions.findIndex(v => v.version === number);
+      const previous = this.versions[index + 1];
+      if (previous === undefined) {
+        if (this.nextOffset === null) {
+          this.counts.set(number, 'first version');
+          this.showCount(number);
+        }
+        continue;
+      }
+      this.countQueue.push(number);
+    }
+    const generation = this.generation;
+    while (this.countsRunning < COUNT_CONCURRENCY && this.countQueue.length) {
+      const number = this.countQueue.shift()!;
+      const index = this.versions.findIndex(v => v.version === number);
+      const previous = this.versions[index + 1];
+      if (previous === undefined) {
+        continue;
+      }
+      this.countsRunning++;
+      this.client
+        .counts(path, previous.version, number)
+        .then(
+          answer => cellsChanged(answer.counts),
+          error =>
+            error instanceof HistoryError && error.status === 422
+              ? 'damaged: cannot compare'
+              : ''
+        )
+        .then(text => {
+          this.countsRunning--;
+          if (generation !== this.generation) {
+            return;
+          }
+          this.counts.set(number, text);
+          this.showCount(number);
+          this.fetchCounts();
+        });
+    }
+  }
+
+  private showCount(number: number): void {
+    const node = this.listNode.querySelector(
+      `[data-version="${number}"] .jp-BookstoreHistory-changes`
+    );
+    if (node) {
+      node.textContent = this.counts.get(number) ?? '';
+    }
+  }
+
+  private burstOf(number: number): number | null {
+    const rows = timeline(this.versions, new Set(), new Date());
+    for (const row of rows) {
+      if (
+        row.kind === 'burst' &&
+        row.versions.some(v => v.version === number)
+      ) {
+        return row.key;
+      }
+    }
+    return null;
+  }
+
+  // -- input ------------------------------------------------------------------------
+
+  private onClick(event: MouseEvent): void {
+    const target = event.target as HTMLElement;
+    const burst = target.closest<HTMLElement>('.jp-BookstoreHistory-burst');
+    if (burst) {
+      const key = Number(burst.dataset.burst);
+      if (!this.expanded.delete(key)) {
+        this.expanded.add(key);
+      }
+      this.render();
+      return;
+    }
+    const row = target.closest<HTMLElement>('.jp-BookstoreHistory-version');
+    if (!row) {
+      return;
+    }
+    const number = Number(row.dataset.version);
+    this.listNode.focus();
+    if (event.shiftKey || event.ctrlKey || event.metaKey) {
+      this.select(number, true);
+    } else if (event.detail === 2) {
+      const version = this.versions.find(v => v.version === number);
+      if (version) {
+        this._opened.emit(version);
+      }
+    } else {
+      this.select(number);
+    }
+  }
+
+  private onKey(event: KeyboardEvent): void {
+    const numbers = Array.from(
+      this.listNode.querySelectorAll<HTMLElement>(
+        '.jp-BookstoreHistory-version'
+      )
+    ).map(node => Number(node.dataset.version));
+    const at = numbers.indexOf(this._selected ?? -1);
+    if (event.key === 'ArrowDown' || event.key === 'ArrowUp') {
+      const step = event.key === 'ArrowDown' ? 1 : -1;
+      const next =
+        numbers[Math.min(numbers.length - 1, Math.max(0, at + step))];
+      if (next !== undefined) {
+        this.select(next);
+        this.loadMoreIfNear();
+      }
+      event.preventDefault();
+    } else if (event.key === 'Enter' && this.selected) {
+      this._opened.emit(this.selected);
+      event.preventDefault();
+    }
+  }
+
+  private readonly pathNode: HTMLElement;
+  private readonly safetyNode: HTMLElement;
+  private readonly messageNode: HTMLElement;
+  private readonly listNode: HTMLElement;
+  private readonly moreNode: HTMLElement;
+  private _path: string | null = null;
+  /** The path to show once the panel opens (``undefined``: the one shown). */
+  private wanted: string | null | undefined = undefined;
+  private generation = 0;
+  private versions: IVersion[] = [];
+  private total = 0;
+  private nextOffset: number | null = 0;
+  private pending: { queued_at: string }[] = [];
+  private status: IStatus | null = null;
+  private inflight: Promise<void> | null = null;
+  private inflightGeneration = -1;
+  private _selected: number | null = null;
+  private _marked: number | null = null;
+  private _firstRowsMs: number | null = null;
+  private readonly expanded = new Set<number>();
+  private readonly counts = new Map<number, string>();
+  private countQueue: number[] = [];
+  private countsRunning = 0;
+  private timer = 0;
+  private readonly _selectionChanged = new Signal<this, IVersion | null>(this);
+  private readonly _opened = new Signal<this, IVersion>(this);
+}
+
+/** The last part of a path. */
+export function basename(path: string): string {
+  return path.split('/').pop() ?? path;
+}
