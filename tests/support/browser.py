@@ -111,7 +111,7 @@ def lab_page(
     page = context.new_page()
     try:
         page.goto(f"{server.url}/lab/tree/{path}?token={server.token}")
-        page.locator(".jp-Notebook .jp-Cell .cm-content").first.wait_for(state="visible")
+        page.locator(".jp-Notebook .jp-Cell").first.wait_for(state="visible")
         page.locator(".jp-StatusBar-Widget").get_by_text(KERNEL_IDLE).wait_for()
         yield page
     except BaseException:
