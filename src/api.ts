@@ -86,7 +86,7 @@ export class HistoryClient {
 
   /** Whether archiving works, and what it keeps. */
   status(): Promise<IStatus> {
-    return this.json(this.url(), 'read the archive status');
+    return this.json(this.url(), "read this server's notebook history");
   }
 
   /** ``limit`` versions of ``path``, from ``offset`` counted from the newest. */

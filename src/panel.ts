@@ -334,8 +334,14 @@ export class HistoryPanel extends Widget {
       if (generation === this.generation) {
         this.reportError(error);
       }
+      return;
     } finally {
       this.moreNode.hidden = true;
+    }
+    // Bursts fold many versions into a few rows: until the list fills the panel,
+    // there is no scrolling to ask for the next page, so ask now.
+    if (generation === this.generation) {
+      requestAnimationFrame(() => this.loadMoreIfNear());
     }
   }
 
@@ -422,6 +428,9 @@ export class HistoryPanel extends Widget {
       fragment.appendChild(this.renderRow(row, now));
     }
     this.listNode.replaceChildren(fragment);
+    // What tests and the benchmark read: the newest version shown, and how many are loaded.
+    this.node.dataset.newest = String(this.versions[0]?.version ?? 0);
+    this.node.dataset.loaded = String(this.versions.length);
     this.fetchCounts();
   }
 

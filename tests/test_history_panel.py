@@ -261,6 +261,29 @@ def test_restore_restore_as_copy_label_pin_and_link_from_the_keyboard(tmp_path: 
             expect(row(page, 1).locator(".jp-BookstoreHistory-pin")).not_to_be_empty()
             assert versions(server, path)[0]["pinned"] is True
 
+            # Version 2 labelled and pinned, then unlabelled (an empty label) and unpinned.
+            row(page, 2).click()
+            page.keyboard.press("l")
+            dialog.locator("input").fill("draft")
+            dialog.get_by_role("button", name="Ok").click()
+            expect(row(page, 2).locator(".jp-BookstoreHistory-label")).to_have_text("draft")
+            row(page, 2).click()
+            page.keyboard.press("p")
+            expect(row(page, 2).locator(".jp-BookstoreHistory-pin")).not_to_be_empty()
+            row(page, 2).click()
+            page.keyboard.press("l")
+            expect(dialog.locator("input")).to_have_value("draft")
+            dialog.locator("input").fill("")
+            dialog.get_by_role("button", name="Ok").click()
+            expect(row(page, 2).locator(".jp-BookstoreHistory-label")).to_be_empty()
+            row(page, 2).click()
+            run_command(page, "Unpin Version 2")
+            expect(row(page, 2).locator(".jp-BookstoreHistory-pin")).to_be_empty()
+            assert [(v["label"], v["pinned"]) for v in versions(server, path)] == [
+                ("before the plot", True),
+                (None, False),
+            ]
+
             # Restore as a new notebook: opened beside this one, holding version 1.
             row(page, 1).click()
             page.keyboard.press("Shift+R")
@@ -370,22 +393,43 @@ def test_the_panel_says_what_is_wrong_and_keeps_working(tmp_path: Path) -> None:
             expect(page.locator(MESSAGE)).to_contain_text("notes.txt is not a notebook")
 
 
-def test_a_server_without_bookstore_says_history_is_unavailable(tmp_path: Path) -> None:
+WITHOUT_BOOKSTORE = [
+    *(arg for arg in LAB_ARGS if "bookstore=True" not in arg),
+    "--ServerApp.jpserver_extensions=bookstore=False",
+]
+HISTORY_REFUSED = [
+    *LAB_ARGS,
+    "--ServerApp.authorizer_class=tests.support.deny_authorizer.DenyHistoryAuthorizer",
+]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(
+            WITHOUT_BOOKSTORE,
+            "History is unavailable: the bookstore server extension is not enabled on this "
+            "Jupyter server.",
+            id="server-without-bookstore",
+        ),
+        pytest.param(
+            HISTORY_REFUSED,
+            "You do not have permission to read this server's notebook history.",
+            id="no-permission",
+        ),
+    ],
+)
+def test_the_panel_says_why_history_is_unavailable(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
     server = lab_server(tmp_path)
-    server.bookstore = False
-    server.args = [
-        *(arg for arg in LAB_ARGS if "bookstore=True" not in arg),
-        "--ServerApp.jpserver_extensions=bookstore=False",
-    ]
+    server.args = args
     server.root.mkdir(parents=True)
     (server.root / "plain.ipynb").write_text(nbformat.writes(nbformat.from_dict(analysis(1))))
     with server, chromium() as browser, lab_page(browser, server, "plain.ipynb") as page:
         page.locator(".jp-Notebook").first.click()
         page.keyboard.press("Control+Alt+H")
-        expect(page.locator(MESSAGE)).to_have_text(
-            "History is unavailable: the bookstore server extension is not enabled on this "
-            "Jupyter server."
-        )
+        expect(page.locator(MESSAGE)).to_have_text(message)
         expect(page.locator(SAFETY)).to_have_attribute("data-state", "unavailable")
 
 

@@ -1,4 +1,4 @@
-"""An authorizer that refuses everything, for ``--ServerApp.authorizer_class``.
+"""Authorizers that refuse, for ``--ServerApp.authorizer_class``.
 
 Imported by a ``jupyter server`` subprocess (tests/ on its ``PYTHONPATH``). It
 logs what it was asked, so a test can tell the authorizer's 403 from any other.
@@ -19,3 +19,11 @@ class DenyAllAuthorizer(Authorizer):
             "deny-authorizer: refused %s on %s to %s", action, resource, type(handler).__name__
         )
         return False
+
+
+class DenyHistoryAuthorizer(Authorizer):
+    """Everything Jupyter does is allowed, bookstore's API refused: a user who may edit
+    notebooks but not read their history."""
+
+    def is_authorized(self, handler: Any, user: Any, action: str, resource: str) -> bool:
+        return not type(handler).__module__.startswith("bookstore.")
