@@ -80,7 +80,11 @@ function activate(
 
   // -- the document in focus ----------------------------------------------------
   let context: DocumentRegistry.Context | null = null;
-  const onRenamed = (_: unknown, path: string) => void panel.renamed(path);
+  const onRenamed = (_: unknown, path: string) => void panel.reload(path);
+  const onClosed = () => {
+    context = null;
+    void panel.showHistory(null);
+  };
   const follow = () => {
     const widget = app.shell.currentWidget;
     const found = widget ? docManager.contextForWidget(widget) : undefined;
@@ -89,14 +93,10 @@ function activate(
     }
     if (found !== context) {
       context?.pathChanged.disconnect(onRenamed);
+      context?.disposed.disconnect(onClosed);
       context = found;
       context.pathChanged.connect(onRenamed);
-      context.disposed.connect(() => {
-        if (context === found) {
-          context = null;
-          void panel.showHistory(null);
-        }
-      });
+      context.disposed.connect(onClosed);
     }
     void panel.showHistory(found.path);
   };
@@ -260,7 +260,8 @@ function activate(
           title: `Restore version ${version.version}?`,
           body:
             `${basename(path)} will hold version ${version.version} again. ` +
-            'What it holds now is archived first, so nothing is lost.',
+            'What it holds now, unsaved edits included, is saved and archived ' +
+            'first, so nothing is lost.',
           buttons: [
             Dialog.cancelButton(),
             Dialog.warnButton({ label: 'Restore' })
@@ -269,16 +270,19 @@ function activate(
         if (!answer.button.accept) {
           return;
         }
-        const restored = await client.restore(path, version.version);
+        // Unsaved edits are saved first, so that they are archived, not lost.
         const open = docManager.findWidget(path);
-        if (open) {
-          await docManager.contextForWidget(open)?.revert();
+        const opened = open ? docManager.contextForWidget(open) : undefined;
+        if (opened?.model.dirty) {
+          await opened.save();
         }
+        const restored = await client.restore(path, version.version);
+        await opened?.revert();
+        await panel.refresh();
         panel.showMessage(
           `Restored version ${version.version}.` +
             (restored.warning ? ` ${restored.warning}` : '')
         );
-        await panel.refresh();
       })
   });
   commands.addCommand(CommandIDs.restoreCopy, {
@@ -329,8 +333,9 @@ function activate(
           return;
         }
         const text = answer.value.trim();
-        await client.label(panel.path!, version.version, text || null);
-        await panel.refresh();
+        panel.showVersion(
+          await client.label(panel.path!, version.version, text || null)
+        );
       })
   });
   commands.addCommand(CommandIDs.pin, {
@@ -343,8 +348,9 @@ function activate(
     execute: () =>
       act(async () => {
         const version = selected()!;
-        await client.pin(panel.path!, version.version, !version.pinned);
-        await panel.refresh();
+        panel.showVersion(
+          await client.pin(panel.path!, version.version, !version.pinned)
+        );
       })
   });
   commands.addCommand(CommandIDs.copyLink, {
@@ -413,8 +419,12 @@ function linkedVersion(): { path: string; version: number } | null {
   if (!route) {
     return null;
   }
-  const path = route[1].split('/').map(decodeURIComponent).join('/');
-  return { path, version };
+  try {
+    const path = route[1].split('/').map(decodeURIComponent).join('/');
+    return { path, version };
+  } catch {
+    return null; // a malformed address: no link to follow
+  }
 }
 
 /** A link that opens ``path`` with the panel on ``version``, in this app. */

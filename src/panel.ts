@@ -98,16 +98,18 @@ export class HistoryPanel extends Widget {
     return this._firstRowsMs;
   }
 
-  /**
-   * Show the history of ``path`` (``null``: nothing in focus). ``kept`` says
-   * whether the server archives a file of that kind at all.
-   */
+  /** Show the history of ``path`` (``null``: nothing in focus), selecting ``select``. */
   async showHistory(
     path: string | null,
     select: number | null = null
   ): Promise<void> {
     if (!this.isVisible && select === null) {
-      this.wanted = path; // loaded when the panel opens: a closed panel costs nothing
+      // Loaded when the panel opens: a closed panel costs nothing. Commands must not
+      // act on the document shown before, meanwhile.
+      if (path !== this._path) {
+        this.forget(null);
+      }
+      this.wanted = path;
       return;
     }
     this.wanted = undefined;
@@ -115,26 +117,14 @@ export class HistoryPanel extends Widget {
       return;
     }
     const started = performance.now();
-    this._path = path;
-    this.generation++;
-    this.versions = [];
-    this.total = 0;
-    this.nextOffset = 0;
-    this.counts.clear();
-    this.expanded.clear();
+    this.forget(path);
     this._selected = select;
-    this._marked = null;
-    this._firstRowsMs = null;
-    this.pathNode.textContent = path ?? '';
-    this.pathNode.title = path ?? '';
-    this.listNode.replaceChildren();
     if (path === null) {
       this.showMessage('Open a notebook to see its history.');
       this.setSafety('idle', '');
       this._selectionChanged.emit(null);
       return;
     }
-    this.hideMessage();
     const generation = this.generation;
     const status = await this.loadStatus();
     if (status === null || generation !== this.generation) {
@@ -144,6 +134,7 @@ export class HistoryPanel extends Widget {
       !isNotebookPath(path) &&
       !status.features.archive_types.includes('file')
     ) {
+      this.notArchived = true;
       this.showMessage(
         `${basename(path)} is not a notebook. This server keeps the history of notebooks ` +
           'only, so its saves are not archived.'
@@ -156,16 +147,36 @@ export class HistoryPanel extends Widget {
       this._firstRowsMs = performance.now() - started;
       this.node.dataset.firstRowsMs = this._firstRowsMs.toFixed(1);
       if (select !== null) {
-        await this.reveal(select);
+        await this.reveal(select, generation);
       }
       this._selectionChanged.emit(this.selected);
     }
   }
 
-  /** Read the newest versions again: new ones join the top, labels and pins update. */
-  async refresh(): Promise<void> {
+  /** Read the newest versions again: new ones join the top, labels and pins update.
+   * One runs at a time; asked again meanwhile, it runs once more after. */
+  refresh(): Promise<void> {
+    if (this.refreshing !== null) {
+      this.refreshAgain = true;
+      return this.refreshing;
+    }
+    const running = this.refreshOnce()
+      .finally(() => {
+        this.refreshing = null;
+      })
+      .then(() => {
+        if (this.refreshAgain) {
+          this.refreshAgain = false;
+          return this.refresh();
+        }
+      });
+    this.refreshing = running;
+    return running;
+  }
+
+  private async refreshOnce(): Promise<void> {
     const path = this._path;
-    if (path === null || !this.isVisible) {
+    if (path === null || !this.isVisible || this.notArchived) {
       return;
     }
     const generation = this.generation;
@@ -176,45 +187,93 @@ export class HistoryPanel extends Widget {
       this.reportError(error);
       return;
     }
-    if (generation !== this.generation) {
+    if (generation !== this.generation || page.total < this.total) {
+      return; // another document now, or an answer older than what is shown
+    }
+    const newest = this.versions[0]?.version ?? 0;
+    const oldestNew = page.versions[page.versions.length - 1]?.version ?? 0;
+    if (
+      this.versions.length &&
+      oldestNew > newest + 1 &&
+      page.next_offset !== null
+    ) {
+      // More arrived than one page holds (an outbox drained): start again from the top.
+      await this.reload(path);
       return;
     }
-    const added = page.total - this.total;
+    if (this.versions.length === 0) {
+      this.nextOffset = page.next_offset;
+    } else if (this.nextOffset !== null) {
+      this.nextOffset += page.total - this.total;
+    }
     const known = new Map(this.versions.map(v => [v.version, v]));
     for (const version of page.versions) {
       known.set(version.version, version);
     }
     this.versions = [...known.values()].sort((a, b) => b.version - a.version);
     this.total = page.total;
-    if (this.nextOffset !== null && added > 0) {
-      this.nextOffset += added;
-    }
     this.pending = page.pending;
-    this.hideMessage();
+    this.hideError();
     this.render();
-    void this.loadStatus();
+    await this.loadStatus();
   }
 
-  /** Follow the document to its new name: the server moved its history with it. */
-  async renamed(path: string): Promise<void> {
+  /** Show a version as the server now describes it (after a label or a pin). */
+  showVersion(version: IVersion): void {
+    const at = this.versions.findIndex(v => v.version === version.version);
+    if (at >= 0 && version.path === this._path) {
+      this.versions[at] = version;
+      this.render();
+      this._selectionChanged.emit(this.selected);
+    }
+  }
+
+  /** Show ``path`` afresh, keeping the selection: after a rename (the server moved
+   * the history with the file) or when more versions arrived than a page holds. */
+  async reload(path: string): Promise<void> {
     const selected = this._selected;
     this._path = null;
     await this.showHistory(path, selected);
   }
 
+  /** Drop everything shown; ``path`` is what is shown next. */
+  private forget(path: string | null): void {
+    this._path = path;
+    this.generation++;
+    this.versions = [];
+    this.total = 0;
+    this.nextOffset = 0;
+    this.pending = [];
+    this.notArchived = false;
+    this.counts.clear();
+    this.countQueue = [];
+    this.expanded.clear();
+    this._selected = null;
+    this._marked = null;
+    this._firstRowsMs = null;
+    this.pathNode.textContent = path ?? '';
+    this.pathNode.title = path ?? '';
+    this.listNode.replaceChildren();
+    this.hideMessage();
+  }
+
   /** Select ``number``, loading pages until it is loaded, and scroll it into view. */
-  async reveal(number: number): Promise<void> {
+  async reveal(number: number, generation: number): Promise<void> {
     while (
+      generation === this.generation &&
       !this.versions.some(v => v.version === number) &&
       this.nextOffset !== null &&
       this.versions.length > 0 &&
       this.versions[this.versions.length - 1].version > number
     ) {
       const loaded = this.versions.length;
-      await this.loadPage(this.generation);
+      await this.loadPage(generation);
       if (this.versions.length === loaded) {
         break; // the page failed, and says why
       }
+    }
+    if (generation !== this.generation) {
+      return;
     }
     const version = this.versions.find(v => v.version === number);
     if (version === undefined) {
@@ -223,9 +282,8 @@ export class HistoryPanel extends Widget {
       );
       return;
     }
-    const burst = this.burstOf(number);
-    if (burst !== null) {
-      this.expanded.add(burst);
+    for (const member of this.burstOf(number)) {
+      this.expanded.add(member);
     }
     this.select(number);
   }
@@ -244,14 +302,21 @@ export class HistoryPanel extends Widget {
     this._selectionChanged.emit(this.selected);
   }
 
-  /** Say something went wrong, in words, without losing the list. */
-  showMessage(text: string): void {
+  /** Say something, in words, above the list (an ``error`` goes once things work). */
+  showMessage(text: string, kind: 'note' | 'error' = 'note'): void {
     this.messageNode.textContent = text;
+    this.messageNode.dataset.kind = kind;
     this.messageNode.hidden = false;
   }
 
   hideMessage(): void {
     this.messageNode.hidden = true;
+  }
+
+  private hideError(): void {
+    if (this.messageNode.dataset.kind === 'error') {
+      this.hideMessage();
+    }
   }
 
   protected onAfterShow(): void {
@@ -261,6 +326,7 @@ export class HistoryPanel extends Widget {
       void this.refresh(); // saves archived while it was closed
     }
     this.wanted = undefined;
+    window.clearInterval(this.timer);
     this.timer = window.setInterval(
       () => void this.checkSafety(),
       STATUS_INTERVAL_MS
@@ -268,6 +334,10 @@ export class HistoryPanel extends Widget {
   }
 
   protected onAfterHide(): void {
+    window.clearInterval(this.timer);
+  }
+
+  protected onBeforeDetach(): void {
     window.clearInterval(this.timer);
   }
 
@@ -318,18 +388,17 @@ export class HistoryPanel extends Widget {
       }
       const known = new Set(this.versions.map(v => v.version));
       this.versions.push(...page.versions.filter(v => !known.has(v.version)));
+      const newer =
+        this.versions.length > page.versions.length && page.total > this.total;
       this.total = page.total;
       this.nextOffset = page.next_offset;
       this.pending = page.pending;
-      if (this.total === 0) {
-        this.showMessage(
-          isNotebookPath(path)
-            ? 'No versions yet: each save of this notebook is archived as a version.'
-            : 'No versions yet: each save of this file is archived as a version.'
-        );
-      }
+      this.hideError();
       this.showSafety();
       this.render();
+      if (newer) {
+        void this.refresh(); // versions archived since the first page: merge them
+      }
     } catch (error) {
       if (generation === this.generation) {
         this.reportError(error);
@@ -347,24 +416,35 @@ export class HistoryPanel extends Widget {
 
   private loadMoreIfNear(): void {
     const list = this.listNode;
+    if (!this.isVisible || list.clientHeight === 0) {
+      return; // hidden: nothing to fill
+    }
     if (list.scrollTop + list.clientHeight >= list.scrollHeight - 200) {
       void this.loadPage(this.generation);
     }
   }
 
   private async checkSafety(): Promise<void> {
-    if (this._path === null || !this.isVisible) {
+    if (this._path === null || !this.isVisible || this.notArchived) {
       return;
     }
+    const generation = this.generation;
     try {
       const [status, page] = await Promise.all([
         this.client.status(),
         this.client.page(this._path, 0, 0)
       ]);
+      if (generation !== this.generation) {
+        return;
+      }
+      this.hideError();
       this.status = status;
+      const pendingChanged = page.pending.length !== this.pending.length;
       this.pending = page.pending;
       if (page.total !== this.total) {
         await this.refresh();
+      } else if (pendingChanged) {
+        this.render();
       }
       this.showSafety();
     } catch (error) {
@@ -375,7 +455,7 @@ export class HistoryPanel extends Widget {
   private reportError(error: unknown): void {
     const message =
       error instanceof HistoryError ? error.message : String(error);
-    this.showMessage(message);
+    this.showMessage(message, 'error');
     if (
       error instanceof HistoryError &&
       (error.status === 403 || error.status === 404)
@@ -397,9 +477,11 @@ export class HistoryPanel extends Widget {
       this.setSafety(
         'error',
         `Archiving is failing: ${status.archive.last_error}. ` +
-          (waiting
-            ? `${saves} of this file wait on disk and are archived once this is resolved.`
-            : 'Saves wait on disk and are archived once this is resolved.')
+          (waiting === 1
+            ? '1 save of this file waits on disk and is archived once this is resolved.'
+            : waiting
+              ? `${saves} of this file wait on disk and are archived once this is resolved.`
+              : 'Saves wait on disk and are archived once this is resolved.')
       );
     } else if (waiting) {
       this.setSafety('pending', `${saves} waiting to be archived`);
@@ -421,9 +503,21 @@ export class HistoryPanel extends Widget {
   // -- rendering -------------------------------------------------------------------
 
   private render(): void {
+    if (this.total === 0 && this.nextOffset === null && this._path !== null) {
+      this.showMessage(
+        isNotebookPath(this._path)
+          ? 'No versions yet: each save of this notebook is archived as a version.'
+          : 'No versions yet: each save of this file is archived as a version.'
+      );
+    } else if (this.messageNode.textContent?.startsWith('No versions yet')) {
+      this.hideMessage();
+    }
     const now = new Date();
     const rows = timeline(this.versions, this.expanded, now);
     const fragment = document.createDocumentFragment();
+    for (const waiting of [...this.pending].reverse()) {
+      fragment.appendChild(this.renderPending(waiting.queued_at, now));
+    }
     for (const row of rows) {
       fragment.appendChild(this.renderRow(row, now));
     }
@@ -507,6 +601,17 @@ export class HistoryPanel extends Widget {
     return item;
   }
 
+  /** A save acknowledged and kept on disk, not archived yet: safe, but not a version. */
+  private renderPending(queuedAt: string, now: Date): HTMLElement {
+    const item = document.createElement('li');
+    const saved = new Date(queuedAt);
+    item.className = 'jp-BookstoreHistory-pending';
+    item.setAttribute('role', 'presentation');
+    item.title = 'Kept on disk; it becomes a version once it is archived';
+    item.textContent = `Saved ${relativeTime(saved, now)} (${clockTime(saved)}), waiting to be archived`;
+    return item;
+  }
+
   /** Fetch "N cells changed" for the versions shown, a few at a time. */
   private fetchCounts(): void {
     const path = this._path;
@@ -537,7 +642,7 @@ export class HistoryPanel extends Widget {
     while (this.countsRunning < COUNT_CONCURRENCY && this.countQueue.length) {
       const number = this.countQueue.shift()!;
       const index = this.versions.findIndex(v => v.version === number);
-      const previous = this.versions[index + 1];
+      const previous = index < 0 ? undefined : this.versions[index + 1];
       if (previous === undefined) {
         continue;
       }
@@ -553,12 +658,11 @@ export class HistoryPanel extends Widget {
         )
         .then(text => {
           this.countsRunning--;
-          if (generation !== this.generation) {
-            return;
+          if (generation === this.generation) {
+            this.counts.set(number, text);
+            this.showCount(number);
           }
-          this.counts.set(number, text);
-          this.showCount(number);
-          this.fetchCounts();
+          this.fetchCounts(); // the queue of whatever is shown now
         });
     }
   }
@@ -572,17 +676,18 @@ export class HistoryPanel extends Widget {
     }
   }
 
-  private burstOf(number: number): number | null {
+  /** The versions of the burst ``number`` is folded into (none if it is not). */
+  private burstOf(number: number): number[] {
     const rows = timeline(this.versions, new Set(), new Date());
     for (const row of rows) {
       if (
         row.kind === 'burst' &&
         row.versions.some(v => v.version === number)
       ) {
-        return row.key;
+        return row.versions.map(v => v.version);
       }
     }
-    return null;
+    return [];
   }
 
   // -- input ------------------------------------------------------------------------
@@ -591,9 +696,15 @@ export class HistoryPanel extends Widget {
     const target = event.target as HTMLElement;
     const burst = target.closest<HTMLElement>('.jp-BookstoreHistory-burst');
     if (burst) {
-      const key = Number(burst.dataset.burst);
-      if (!this.expanded.delete(key)) {
-        this.expanded.add(key);
+      // Expanded is kept per version, so a burst stays open as saves join it.
+      const members = this.burstOf(Number(burst.dataset.burst));
+      const open = members.some(number => this.expanded.has(number));
+      for (const number of members) {
+        if (open) {
+          this.expanded.delete(number);
+        } else {
+          this.expanded.add(number);
+        }
       }
       this.render();
       return;
@@ -626,7 +737,9 @@ export class HistoryPanel extends Widget {
     if (event.key === 'ArrowDown' || event.key === 'ArrowUp') {
       const step = event.key === 'ArrowDown' ? 1 : -1;
       const next =
-        numbers[Math.min(numbers.length - 1, Math.max(0, at + step))];
+        at < 0
+          ? numbers[0]
+          : numbers[Math.min(numbers.length - 1, Math.max(0, at + step))];
       if (next !== undefined) {
         this.select(next);
         this.loadMoreIfNear();
@@ -657,7 +770,12 @@ export class HistoryPanel extends Widget {
   private _selected: number | null = null;
   private _marked: number | null = null;
   private _firstRowsMs: number | null = null;
+  /** Versions whose burst is unfolded. */
   private readonly expanded = new Set<number>();
+  /** A file the server does not archive: nothing to ask for. */
+  private notArchived = false;
+  private refreshing: Promise<void> | null = null;
+  private refreshAgain = false;
   private readonly counts = new Map<number, string>();
   private countQueue: number[] = [];
   private countsRunning = 0;

@@ -33,7 +33,7 @@ export interface IBurstRow<T extends ITimelineVersion> {
   kind: 'burst';
   /** Newest first, as the list shows them. */
   versions: T[];
-  /** The newest version's number: what keeps a burst expanded across reloads. */
+  /** The oldest version's number, naming the burst in the page. */
   key: number;
   expanded: boolean;
 }
@@ -49,8 +49,8 @@ export const BURST_MIN = 3;
 /**
  * The rows that show ``versions`` (newest first): a day heading, then each
  * version, with runs of at least ``BURST_MIN`` saves each within ``gapMs`` of
- * the next folded into a burst. A labelled or pinned version is never folded:
- * it is what people look for.
+ * the next folded into a burst, unless one of its versions is in ``expanded``.
+ * A labelled or pinned version is never folded: it is what people look for.
  */
 export function timeline<T extends ITimelineVersion>(
   versions: readonly T[],
@@ -64,8 +64,8 @@ export function timeline<T extends ITimelineVersion>(
 
   const flush = () => {
     if (run.length >= BURST_MIN) {
-      const key = run[0].version;
-      const open = expanded.has(key);
+      const key = run[run.length - 1].version;
+      const open = run.some(version => expanded.has(version.version));
       rows.push({ kind: 'burst', versions: run, key, expanded: open });
       if (open) {
         for (const version of run) {

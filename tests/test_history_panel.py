@@ -293,22 +293,31 @@ def test_restore_restore_as_copy_label_pin_and_link_from_the_keyboard(tmp_path: 
             restored = nbformat.read(server.root / copy, as_version=4)
             assert restored.cells[1].source == "total = 1 * 12\nprint(total)"
 
-            # Restore in place: confirmed, the page shows version 1, nothing is lost.
-            page.locator(f'.lm-TabBar-tab[title^="Name: {path}"]').click()
-            page.locator(PANEL).locator(ROW).first.wait_for()
+            # Restore in place, over an edit not saved yet: confirmed, the edit is saved
+            # and archived first, then the page shows version 1. Nothing is lost.
+            tab = page.locator(f'.lm-TabBar-tab[title^="Name: {path}"]').first
+            tab.click()
+            notebook = page.locator(f"#{tab.get_attribute('data-id')} .jp-Notebook")
+            notebook.locator(".jp-CodeCell .cm-content").first.click()
+            page.keyboard.press("Control+End")
+            page.keyboard.type("  # not saved yet")
             row(page, 1).click()
             page.keyboard.press("r")
             page.locator(".jp-Dialog").get_by_role("button", name="Restore").click()
-            tab = page.locator(f'.lm-TabBar-tab[title^="Name: {path}"]').first
-            notebook = page.locator(f"#{tab.get_attribute('data-id')} .jp-Notebook")
             expect(notebook.locator(".jp-Cell")).to_have_count(2)
-            listed = archived(server, path, 3)
-            assert listed[2]["sha256"] == listed[0]["sha256"]
+            expect(notebook).not_to_contain_text("# not saved yet")
+            listed = archived(server, path, 4)
+            edited = server.api("GET", f"/api/bookstore/content/3/{path}").text
+            assert (
+                nbformat.reads(edited, as_version=4).cells[1].source.endswith("  # not saved yet")
+            )
+            assert listed[3]["sha256"] == listed[0]["sha256"]
             assert (server.root / path).read_bytes() == server.api(
                 "GET", f"/api/bookstore/content/1/{path}"
             ).content
 
             # A link to a version opens the notebook with the panel on that version.
+            expand_bursts(page)  # versions 2, 3 and 4 were saved within a minute
             row(page, 2).click()
             page.keyboard.press("c")
             expect(page.locator(MESSAGE)).to_have_text("Copied a link to version 2.")
@@ -379,12 +388,20 @@ def test_the_panel_says_what_is_wrong_and_keeps_working(tmp_path: Path) -> None:
             server.save(path, analysis(4))
             expect(page.locator(SAFETY)).to_have_attribute("data-state", "error", timeout=20_000)
             expect(page.locator(SAFETY)).to_contain_text("Archiving is failing")
-            expect(page.locator(SAFETY)).to_contain_text("1 save of this file wait")
+            expect(page.locator(SAFETY)).to_contain_text(
+                "1 save of this file waits on disk and is archived once this is resolved."
+            )
+            # The save itself shows at the top of the list, waiting.
+            expect(page.locator(".jp-BookstoreHistory-pending")).to_contain_text(
+                "waiting to be archived"
+            )
             shot(page, "history-error.png")
             # Once the store is back, the save is archived and the panel says so.
             server.store_dir.unlink()
             server.store_dir.mkdir()
             expect(page.locator(SAFETY)).to_have_attribute("data-state", "safe", timeout=60_000)
+            expect(page.locator(".jp-BookstoreHistory-pending")).to_have_count(0)
+            expect(page.locator(PANEL)).to_have_attribute("data-newest", "4")
 
             # A file that is not a notebook.
             page.goto(f"{server.url}/lab/tree/notes.txt?token={server.token}")
