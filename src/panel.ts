@@ -728,26 +728,43 @@ export class HistoryPanel extends Widget {
   }
 
   private onKey(event: KeyboardEvent): void {
-    const numbers = Array.from(
-      this.listNode.querySelectorAll<HTMLElement>(
-        '.jp-BookstoreHistory-version'
-      )
-    ).map(node => Number(node.dataset.version));
-    const at = numbers.indexOf(this._selected ?? -1);
     if (event.key === 'ArrowDown' || event.key === 'ArrowUp') {
-      const step = event.key === 'ArrowDown' ? 1 : -1;
-      const next =
-        at < 0
-          ? numbers[0]
-          : numbers[Math.min(numbers.length - 1, Math.max(0, at + step))];
-      if (next !== undefined) {
-        this.select(next);
-        this.loadMoreIfNear();
-      }
+      this.step(event.key === 'ArrowDown' ? 1 : -1);
       event.preventDefault();
     } else if (event.key === 'Enter' && this.selected) {
       this._opened.emit(this.selected);
       event.preventDefault();
+    }
+  }
+
+  /** Move the selection a row down (1) or up (-1). A folded burst on the way unfolds,
+   * so that every version can be reached from the keyboard. */
+  private step(direction: 1 | -1): void {
+    const rows = Array.from(
+      this.listNode.querySelectorAll<HTMLElement>(
+        '.jp-BookstoreHistory-version, .jp-BookstoreHistory-burst'
+      )
+    );
+    const at = rows.findIndex(
+      row => row.dataset.version === String(this._selected)
+    );
+    for (
+      let i = at < 0 ? 0 : at + direction;
+      i >= 0 && i < rows.length;
+      i += direction
+    ) {
+      const row = rows[i];
+      if (row.dataset.version !== undefined) {
+        this.select(Number(row.dataset.version));
+        this.loadMoreIfNear();
+        return;
+      }
+      const members = this.burstOf(Number(row.dataset.burst));
+      if (!members.some(number => this.expanded.has(number))) {
+        members.forEach(number => this.expanded.add(number));
+        this.select(direction === 1 ? members[0] : members[members.length - 1]);
+        return;
+      }
     }
   }
 

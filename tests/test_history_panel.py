@@ -163,8 +163,13 @@ def test_the_panel_lists_previews_and_diffs_versions_without_restoring_anything(
             expect(burst).to_contain_text("3 saves")
             expect(page.locator(SAFETY)).to_have_attribute("data-state", "safe")
             expect(page.locator(SAFETY)).to_have_text("Every save is archived")
-            burst.click()
+            # The keyboard reaches into it: the first ↓ unfolds it, on its newest version.
+            page.locator(LIST).focus()
+            page.keyboard.press("ArrowDown")
             expect(page.locator(ROW)).to_have_count(3)
+            expect(row(page, 3)).to_have_class(re.compile(r"\bjp-mod-selected\b"))
+            page.keyboard.press("ArrowDown")
+            expect(row(page, 2)).to_have_class(re.compile(r"\bjp-mod-selected\b"))
             # Newest first, each with its size and what changed since the one before.
             numbers = [
                 int(n)
@@ -323,16 +328,19 @@ def test_restore_restore_as_copy_label_pin_and_link_from_the_keyboard(tmp_path: 
             expect(page.locator(MESSAGE)).to_have_text("Copied a link to version 2.")
             link = page.evaluate("navigator.clipboard.readText()")
             assert link.endswith(f"/lab/tree/{path}?bookstore-version=2"), link
-            page.goto(f"{link}&token={server.token}")
-            expect(page.locator('.jp-BookstorePreview[data-version="2"]')).to_be_visible(
+            # Opened in a new tab, as a link someone was sent (this tab's notebooks may
+            # hold changes the kernel made to their metadata, which a reload would ask about).
+            opened = page.context.new_page()
+            opened.goto(f"{link}&token={server.token}")
+            expect(opened.locator('.jp-BookstorePreview[data-version="2"]')).to_be_visible(
                 timeout=TIMEOUT_MS
             )
-            expect(row(page, 2)).to_have_class(re.compile(r"\bjp-mod-selected\b"))
+            expect(row(opened, 2)).to_have_class(re.compile(r"\bjp-mod-selected\b"))
 
             # Download: the version's bytes, as saved.
-            row(page, 2).click()
-            with page.expect_download() as download:
-                page.keyboard.press("s")
+            row(opened, 2).click()
+            with opened.expect_download() as download:
+                opened.keyboard.press("s")
             saved = Path(download.value.path()).read_bytes()
             assert saved == server.api("GET", f"/api/bookstore/content/2/{path}").content
 
