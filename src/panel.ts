@@ -93,11 +93,6 @@ export class HistoryPanel extends Widget {
     return this._opened;
   }
 
-  /** Milliseconds from ``showHistory`` to the first rows in the list, for the benchmark. */
-  get firstRowsMs(): number | null {
-    return this._firstRowsMs;
-  }
-
   /** Show the history of ``path`` (``null``: nothing in focus), selecting ``select``. */
   async showHistory(
     path: string | null,
@@ -116,7 +111,6 @@ export class HistoryPanel extends Widget {
     if (path === this._path && select === null) {
       return;
     }
-    const started = performance.now();
     this.forget(path);
     this._selected = select;
     if (path === null) {
@@ -144,8 +138,6 @@ export class HistoryPanel extends Widget {
     }
     await this.loadPage(generation);
     if (generation === this.generation) {
-      this._firstRowsMs = performance.now() - started;
-      this.node.dataset.firstRowsMs = this._firstRowsMs.toFixed(1);
       if (select !== null) {
         await this.reveal(select, generation);
       }
@@ -250,7 +242,6 @@ export class HistoryPanel extends Widget {
     this.expanded.clear();
     this._selected = null;
     this._marked = null;
-    this._firstRowsMs = null;
     this.pathNode.textContent = path ?? '';
     this.pathNode.title = path ?? '';
     this.listNode.replaceChildren();
@@ -786,7 +777,6 @@ export class HistoryPanel extends Widget {
   private inflightGeneration = -1;
   private _selected: number | null = null;
   private _marked: number | null = null;
-  private _firstRowsMs: number | null = null;
   /** Versions whose burst is unfolded. */
   private readonly expanded = new Set<number>();
   /** A file the server does not archive: nothing to ask for. */

@@ -54,12 +54,8 @@ class BookstoreServices:
     async def follow_rename(self, old: str, new: str, log: logging.Logger) -> None:
         """Carry the history of the file or folder ``old`` to ``new``, which it was just
         renamed to. Never raises: the rename is made, and saves archived, regardless."""
-        view = self.history.view
         try:
-            stored_old, stored_new = (
-                view.stored(normalize_path(old)),
-                view.stored(normalize_path(new)),
-            )
+            stored_old, stored_new = self._stored(old), self._stored(new)
         except InvalidPath as exc:
             log.error("bookstore: the history of %s cannot follow it to %s: %s", old, new, exc)
             return
@@ -73,12 +69,8 @@ class BookstoreServices:
 
     def note_copy(self, source: str, copy: str) -> None:
         """Note, in the background, that ``copy`` was made by copying ``source``."""
-        view = self.history.view
         try:
-            stored_source, stored_copy = (
-                view.stored(normalize_path(source)),
-                view.stored(normalize_path(copy)),
-            )
+            stored_source, stored_copy = self._stored(source), self._stored(copy)
         except InvalidPath:
             return  # the copy is archived, or set aside, as its saves are
         self.archiver.note_copy(stored_source, stored_copy)
