@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookstore.archiving.annotations import save_annotations
 from bookstore.archiving.archiver import archive_record
+from bookstore.archiving.version_objects import read_version
 from bookstore.core import keys
 from bookstore.core.diff import (
     DEFAULT_LIMITS,
@@ -268,19 +269,19 @@ class History:
         the one recorded at save time). Only a mismatch makes a version damaged: one
         nbformat would not validate is given back as it was saved."""
         try:
-            stored = await self.store.get(version.store_key)
+            data = await read_version(self.store, self.workspace, version.store_key)
         except ObjectNotFound as exc:
             raise CorruptVersion(
                 f"version {version.number} of {version.path!r} is missing from the store "
                 f"({version.store_key}); `bookstore-history verify` lists every such version"
             ) from exc
-        if await asyncio.to_thread(_sha256, stored.data) != version.sha256:
+        if await asyncio.to_thread(_sha256, data) != version.sha256:
             raise CorruptVersion(
                 f"version {version.number} of {version.path!r} is damaged in the store: its "
                 "bytes do not match the sha256 recorded when it was archived "
                 f"({version.store_key})"
             )
-        return stored.data
+        return data
 
     async def fetch(
         self, path: str, number: int | None = None, at: datetime | None = None

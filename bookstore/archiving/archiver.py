@@ -41,6 +41,7 @@ from bookstore.archiving.changes import (
     rename_history,
 )
 from bookstore.archiving.outbox import Outbox, OutboxEntry, SetAside
+from bookstore.archiving.version_objects import put_version
 from bookstore.core import keys
 from bookstore.core.changes import moved
 from bookstore.core.errors import BookstoreError, InvalidPath, ObjectConflict
@@ -164,7 +165,7 @@ async def store_and_index(
         if reserved.number is None:
             return None
         try:
-            await store.put(key, hashed.body, keys.version_metadata(hashed, reserved.number))
+            await put_version(store, workspace, key, hashed, reserved.number)
         except Exception as exc:
             # A key taken, or one the store can never hold: no version will use the number.
             if isinstance(exc, ObjectConflict) or unarchivable_reason(exc) is not None:

@@ -20,9 +20,10 @@ from sqlalchemy.exc import DatabaseError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookstore.archiving.annotations import load_annotations
+from bookstore.archiving.version_objects import read_version
 from bookstore.core import keys
 from bookstore.core.changes import RENAME, Change, follow
-from bookstore.core.errors import ObjectNotFound
+from bookstore.core.errors import CorruptVersion, ObjectNotFound
 from bookstore.core.retention import Decision, RetentionPolicy, VersionInfo, decide
 from bookstore.index import IndexDatabase, Version, path_changes, queries
 from bookstore.store.base import ObjectInfo, Store
@@ -87,6 +88,8 @@ class _Found(NamedTuple):
     key: keys.VersionKey
     sha256: str
     recorded_number: int | None
+    size: int
+    """The size of the bytes saved (the object's own, unless it holds them packed)."""
 
 
 async def _replay_changes(
@@ -160,8 +163,8 @@ async def reindex(
     async with index.writing() as session:
         for item in found:
             row = rows.get(item.info.key)
-            if row is not None and (row.sha256, row.size) != (item.sha256, item.info.size):
-                await queries.fix_version(session, row.id, item.sha256, item.info.size)
+            if row is not None and (row.sha256, row.size) != (item.sha256, item.size):
+                await queries.fix_version(session, row.id, item.sha256, item.size)
                 report.fixed.append(item.info.key)
         renames = await _replay_changes(session, workspace, changes)
         indexed = await queries.workspace_versions(session, workspace)
@@ -181,9 +184,10 @@ async def _describe(store: Store, info: ObjectInfo, key: keys.VersionKey) -> _Fo
     if recorded.path is not None and recorded.path != key.path:
         return None
     sha256 = recorded.sha256
-    if sha256 is None:
+    if sha256 is None:  # only whole objects, from releases that wrote no metadata
         sha256 = hashlib.sha256((await store.get(info.key)).data).hexdigest()
-    return _Found(info, key, sha256, recorded.number)
+    size = recorded.size if recorded.size is not None else info.size
+    return _Found(info, key, sha256, recorded.number, size)
 
 
 def _numbered(
@@ -219,7 +223,7 @@ def _numbered(
                 path=path,
                 number=numbers[item.info.key],
                 store_key=item.info.key,
-                size=item.info.size,
+                size=item.size,
                 sha256=item.sha256,
                 queued_at=item.key.queued_time,
                 archived_at=item.info.modified,
@@ -284,11 +288,13 @@ async def verify(
 
     async def check(row: Version) -> None:
         try:
-            data = (await store.get(row.store_key)).data
+            data = await read_version(store, workspace, row.store_key)
         except ObjectNotFound:
             report.problems.append(
                 Problem("missing", row.store_key, f"version {row.number} of {row.path}")
             )
+        except CorruptVersion as exc:
+            report.problems.append(Problem("corrupt", row.store_key, str(exc)))
         else:
             if hashlib.sha256(data).hexdigest() != row.sha256:
                 detail = f"version {row.number} of {row.path}: sha256 differs from the index"

@@ -73,6 +73,9 @@ _ENCODED = re.compile(r"(?:[^%@]|%25|%40)*")
 _ANNOTATIONS = "annotations.json"
 _CHANGES = "@changes/"
 """Where a workspace keeps its renames and copies: ``@`` never starts an encoded segment."""
+_PARTS = "@parts/"
+"""Where a workspace keeps the cell parts its packed versions share, by sha256."""
+_PART_NAME = re.compile(r"[0-9a-f]{2}/[0-9a-f]{64}\.zst")
 _CHANGE_NAME = re.compile(r"\d{8}T\d{6}\.\d{6}Z-[0-9a-f]{16}\.json")
 USERNAME_FIELD = "{username}"
 _KEY_TAIL = re.compile(r"/@(?P<stamp>\d{8}T\d{6}\.\d{6}Z)(?P<suffix>[^/]*)\Z")
@@ -185,6 +188,20 @@ def parse_change_key(workspace: str, key: str) -> bool:
     return key.startswith(head) and _CHANGE_NAME.fullmatch(key[len(head) :]) is not None
 
 
+def part_key(workspace: str, sha256: str) -> str:
+    """Where the part with this sha256 is kept: in its workspace, never shared across."""
+    return f"{workspace_root(workspace)}{_PARTS}{sha256[:2]}/{sha256}.zst"
+
+
+def parse_part_key(workspace: str, key: str) -> str | None:
+    """The sha256 of the part kept at ``key``; ``None`` if ``key`` keeps no part."""
+    head = f"{workspace_root(workspace)}{_PARTS}"
+    name = key[len(head) :]
+    if not key.startswith(head) or _PART_NAME.fullmatch(name) is None:
+        return None
+    return name[3:-4]
+
+
 def resolve_prefix(template: str, username: str) -> str:
     """A key prefix with ``{username}`` filled in, without surrounding slashes.
 
@@ -251,6 +268,10 @@ _PATH = "bookstore-path"
 _NUMBER = "bookstore-version"
 _QUEUED_TIME = "bookstore-queued-time"
 _SHA256 = "bookstore-sha256"
+_FORMAT = "bookstore-format"
+"""How a version object holds its bytes: absent for whole bytes (every earlier release)."""
+_SIZE = "bookstore-size"
+"""The size of the bytes that were saved, when the object holds them otherwise."""
 _PUBLISHED_AT = "bookstore-published-at"
 
 
@@ -260,16 +281,24 @@ class RecordedVersion(NamedTuple):
     path: str | None
     sha256: str | None
     number: int | None
+    format: str | None = None
+    """How the object holds the bytes (``None``: whole, as saved)."""
+    size: int | None = None
+    """The size of the bytes saved, when the object's own size is not it."""
 
 
-def version_metadata(hashed: HashedRecord, number: int) -> dict[str, str]:
-    """What a version object says about itself, so the index can be rebuilt from a listing."""
-    return {
+def version_metadata(hashed: HashedRecord, number: int, form: str | None = None) -> dict[str, str]:
+    """What a version object says about itself, so the index can be rebuilt from a listing;
+    ``form`` names how it holds the bytes, when not whole."""
+    metadata = {
         _PATH: quote(hashed.filepath, safe="/"),
         _NUMBER: str(number),
         _QUEUED_TIME: hashed.queued_time.isoformat(),
         _SHA256: hashed.sha256,
     }
+    if form is not None:
+        metadata |= {_FORMAT: form, _SIZE: str(hashed.size)}
+    return metadata
 
 
 def parse_version_metadata(metadata: Mapping[str, str]) -> RecordedVersion:
@@ -280,10 +309,13 @@ def parse_version_metadata(metadata: Mapping[str, str]) -> RecordedVersion:
     workspace ``team/lab`` wrote says its path is ``x.ipynb``.
     """
     path, number = metadata.get(_PATH), metadata.get(_NUMBER, "")
+    size = metadata.get(_SIZE, "")
     return RecordedVersion(
         unquote(path) if path is not None else None,
         metadata.get(_SHA256),
         int(number) if re.fullmatch(VERSION_NUMBER, number) else None,
+        metadata.get(_FORMAT),
+        int(size) if size.isdigit() else None,
     )
 
 

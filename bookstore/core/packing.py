@@ -23,7 +23,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from json import JSONDecodeError, JSONDecoder
-from json.decoder import scanstring
+from json.decoder import scanstring  # type: ignore[attr-defined]  # public since 2.x, untyped
 
 __all__ = ["CELL_PARTS", "Part", "Split", "join", "split"]
 
