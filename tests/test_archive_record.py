@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from bookstore.archiving.archiver import archive_record
+from bookstore.archiving.version_objects import read_version
 from bookstore.core import keys
 from bookstore.core.body import Body
 from bookstore.core.record import ArchiveRecord, HashedRecord
@@ -71,7 +72,7 @@ async def test_two_servers_saving_one_path_in_the_same_microsecond_both_keep_the
     assert theirs is not None
     assert (ours.number, theirs.number) == (1, 2)
     assert theirs.store_key > ours.store_key
-    assert (await store.get(theirs.store_key)).data == b"theirs"
+    assert await read_version(store, "ws", theirs.store_key) == b"theirs"
 
 
 class NumberingMeanwhile(LocalStore):

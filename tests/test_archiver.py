@@ -26,6 +26,7 @@ import pytest
 
 from bookstore.archiving.archiver import Archiver, Latest, RetryPolicy, store_and_index
 from bookstore.archiving.outbox import Outbox, OutboxEntry
+from bookstore.archiving.version_objects import read_version
 from bookstore.core import keys
 from bookstore.core.body import Body
 from bookstore.core.errors import StoreUnavailable
@@ -66,7 +67,9 @@ async def versions(index: IndexDatabase, path: str) -> list[Version]:
 
 async def archived_bytes(store: Store, index: IndexDatabase, path: str) -> list[bytes]:
     """The bytes of every version of ``path``, oldest first, read back from the store."""
-    return [(await store.get(row.store_key)).data for row in await versions(index, path)]
+    return [
+        await read_version(store, WORKSPACE, row.store_key) for row in await versions(index, path)
+    ]
 
 
 async def stored_keys(store: Store) -> list[str]:
@@ -601,7 +604,7 @@ async def test_archive_returns_once_its_record_is_archived(
 
     [row] = await versions(index, "record.ipynb")
     assert (row.number, row.queued_at, row.sha256) == (1, at(0), sha256(b"the record"))
-    assert (await store.get(row.store_key)).data == b"the record"
+    assert await read_version(store, WORKSPACE, row.store_key) == b"the record"
     assert archiver.backlog == 0
     assert outbox.pending() == []
     assert isinstance(archiver.path_locks["record.ipynb"], asyncio.Lock)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from bookstore.config import FILES_WORKSPACE
 from bookstore.core.view import PathView
 from tests.support.jupyter_process import JupyterServer
 from tests.support.moto_server import s3_env
+from tests.support.stored import as_read
 from tests.support.tcp_proxy import TcpProxy
 
 __all__ = [
@@ -56,13 +58,15 @@ def sqlite_file(index_url: str) -> Path:
 
 
 def local_store_objects(store_dir: Path) -> dict[str, bytes]:
-    """Every object in a local store, by key, read from its files."""
+    """Every object in a local store, by key, as a reader gets it back (``stored.as_read``)."""
     data = store_dir / "data"
-    return {
-        path.relative_to(data).as_posix(): path.read_bytes()
-        for path in data.rglob("*")
-        if path.is_file()
-    }
+    found = {}
+    for path in data.rglob("*"):
+        if path.is_file():
+            key = path.relative_to(data).as_posix()
+            meta = store_dir / "meta" / f"{key}.json"
+            found[key] = (path.read_bytes(), json.loads(meta.read_text()) if meta.exists() else {})
+    return as_read(found)
 
 
 def index_rows(server: JupyterServer) -> list[tuple[str, int, str, int, str]]:

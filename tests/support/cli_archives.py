@@ -55,6 +55,7 @@ from bookstore.core import keys
 from bookstore.core.record import ArchiveRecord, HashedRecord
 from bookstore.index import IndexDatabase, Version
 from bookstore.store import LocalStore, S3Store, Store
+from tests.support.archives import local_store_objects
 from tests.support.jupyter_process import JupyterServer, notebook
 from tests.support.moto_server import (
     ACCESS_KEY_ID,
@@ -426,12 +427,7 @@ class Archive:
     def objects(self) -> dict[str, bytes]:
         """Every object in the store, by key."""
         if not self.in_s3:
-            data = self.store_dir / "data"
-            return {
-                p.relative_to(data).as_posix(): p.read_bytes()
-                for p in data.rglob("*")
-                if p.is_file()
-            }
+            return local_store_objects(self.store_dir)
         assert self.moto is not None
         assert self.bucket is not None
         return self.moto.objects(self.bucket)

@@ -30,6 +30,7 @@ import boto3
 import requests
 
 from bookstore.store.s3 import S3Store
+from tests.support.stored import as_read
 
 __all__ = [
     "ACCESS_KEY_ID",
@@ -230,11 +231,16 @@ class MotoServer:
             client.close()
 
     def objects(self, bucket: str) -> dict[str, bytes]:
-        """Every object in ``bucket``, by key, read back directly from moto."""
+        """Every object in ``bucket``, by key, read back directly from moto, as a reader
+        gets it back (``stored.as_read``)."""
         with self.client() as s3:
             pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
             keys = [item["Key"] for page in pages for item in page.get("Contents", [])]
-            return {key: s3.get_object(Bucket=bucket, Key=key)["Body"].read() for key in keys}
+            found = {}
+            for key in keys:
+                answer = s3.get_object(Bucket=bucket, Key=key)
+                found[key] = (answer["Body"].read(), answer.get("Metadata", {}))
+            return as_read(found)
 
     def store(self, bucket: str) -> S3Store:
         """bookstore's ``S3Store`` on ``bucket`` (which may not exist), with moto's credentials."""
