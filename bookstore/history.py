@@ -275,6 +275,10 @@ class History:
                 f"version {version.number} of {version.path!r} is missing from the store "
                 f"({version.store_key}); `bookstore-history verify` lists every such version"
             ) from exc
+        except CorruptVersion as exc:
+            raise CorruptVersion(
+                f"version {version.number} of {version.path!r} is damaged in the store: {exc}"
+            ) from exc
         if await asyncio.to_thread(_sha256, data) != version.sha256:
             raise CorruptVersion(
                 f"version {version.number} of {version.path!r} is damaged in the store: its "

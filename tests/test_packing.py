@@ -9,9 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bookstore.core.packing import Part, join, split
+from bookstore.core.packing import MIN_PART_CHARS, Part, join, split
 
 TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
+LONG = "# a cell long enough to be a part of its own\n" * 8
+assert len(LONG) > MIN_PART_CHARS
 
 
 @st.composite
@@ -19,7 +21,7 @@ def notebooks(draw: st.DrawFn) -> dict[str, Any]:
     cells = []
     for number in range(draw(st.integers(0, 6))):
         kind = draw(st.sampled_from(["code", "markdown", "raw"]))
-        source = draw(st.one_of(TEXT, st.lists(TEXT, max_size=4)))
+        source = draw(st.one_of(TEXT, st.lists(TEXT, max_size=4), TEXT.map(LONG.__add__)))
         cell: dict[str, Any] = {"cell_type": kind, "metadata": {}, "source": source}
         if draw(st.booleans()):
             cell["id"] = f"cell-{number}"
@@ -65,13 +67,19 @@ def test_a_notebook_joins_back_to_its_exact_bytes(data: st.DataObject) -> None:
     cut = split(saved)
     assert cut is not None
     assert join(cut.skeleton, cut.parts) == saved
-    kept = sum(
-        1
+    long_sources = sum(
+        isinstance(cell["source"], str) and cell["source"].startswith(LONG)
         for cell in notebook["cells"]
-        for name in ("source", "outputs", "attachments")
-        if name in cell
     )
-    assert sum(isinstance(piece, Part) for piece in cut.skeleton) == kept
+    assert sum(isinstance(piece, Part) for piece in cut.skeleton) >= long_sources
+    assert all(len(raw.decode()) >= MIN_PART_CHARS for raw in cut.parts.values())
+
+
+def test_short_values_stay_in_the_skeleton() -> None:
+    cells = [{"cell_type": "code", "metadata": {}, "source": "x = 1", "outputs": []}]
+    cut = split(json.dumps({"cells": cells}).encode())
+    assert cut is not None
+    assert cut.parts == {}
 
 
 def test_versions_that_differ_in_one_cell_share_every_other_part() -> None:
@@ -79,7 +87,7 @@ def test_versions_that_differ_in_one_cell_share_every_other_part() -> None:
         {
             "cell_type": "code",
             "metadata": {},
-            "source": f"x = {n}",
+            "source": f"x = {n}\n{LONG}",
             "outputs": [],
             "execution_count": n,
         }
@@ -88,7 +96,7 @@ def test_versions_that_differ_in_one_cell_share_every_other_part() -> None:
     before = json.dumps(
         {"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}, indent=1
     )
-    cells[4] = {**cells[4], "source": "x = 'changed'"}
+    cells[4] = {**cells[4], "source": f"x = 'changed'\n{LONG}"}
     after = json.dumps(
         {"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}, indent=1
     )
@@ -115,7 +123,8 @@ def test_what_is_not_a_notebook_is_kept_whole() -> None:
 
 
 def test_a_missing_part_is_named() -> None:
-    cut = split(b'{"cells": [{"cell_type": "raw", "source": "a", "metadata": {}}]}')
+    cell = {"cell_type": "raw", "source": LONG, "metadata": {}}
+    cut = split(json.dumps({"cells": [cell]}).encode())
     assert cut is not None
     missing = next(piece for piece in cut.skeleton if isinstance(piece, Part))
     with pytest.raises(KeyError) as raised:

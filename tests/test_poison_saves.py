@@ -233,7 +233,7 @@ async def _archive_hostile_names(paths: list[str]) -> None:
                     continue
                 assert path not in set_aside, set_aside[path]
                 row = await history.find(path, 1)
-                assert (await store.get(row.store_key)).data == content
+                assert await history.read(row) == content
                 assert keys.parse_version_key("w", row.store_key) == (
                     path,
                     at(list(saves).index(path)),

@@ -81,6 +81,8 @@ async def test_versions_reach_s3_with_self_describing_metadata(
         "bookstore-version": "2",
         "bookstore-queued-time": metadata["bookstore-queued-time"],
         "bookstore-sha256": sha256,
+        "bookstore-format": "packed-1",
+        "bookstore-size": str(len(saved)),
     }
 
 

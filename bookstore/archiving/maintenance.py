@@ -6,21 +6,20 @@ here is written to be safe to interrupt and to run again.
 
 from __future__ import annotations
 
-import asyncio
 import fnmatch
 import hashlib
 import logging
 import random
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone, tzinfo
-from typing import NamedTuple, TypeVar
+from typing import NamedTuple
 
 from sqlalchemy.exc import DatabaseError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookstore.archiving.annotations import load_annotations
-from bookstore.archiving.version_objects import read_version
+from bookstore.archiving.version_objects import bounded, read_version
 from bookstore.core import keys
 from bookstore.core.changes import RENAME, Change, follow
 from bookstore.core.errors import CorruptVersion, ObjectNotFound
@@ -41,24 +40,11 @@ __all__ = [
     "verify",
 ]
 
-T = TypeVar("T")
 Tick = Callable[[], None]
-_PARALLEL = 16
 
 
 def _no_tick() -> None:
     return None
-
-
-async def _bounded(items: Iterable[T], work: Callable[[T], Awaitable[None]]) -> None:
-    """Run ``work`` on every item, at most ``_PARALLEL`` at a time."""
-    slots = asyncio.Semaphore(_PARALLEL)
-
-    async def one(item: T) -> None:
-        async with slots:
-            await work(item)
-
-    await asyncio.gather(*(one(item) for item in items))
 
 
 async def list_versions_in_store(store: Store, workspace: str) -> list[ObjectInfo]:
@@ -154,7 +140,7 @@ async def reindex(
         finally:
             tick()
 
-    await _bounded(listing, inspect)
+    await bounded(listing, inspect)
     found.sort(key=lambda item: item.info.key)
     present = {item.info.key for item in found}
     report.missing = sorted(key for key in rows if key not in present)
@@ -282,7 +268,7 @@ async def verify(
             detail = "in the store but not indexed (bookstore-history reindex adds it)"
         report.problems.append(Problem("orphan", info.key, detail))
 
-    await _bounded(listing, orphan)
+    await bounded(listing, orphan)
     chosen = random.sample(rows, sample) if sample is not None and sample < len(rows) else rows
     on_total(len(chosen))
 
@@ -303,7 +289,7 @@ async def verify(
             report.checked += 1
             tick()
 
-    await _bounded(chosen, check)
+    await bounded(chosen, check)
     report.problems.sort(key=lambda problem: (problem.kind, problem.store_key))
     return report
 
@@ -419,7 +405,7 @@ async def _delete_objects(store: Store, index: IndexDatabase, keys_: list[str], 
         await store.delete(key)
         tick()
 
-    await _bounded(keys_, remove)
+    await bounded(keys_, remove)
     async with index.writing() as session:
         await queries.forget_pruned(session, keys_)
 

@@ -2,33 +2,114 @@
 
 The one place that knows version objects are not always the bytes as saved
 (``core.version_format``): the archiver writes through ``put_version`` and every
-reader (history, verify) reads through ``read_version``.
+reader (history, verify, prune) reads through ``read_version`` and
+``read_manifest_of``. How parts are shared safely with a concurrent prune is in
+``core.epochs`` and ``docs/storage.md``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from contextlib import suppress
+from functools import partial
+from typing import TypeVar
+from weakref import WeakKeyDictionary
 
 from bookstore.core import keys
-from bookstore.core.errors import CorruptVersion, ObjectConflict, ObjectNotFound
+from bookstore.core.epochs import DEFAULT_EPOCH_SECONDS, Epochs
+from bookstore.core.errors import CorruptVersion, ObjectConflict, ObjectNotFound, StoreUnavailable
 from bookstore.core.notebook import is_notebook_path
-from bookstore.core.packing import Part, join
+from bookstore.core.packing import Split, join
 from bookstore.core.record import HashedRecord
 from bookstore.core.version_format import (
     COMPRESSED,
     PACKED,
+    Manifest,
     compress,
+    cut,
     decompress,
-    encode,
-    manifest_of,
+    manifest_body,
+    read_manifest,
 )
-from bookstore.store.base import Store
+from bookstore.store.base import Store, StoredObject
 
-__all__ = ["PACK_AT_MOST", "put_version", "read_version"]
+__all__ = [
+    "PACK_AT_MOST",
+    "bounded",
+    "put_version",
+    "read_epochs",
+    "read_manifest_of",
+    "read_version",
+]
 
 PACK_AT_MOST = 64 * 1024 * 1024
 """Saves larger than this, which stay in their outbox file until the store streams them,
 are kept whole: packing holds a save in memory."""
+PARALLEL = 16
+"""Requests one version, or one maintenance step, has in flight at once."""
+_EPOCH_ATTEMPTS = 3
+_KNOWN_AT_MOST = 200_000
+"""Parts remembered per workspace: a few megabytes of digests."""
+
+T = TypeVar("T")
+
+
+async def bounded(items: Iterable[T], work: Callable[[T], Awaitable[None]]) -> None:
+    """Run ``work`` on every item, at most ``PARALLEL`` at a time, from as many workers:
+    tens of thousands of items never become as many tasks at once."""
+    pending = iter(items)
+
+    async def worker() -> None:
+        for item in pending:
+            await work(item)
+
+    await asyncio.gather(*(worker() for _ in range(PARALLEL)))
+
+
+class _KnownParts:
+    """The parts of one epoch a process knows the store holds, so it writes each once."""
+
+    def __init__(self, epoch: int, digests: set[str]) -> None:
+        self.epoch = epoch
+        self.digests = digests
+
+
+_EPOCHS: WeakKeyDictionary[Store, dict[str, Epochs]] = WeakKeyDictionary()
+_KNOWN: WeakKeyDictionary[Store, dict[str, _KnownParts]] = WeakKeyDictionary()
+
+
+async def read_epochs(store: Store, workspace: str) -> Epochs | None:
+    """The workspace's part epochs; ``None`` if no packed version was ever written to it."""
+    cached = _EPOCHS.setdefault(store, {}).get(workspace)
+    if cached is not None:
+        return cached
+    try:
+        stored = await store.get(keys.epochs_key(workspace))
+    except ObjectNotFound:
+        return None
+    try:
+        epochs = Epochs.from_json(stored.data)
+    except ValueError as exc:
+        raise StoreUnavailable(
+            f"{keys.epochs_key(workspace)} in {store.description} is damaged ({exc}); "
+            f'it should read {{"seconds": {DEFAULT_EPOCH_SECONDS}}}'
+        ) from exc
+    _EPOCHS[store][workspace] = epochs
+    return epochs
+
+
+async def _epochs_for_writing(store: Store, workspace: str) -> Epochs:
+    """The workspace's epochs, recorded with the default length by its first writer."""
+    epochs = await read_epochs(store, workspace)
+    if epochs is None:
+        default = Epochs(DEFAULT_EPOCH_SECONDS).to_json()
+        with suppress(ObjectConflict):  # another writer recorded its own first: theirs holds
+            await store.put(keys.epochs_key(workspace), default, {})
+        epochs = await read_epochs(store, workspace)
+        assert epochs is not None
+    return epochs
 
 
 async def put_version(
@@ -40,12 +121,13 @@ async def put_version(
     if not isinstance(body, bytes) or len(body) > PACK_AT_MOST:
         await store.put(key, body, keys.version_metadata(hashed, number))
         return
-    encoded = await asyncio.to_thread(encode, body, is_notebook_path(hashed.filepath))
-    await asyncio.gather(
-        *(_put_part(store, workspace, digest, raw) for digest, raw in encoded.parts.items())
-    )
+    pieces = await asyncio.to_thread(cut, body, is_notebook_path(hashed.filepath))
+    if pieces is None:
+        form, data = COMPRESSED, await asyncio.to_thread(compress, body)
+    else:
+        form, data = PACKED, await _put_parts(store, workspace, pieces)
     try:
-        await store.put(key, encoded.body, keys.version_metadata(hashed, number, encoded.form))
+        await store.put(key, data, keys.version_metadata(hashed, number, form))
     except ObjectConflict:
         # A replay after a crash finds the object it wrote, perhaps in another form (an
         # earlier release wrote it whole): the same sha256 is the same save.
@@ -54,13 +136,51 @@ async def put_version(
             raise
 
 
-async def _put_part(store: Store, workspace: str, digest: str, raw: bytes) -> None:
-    key = keys.part_key(workspace, digest)
-    try:
-        await store.head(key)
-    except ObjectNotFound:
-        data = await asyncio.to_thread(compress, raw)
-        await store.put(key, data, {})
+async def _put_parts(store: Store, workspace: str, pieces: Split) -> bytes:
+    """Make sure the store holds every part in the current epoch; the manifest naming them.
+
+    The manifest is returned only while the epoch the parts were checked in is still
+    the current one, which leaves a whole epoch to write it before a prune may
+    delete any of them.
+    """
+    epochs = await _epochs_for_writing(store, workspace)
+    for _ in range(_EPOCH_ATTEMPTS):
+        epoch = epochs.of(time.time())
+        known = await _known_parts(store, workspace, epoch)
+        missing = [digest for digest in pieces.parts if digest not in known.digests]
+        await bounded(missing, partial(_put_part, store, workspace, known, pieces))
+        if epochs.of(time.time()) == epoch:
+            return await asyncio.to_thread(manifest_body, pieces, epoch)
+    raise StoreUnavailable(
+        f"epochs of {epochs.seconds} seconds in {keys.epochs_key(workspace)} are too short "
+        "to write a version in"
+    )
+
+
+async def _put_part(
+    store: Store, workspace: str, known: _KnownParts, pieces: Split, digest: str
+) -> None:
+    data = await asyncio.to_thread(compress, pieces.parts[digest])
+    await store.put(keys.part_key(workspace, known.epoch, digest), data, {})
+    if len(known.digests) >= _KNOWN_AT_MOST:
+        known.digests.clear()
+    known.digests.add(digest)
+
+
+async def _known_parts(store: Store, workspace: str, epoch: int) -> _KnownParts:
+    """The parts the store holds in ``epoch``, listed once per epoch: a part missing
+    from the list is written (writing the same bytes again is a success)."""
+    by_workspace = _KNOWN.setdefault(store, {})
+    known = by_workspace.get(workspace)
+    if known is None or known.epoch != epoch:
+        prefix = keys.part_key(workspace, epoch, "")[: -len(".zst")]
+        digests = set()
+        async for info in store.list(prefix):
+            parsed = keys.parse_part_key(workspace, info.key)
+            if parsed is not None:
+                digests.add(parsed[1])
+        known = by_workspace[workspace] = _KnownParts(epoch, digests)
+    return known
 
 
 async def read_version(store: Store, workspace: str, key: str) -> bytes:
@@ -68,29 +188,54 @@ async def read_version(store: Store, workspace: str, key: str) -> bytes:
     them with the sha256 the index recorded). ``ObjectNotFound`` if the object is
     gone; ``CorruptVersion`` if it or a part cannot be read back."""
     stored = await store.get(key)
-    form = keys.parse_version_metadata(stored.metadata).format
+    recorded = keys.parse_version_metadata(stored.metadata)
     try:
-        if form is None:
+        if recorded.format is None:
             return stored.data
-        if form == COMPRESSED:
-            return await asyncio.to_thread(decompress, stored.data)
-        if form == PACKED:
-            skeleton = await asyncio.to_thread(manifest_of, stored.data)
-            return await _joined(store, workspace, key, skeleton)
+        size = _recorded_size(recorded)
+        if recorded.format == COMPRESSED:
+            return await asyncio.to_thread(decompress, stored.data, size)
+        if recorded.format == PACKED:
+            manifest = await _manifest(stored, size)
+            return await _joined(store, workspace, key, manifest, size)
     except ValueError as exc:
         raise CorruptVersion(f"{key} cannot be read back ({exc})") from exc
-    raise CorruptVersion(f"{key} is in a form this release cannot read ({form!r})")
+    raise CorruptVersion(f"{key} is in a form this release cannot read ({recorded.format!r})")
 
 
-async def _joined(store: Store, workspace: str, key: str, skeleton: list[str | Part]) -> bytes:
-    wanted = {piece.sha256 for piece in skeleton if isinstance(piece, Part)}
+async def read_manifest_of(store: Store, key: str) -> Manifest | None:
+    """The manifest of the version at ``key``; ``None`` if it is not packed.
+    ``ObjectNotFound`` if it is gone; ``CorruptVersion`` if it cannot be read."""
+    stored = await store.head(key)
+    recorded = keys.parse_version_metadata(stored.metadata)
+    if recorded.format != PACKED:
+        return None
+    try:
+        return await _manifest(await store.get(key), _recorded_size(recorded))
+    except ValueError as exc:
+        raise CorruptVersion(f"{key} cannot be read back ({exc})") from exc
 
-    async def fetch(digest: str) -> tuple[str, bytes]:
+
+def _recorded_size(recorded: keys.RecordedVersion) -> int:
+    if recorded.size is None:
+        raise ValueError("its metadata does not say how many bytes it holds")
+    return recorded.size
+
+
+async def _manifest(stored: StoredObject, size: int) -> Manifest:
+    # A skeleton holds what the parts do not, plus one short reference per part.
+    return await asyncio.to_thread(read_manifest, stored.data, 2 * size + 1024 * 1024)
+
+
+async def _joined(store: Store, workspace: str, key: str, manifest: Manifest, size: int) -> bytes:
+    parts: dict[str, bytes] = {}
+
+    async def fetch(digest: str) -> None:
         try:
-            stored = await store.get(keys.part_key(workspace, digest))
+            stored = await store.get(keys.part_key(workspace, manifest.epoch, digest))
         except ObjectNotFound as exc:
             raise CorruptVersion(f"{key} lacks its part {digest}") from exc
-        return digest, await asyncio.to_thread(decompress, stored.data)
+        parts[digest] = await asyncio.to_thread(decompress, stored.data, size)
 
-    parts = dict(await asyncio.gather(*(fetch(digest) for digest in wanted)))
-    return join(skeleton, parts)
+    await bounded(manifest.parts(), fetch)
+    return await asyncio.to_thread(join, manifest.skeleton, parts)

@@ -75,7 +75,7 @@ _CHANGES = "@changes/"
 """Where a workspace keeps its renames and copies: ``@`` never starts an encoded segment."""
 _PARTS = "@parts/"
 """Where a workspace keeps the cell parts its packed versions share, by sha256."""
-_PART_NAME = re.compile(r"[0-9a-f]{2}/[0-9a-f]{64}\.zst")
+_PART_NAME = re.compile(r"(?P<epoch>0|[1-9][0-9]{0,17})/(?P<sha256>[0-9a-f]{64})\.zst")
 _CHANGE_NAME = re.compile(r"\d{8}T\d{6}\.\d{6}Z-[0-9a-f]{16}\.json")
 USERNAME_FIELD = "{username}"
 _KEY_TAIL = re.compile(r"/@(?P<stamp>\d{8}T\d{6}\.\d{6}Z)(?P<suffix>[^/]*)\Z")
@@ -188,18 +188,29 @@ def parse_change_key(workspace: str, key: str) -> bool:
     return key.startswith(head) and _CHANGE_NAME.fullmatch(key[len(head) :]) is not None
 
 
-def part_key(workspace: str, sha256: str) -> str:
-    """Where the part with this sha256 is kept: in its workspace, never shared across."""
-    return f"{workspace_root(workspace)}{_PARTS}{sha256[:2]}/{sha256}.zst"
+def part_key(workspace: str, epoch: int, sha256: str) -> str:
+    """Where the part with this sha256 is kept for versions written in ``epoch``: in its
+    workspace, never shared across (``docs/storage.md``)."""
+    return f"{workspace_root(workspace)}{_PARTS}{epoch}/{sha256}.zst"
 
 
-def parse_part_key(workspace: str, key: str) -> str | None:
-    """The sha256 of the part kept at ``key``; ``None`` if ``key`` keeps no part."""
+def parse_part_key(workspace: str, key: str) -> tuple[int, str] | None:
+    """The epoch and sha256 of the part kept at ``key``; ``None`` if ``key`` keeps no part."""
     head = f"{workspace_root(workspace)}{_PARTS}"
-    name = key[len(head) :]
-    if not key.startswith(head) or _PART_NAME.fullmatch(name) is None:
+    match = _PART_NAME.fullmatch(key[len(head) :]) if key.startswith(head) else None
+    if match is None:
         return None
-    return name[3:-4]
+    return int(match["epoch"]), match["sha256"]
+
+
+def parts_root(workspace: str) -> str:
+    """The prefix of every part the workspace keeps, and of its epochs object."""
+    return f"{workspace_root(workspace)}{_PARTS}"
+
+
+def epochs_key(workspace: str) -> str:
+    """Where the workspace records how long its part epochs are."""
+    return f"{workspace_root(workspace)}{_PARTS}epochs.json"
 
 
 def resolve_prefix(template: str, username: str) -> str:

@@ -25,10 +25,14 @@ from dataclasses import dataclass
 from json import JSONDecodeError, JSONDecoder
 from json.decoder import scanstring  # type: ignore[attr-defined]  # public since 2.x, untyped
 
-__all__ = ["CELL_PARTS", "Part", "Split", "join", "split"]
+__all__ = ["CELL_PARTS", "MIN_PART_CHARS", "Part", "Split", "join", "split"]
 
 CELL_PARTS = frozenset({"source", "outputs", "attachments"})
 """The members of a cell kept as parts: what repeats from version to version."""
+
+MIN_PART_CHARS = 256
+"""Shorter values stay in the skeleton: a part of its own costs a request and an object
+for a few bytes that compress away in the skeleton anyway."""
 
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 _DECODER = JSONDecoder()
@@ -60,6 +64,8 @@ def split(data: bytes) -> Split | None:
     parts: dict[str, bytes] = {}
     at = 0
     for start, end in spans:
+        if end - start < MIN_PART_CHARS:
+            continue
         skeleton.append(text[at:start])
         raw = text[start:end].encode("utf-8")
         digest = hashlib.sha256(raw).hexdigest()

@@ -459,7 +459,8 @@ class Archive:
         if self.moto is not None:
             bucket = new_bucket(self.moto)
             with self.moto.client() as s3:
-                for key in self.objects():
+                pages = s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket)
+                for key in (item["Key"] for page in pages for item in page.get("Contents", [])):
                     source = {"Bucket": self.bucket, "Key": key}
                     s3.copy_object(Bucket=bucket, Key=key, CopySource=source)
         if self.postgres is not None:
