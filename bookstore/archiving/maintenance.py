@@ -19,6 +19,7 @@ from sqlalchemy.exc import DatabaseError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookstore.archiving.annotations import load_annotations
+from bookstore.archiving.part_collection import collect_parts, find_garbage
 from bookstore.archiving.version_objects import bounded, read_version
 from bookstore.core import keys
 from bookstore.core.changes import RENAME, Change, follow
@@ -290,6 +291,10 @@ async def verify(
             tick()
 
     await bounded(chosen, check)
+    garbage = await find_garbage(store, workspace)
+    for info in garbage.parts:
+        detail = "a part no version names, past its grace period; the next prune deletes it"
+        report.problems.append(Problem("orphan", info.key, detail))
     report.problems.sort(key=lambda problem: (problem.kind, problem.store_key))
     return report
 
@@ -380,11 +385,13 @@ async def prune(
     *,
     tick: Tick = _no_tick,
 ) -> int:
-    """Remove what ``plans`` drop (see ``Pruner``); how many versions went."""
+    """Remove what ``plans`` drop (see ``Pruner``), then the parts no version names any
+    more (``collect_parts``); how many versions went."""
     pruner = Pruner(store, index, workspace, tick=tick)
     async for plan in plans:
         await pruner.add(plan)
     await pruner.flush()
+    await collect_parts(store, workspace)
     return pruner.removed
 
 

@@ -38,6 +38,7 @@ from bookstore.store.base import Store, StoredObject
 __all__ = [
     "PACK_AT_MOST",
     "bounded",
+    "clock",
     "put_version",
     "read_epochs",
     "read_manifest_of",
@@ -54,6 +55,9 @@ _KNOWN_AT_MOST = 200_000
 """Parts remembered per workspace: a few megabytes of digests."""
 
 T = TypeVar("T")
+
+clock: Callable[[], float] = time.time
+"""Where writers and prune read the time that numbers epochs (tests move it)."""
 
 
 async def bounded(items: Iterable[T], work: Callable[[T], Awaitable[None]]) -> None:
@@ -145,11 +149,11 @@ async def _put_parts(store: Store, workspace: str, pieces: Split) -> bytes:
     """
     epochs = await _epochs_for_writing(store, workspace)
     for _ in range(_EPOCH_ATTEMPTS):
-        epoch = epochs.of(time.time())
+        epoch = epochs.of(clock())
         known = await _known_parts(store, workspace, epoch)
         missing = [digest for digest in pieces.parts if digest not in known.digests]
         await bounded(missing, partial(_put_part, store, workspace, known, pieces))
-        if epochs.of(time.time()) == epoch:
+        if epochs.of(clock()) == epoch:
             return await asyncio.to_thread(manifest_body, pieces, epoch)
     raise StoreUnavailable(
         f"epochs of {epochs.seconds} seconds in {keys.epochs_key(workspace)} are too short "

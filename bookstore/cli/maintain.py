@@ -12,6 +12,7 @@ from bookstore.cli.options import json_option, pass_runtime
 from bookstore.cli.runtime import Runtime, json_list, local_time, print_json, progress, run
 
 if TYPE_CHECKING:
+    from bookstore.archiving.part_collection import Garbage
     from bookstore.core.retention import Decision, RetentionPolicy
 
 __all__ = ["COMMANDS"]
@@ -164,6 +165,7 @@ def prune_command(
       bookstore-history prune --keep-within 30d --keep-monthly 12 --path 'reports/*'
     """
     from bookstore.archiving.maintenance import Pruner, finish_interrupted_prunes, plan_prune
+    from bookstore.archiving.part_collection import collect_parts
     from bookstore.core.retention import EmptyPolicy, RetentionPolicy
     from bookstore.index import queries
 
@@ -174,8 +176,9 @@ def prune_command(
     if policy.is_empty:
         raise EmptyPolicy()
 
-    async def work() -> tuple[int, int]:
-        """Decide and remove path by path, printing as it goes: memory holds one path."""
+    async def work() -> tuple[int, int, Garbage | None]:
+        """Decide and remove path by path, printing as it goes: memory holds one path;
+        then delete the parts no version names any more."""
         async with runtime.open() as opened:
             if not dry_run:
                 await finish_interrupted_prunes(opened.store, opened.index, opened.workspace)
@@ -194,15 +197,21 @@ def prune_command(
                     if not dry_run:
                         await pruner.add(plan)
                 await pruner.flush()
-            return decided, dropped
+            if dry_run:
+                return decided, dropped, None
+            return decided, dropped, await collect_parts(opened.store, opened.workspace)
 
-    decided, dropped = run(work())
+    decided, dropped, freed = run(work())
     if as_json:
         return
-    if dry_run:
+    if freed is None:
         click.echo(f"would remove {dropped} of {decided} versions (dry run)")
-    else:
-        click.echo(f"removed {dropped} of {decided} versions")
+        return
+    click.echo(f"removed {dropped} of {decided} versions")
+    if freed.parts:
+        click.echo(
+            f"freed {len(freed.parts)} parts no remaining version uses ({freed.bytes} bytes)"
+        )
 
 
 @contextmanager

@@ -1,0 +1,334 @@
+"""Prune frees the parts no version names, and never one a version still needs.
+
+In-process, on a real local store and SQLite index, with the epoch clock moved
+by the test (``version_objects.clock``): the races the protocol guards against
+(``docs/storage.md``) are set up step by step instead of hoped for. Two real
+servers racing a real prune are in ``test_part_collection_e2e.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from collections.abc import Mapping
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from bookstore.archiving import version_objects
+from bookstore.archiving.archiver import archive_record
+from bookstore.archiving.maintenance import finish_interrupted_prunes, plan_prune, prune, verify
+from bookstore.archiving.part_collection import collect_parts, find_garbage
+from bookstore.core import keys
+from bookstore.core.body import Body
+from bookstore.core.epochs import Epochs
+from bookstore.core.record import ArchiveRecord, HashedRecord
+from bookstore.core.retention import RetentionPolicy
+from bookstore.core.version_format import decompress
+from bookstore.history import History
+from bookstore.index import IndexDatabase, queries
+from bookstore.store.base import Store
+from bookstore.store.local import LocalStore
+from tests.support.delegating_store import DelegatingStore
+
+WS = "w"
+EPOCH = 3600
+LONG = "# long enough to be a part of its own\n" * 10
+SAVED_AT = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+def notebook(*cells: str) -> bytes:
+    """A notebook whose cells each become a part: ``cells`` name them."""
+    return json.dumps(
+        {
+            "cells": [
+                {"cell_type": "markdown", "metadata": {}, "source": f"{name}\n{LONG}"}
+                for name in cells
+            ],
+            "metadata": {},
+            "nbformat": 4,
+            "nbformat_minor": 5,
+        },
+        indent=1,
+    ).encode()
+
+
+class Archive:
+    """A local store and a SQLite index under one directory, with the epoch clock."""
+
+    def __init__(self, base: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.base = base
+        self.store: Store = LocalStore(base / "store")
+        self.index = IndexDatabase(f"sqlite+aiosqlite:///{base / 'index.sqlite'}")
+        self.now = 10 * EPOCH + 1.0
+        self.saves = 0
+        monkeypatch.setattr(version_objects, "clock", lambda: self.now)
+
+    async def open(self) -> Archive:
+        await self.index.migrate()
+        await self.store.put(keys.epochs_key(WS), Epochs(EPOCH).to_json(), {})
+        return self
+
+    def at_epoch(self, epoch: int) -> None:
+        self.now = epoch * EPOCH + 1.0
+
+    async def save(self, path: str, content: bytes, store: Store | None = None) -> None:
+        self.saves += 1
+        record = ArchiveRecord(path, content, SAVED_AT + timedelta(seconds=self.saves))
+        await archive_record(store or self.store, self.index, WS, HashedRecord.of(record))
+
+    async def prune(self, store: Store | None = None, keep_last: int = 1) -> int:
+        store = store or self.store
+        await finish_interrupted_prunes(store, self.index, WS)
+        plans = plan_prune(self.index, WS, RetentionPolicy(keep_last=keep_last))
+        return await prune(store, self.index, WS, plans)
+
+    async def contents(self) -> dict[str, list[bytes]]:
+        """Every indexed version's bytes, read back and checked, by path."""
+        history = History(self.store, self.index, WS)
+        found: dict[str, list[bytes]] = {}
+        async with self.index.reading() as session:
+            rows = await queries.workspace_versions(session, WS)
+        for row in sorted(rows, key=lambda row: (row.path, row.number)):
+            found.setdefault(row.path, []).append(await history.read(row))
+        return found
+
+    def parts(self) -> set[str]:
+        """The cell names of every part the store keeps, with its epoch."""
+        found = set()
+        for file in (self.base / "store" / "data" / WS / "@parts").rglob("*.zst"):
+            text = decompress(file.read_bytes(), 1 << 20).decode()
+            found.add(f"{json.loads(text).splitlines()[0]}@{file.parent.name}")
+        return found
+
+    async def assert_whole_and_clean(self) -> None:
+        """``verify`` finds every version whole and no part past its grace period unnamed."""
+        report = await verify(self.store, self.index, WS)
+        assert report.ok, report.problems
+
+    async def close(self) -> None:
+        await self.index.close()
+        await self.store.close()
+
+    async def __aenter__(self) -> Archive:
+        return await self.open()
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
+
+@pytest.fixture
+def archive_dir(tmp_path: Path) -> Path:
+    return tmp_path / "archive"
+
+
+async def test_parts_no_version_names_are_freed_once_their_epoch_is_two_epochs_old(
+    archive_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with Archive(archive_dir, monkeypatch) as archive:
+        await archive.save("x.ipynb", notebook("A", "B"))
+        await archive.save("x.ipynb", notebook("A", "C"))
+        await archive.save("x.ipynb", notebook("A", "D"))
+        assert archive.parts() == {"A@10", "B@10", "C@10", "D@10"}
+
+        archive.at_epoch(11)
+        assert await archive.prune() == 2
+        assert archive.parts() == {"A@10", "B@10", "C@10", "D@10"}, "still in its grace period"
+        await archive.assert_whole_and_clean()
+
+        archive.at_epoch(12)
+        assert await archive.prune() == 0
+        assert archive.parts() == {"A@10", "D@10"}
+        assert await archive.contents() == {"x.ipynb": [notebook("A", "D")]}
+        await archive.assert_whole_and_clean()
+
+
+async def test_verify_names_a_part_left_past_its_grace_period(
+    archive_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with Archive(archive_dir, monkeypatch) as archive:
+        await archive.save("x.ipynb", notebook("A", "B"))
+        await archive.save("x.ipynb", notebook("A"))
+        archive.at_epoch(11)
+        await archive.prune()  # B is unnamed, and kept: its epoch is not collectable yet
+        archive.at_epoch(12)
+
+        report = await verify(archive.store, archive.index, WS)
+
+        assert [(problem.kind, problem.detail) for problem in report.problems] == [
+            ("orphan", "a part no version names, past its grace period; the next prune deletes it")
+        ]
+        assert "/@parts/10/" in report.problems[0].store_key
+
+
+class PausedVersionWrites(DelegatingStore):
+    """Holds every version object's put (not a part's) until ``release`` is set."""
+
+    def __init__(self, inner: Store) -> None:
+        super().__init__(inner)
+        self.arrived = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def put(
+        self, key: str, data: Body, metadata: Mapping[str, str], *, overwrite: bool = False
+    ) -> None:
+        if "/@parts/" not in key:
+            self.arrived.set()
+            await self.release.wait()
+        await super().put(key, data, metadata, overwrite=overwrite)
+
+
+async def test_a_part_reused_by_a_version_still_being_written_survives_a_prune(
+    archive_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with Archive(archive_dir, monkeypatch) as archive:
+        await archive.save("x.ipynb", notebook("A", "B"))
+        await archive.save("x.ipynb", notebook("C"))
+        paused = PausedVersionWrites(archive.store)
+        writer = asyncio.create_task(archive.save("y.ipynb", notebook("A", "E"), store=paused))
+        await asyncio.wait_for(paused.arrived.wait(), 10)  # A reused, E written, no manifest yet
+
+        # The latest moment the protocol allows a prune beside this writer: the next epoch.
+        archive.at_epoch(11)
+        assert await archive.prune() == 1  # x's first version, the only one naming A
+        assert "A@10" in archive.parts()
+        paused.release.set()
+        await asyncio.wait_for(writer, 10)
+
+        archive.at_epoch(12)
+        await archive.prune()
+        assert archive.parts() == {"A@10", "C@10", "E@10"}
+        assert await archive.contents() == {
+            "x.ipynb": [notebook("C")],
+            "y.ipynb": [notebook("A", "E")],
+        }
+        await archive.assert_whole_and_clean()
+
+
+class EpochEndsDuringParts(DelegatingStore):
+    """Moves the clock to the next epoch while the first part is written."""
+
+    def __init__(self, inner: Store, archive: Archive) -> None:
+        super().__init__(inner)
+        self.archive = archive
+        self.moved = False
+
+    async def put(
+        self, key: str, data: Body, metadata: Mapping[str, str], *, overwrite: bool = False
+    ) -> None:
+        await super().put(key, data, metadata, overwrite=overwrite)
+        if "/@parts/" in key and not self.moved:
+            self.moved = True
+            self.archive.at_epoch(11)
+
+
+async def test_a_version_whose_epoch_ends_while_its_parts_are_written_is_written_in_the_next(
+    archive_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with Archive(archive_dir, monkeypatch) as archive:
+        await archive.save(
+            "x.ipynb", notebook("A", "B"), store=EpochEndsDuringParts(archive.store, archive)
+        )
+
+        assert archive.parts() >= {"A@11", "B@11"}
+        archive.at_epoch(13)
+        await archive.prune()
+        assert archive.parts() == {"A@11", "B@11"}
+        assert await archive.contents() == {"x.ipynb": [notebook("A", "B")]}
+
+
+async def test_an_unreadable_manifest_stops_every_part_from_being_freed(
+    archive_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with Archive(archive_dir, monkeypatch) as archive:
+        await archive.save("x.ipynb", notebook("A", "B"))
+        await archive.save("x.ipynb", notebook("C"))
+        await archive.save("x.ipynb", notebook("D"))
+        async with archive.index.reading() as session:
+            damaged = (await queries.workspace_versions(session, WS))[-1].store_key
+        (archive.base / "store" / "data" / damaged).write_bytes(b"not a manifest")
+        archive.at_epoch(12)
+
+        garbage = await find_garbage(archive.store, WS)
+        freed = await collect_parts(archive.store, WS)
+
+        assert (garbage.parts, garbage.unreadable) == ([], [damaged])
+        assert freed.parts == []
+        assert archive.parts() == {"A@10", "B@10", "C@10", "D@10"}
+
+
+class Killed(Exception):
+    """The prune process dying: nothing after it runs."""
+
+
+class KilledAtDelete(DelegatingStore):
+    """Dies at the ``at``-th delete (counting from 0), before making it; counts deletes."""
+
+    def __init__(self, inner: Store, at: int | None) -> None:
+        super().__init__(inner)
+        self.at = at
+        self.deletes = 0
+
+    async def delete(self, key: str) -> None:
+        if self.deletes == self.at:
+            raise Killed(key)
+        self.deletes += 1
+        await super().delete(key)
+
+
+async def fill(archive: Archive) -> None:
+    """Two paths whose versions share parts across paths and across versions."""
+    await archive.save("x.ipynb", notebook("A", "B"))
+    await archive.save("y.ipynb", notebook("A", "C"))
+    await archive.save("x.ipynb", notebook("A", "D"))
+    await archive.save("y.ipynb", notebook("B", "E"))
+    await archive.save("x.ipynb", notebook("F"))
+
+
+async def test_a_prune_killed_at_every_step_loses_nothing_and_leaves_no_garbage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base = await Archive(tmp_path / "base", monkeypatch).open()
+    await fill(base)
+    await base.close()
+    expected = {"x.ipynb": [notebook("F")], "y.ipynb": [notebook("B", "E")]}
+
+    async def prune_killed_at(step: int | None) -> int:
+        """Prune a copy of ``base``, killed at ``step``, then again; how many deletes
+        the first run made."""
+        copy = tmp_path / f"killed-at-{step}"
+        shutil.copytree(base.base, copy)
+        archive = await Archive(copy, monkeypatch).open()
+        archive.at_epoch(12)
+        killing = KilledAtDelete(archive.store, step)
+        try:
+            await archive.prune(store=killing)
+        except Killed:
+            assert step is not None
+        await archive.prune()
+        assert await archive.contents() == expected, f"killed at step {step}"
+        assert archive.parts() == {"B@10", "E@10", "F@10"}, f"killed at step {step}"
+        await archive.assert_whole_and_clean()
+        await archive.close()
+        return killing.deletes
+
+    steps = await prune_killed_at(None)
+    assert steps == 3 + 3  # three versions, then three parts (A, C, D)
+    for step in range(steps):
+        await prune_killed_at(step)
+
+
+def test_epochs_are_read_from_the_store_and_refuse_nonsense() -> None:
+    assert Epochs.from_json(b'{"seconds": 2}') == Epochs(2)
+    for bad in (b"", b"[]", b'{"seconds": 0}', b'{"seconds": 1.5}', b'{"seconds": true}'):
+        with pytest.raises(ValueError, match="epoch"):
+            Epochs.from_json(bad)
+    epochs = Epochs(10)
+    assert (epochs.of(0), epochs.of(9.99), epochs.of(10)) == (0, 0, 1)
+    assert not epochs.collectable(5, now=69.9)
+    assert epochs.collectable(5, now=70)
