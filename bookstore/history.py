@@ -86,6 +86,7 @@ def describe_path(summary: queries.PathSummary, exists: bool) -> dict[str, Any]:
         "versions": summary.versions,
         "latest_queued_at": summary.latest_queued_at.isoformat(),
         "total_bytes": summary.total_bytes,
+        "stored_bytes": summary.stored_bytes,
         "exists": exists,
     }
 
@@ -217,6 +218,11 @@ class History:
         """How many versions another workspace of the same index holds."""
         async with self.index.reading() as session:
             return await queries.count_versions(session, workspace)
+
+    async def storage(self) -> queries.StorageTotals:
+        """The workspace's versions, the bytes they saved and what they cost in the store."""
+        async with self.index.reading() as session:
+            return await queries.storage_totals(session, self.workspace)
 
     async def stats(self, by: str, path: str | None) -> list[dict[str, Any]]:
         """Versions, bytes and archive latency per path or per UTC day, under the view's root."""

@@ -165,7 +165,7 @@ async def store_and_index(
         if reserved.number is None:
             return None
         try:
-            await put_version(store, workspace, key, hashed, reserved.number)
+            stored_size = await put_version(store, workspace, key, hashed, reserved.number)
         except Exception as exc:
             # A key taken, or one the store can never hold: no version will use the number.
             if isinstance(exc, ObjectConflict) or unarchivable_reason(exc) is not None:
@@ -184,6 +184,7 @@ async def store_and_index(
             workspace=workspace,
             store_key=key,
             size=hashed.size,
+            stored_size=stored_size,
             sha256=hashed.sha256,
             queued_at=queued_time,
             archived_at=datetime.now(timezone.utc),

@@ -20,11 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookstore.archiving.annotations import load_annotations
 from bookstore.archiving.part_collection import collect_parts, find_garbage
-from bookstore.archiving.version_objects import bounded, read_version
+from bookstore.archiving.version_objects import bounded, read_manifest_of, read_version
 from bookstore.core import keys
 from bookstore.core.changes import RENAME, Change, follow
 from bookstore.core.errors import CorruptVersion, ObjectNotFound
 from bookstore.core.retention import Decision, RetentionPolicy, VersionInfo, decide
+from bookstore.core.version_format import PACKED, Manifest
 from bookstore.index import IndexDatabase, Version, path_changes, queries
 from bookstore.store.base import ObjectInfo, Store
 
@@ -77,6 +78,7 @@ class _Found(NamedTuple):
     recorded_number: int | None
     size: int
     """The size of the bytes saved (the object's own, unless it holds them packed)."""
+    packed: bool
 
 
 async def _replay_changes(
@@ -120,11 +122,18 @@ async def reindex(
     annotated: dict[str, str] = {}
     changes: dict[str, Change] = {}
 
+    part_sizes: dict[tuple[int, str], int] = {}
+
     async def inspect(info: ObjectInfo) -> None:
         try:
             parsed = keys.parse_version_key(workspace, info.key)
+            part = keys.parse_part_key(workspace, info.key)
             annotations_of = keys.parse_annotations_key(workspace, info.key)
-            if annotations_of is not None:
+            if part is not None:
+                part_sizes[part] = info.size
+            elif info.key == keys.epochs_key(workspace):
+                pass  # how long the parts' epochs are: nothing to index
+            elif annotations_of is not None:
                 annotated[annotations_of] = info.key
             elif keys.parse_change_key(workspace, info.key):
                 change = Change.from_json((await store.get(info.key)).data)
@@ -156,7 +165,8 @@ async def reindex(
         renames = await _replay_changes(session, workspace, changes)
         indexed = await queries.workspace_versions(session, workspace)
         taken = {(row.path, row.number) for row in indexed}
-        await queries.add_versions(session, _numbered(workspace, new, taken, renames))
+        stored_sizes = await _stored_sizes(store, new, part_sizes)
+        await queries.add_versions(session, _numbered(workspace, new, taken, renames, stored_sizes))
         for path, key in annotated.items():
             for number, note in (await load_annotations(store, key)).items():
                 await queries.set_annotation(
@@ -174,11 +184,40 @@ async def _describe(store: Store, info: ObjectInfo, key: keys.VersionKey) -> _Fo
     if sha256 is None:  # only whole objects, from releases that wrote no metadata
         sha256 = hashlib.sha256((await store.get(info.key)).data).hexdigest()
     size = recorded.size if recorded.size is not None else info.size
-    return _Found(info, key, sha256, recorded.number, size)
+    return _Found(info, key, sha256, recorded.number, size, recorded.format == PACKED)
+
+
+async def _stored_sizes(
+    store: Store, new: list[_Found], part_sizes: dict[tuple[int, str], int]
+) -> dict[str, int]:
+    """What each new version costs in the store: its object, and each part it is the
+    first of them (in save order) to name, as when they were archived."""
+    manifests: dict[str, Manifest | None] = {}
+
+    async def read(item: _Found) -> None:
+        try:
+            manifests[item.info.key] = await read_manifest_of(store, item.info.key)
+        except (ObjectNotFound, CorruptVersion):
+            manifests[item.info.key] = None  # verify reports it; it costs its object
+
+    await bounded([item for item in new if item.packed], read)
+    claimed: set[tuple[int, str]] = set()
+    sizes = {}
+    for item in sorted(new, key=lambda item: item.key.queued_time):
+        manifest = manifests.get(item.info.key)
+        named = set() if manifest is None else {(manifest.epoch, d) for d in manifest.parts()}
+        first = named - claimed
+        claimed |= first
+        sizes[item.info.key] = item.info.size + sum(part_sizes.get(part, 0) for part in first)
+    return sizes
 
 
 def _numbered(
-    workspace: str, new: list[_Found], taken: set[tuple[str, int]], renames: list[Change]
+    workspace: str,
+    new: list[_Found],
+    taken: set[tuple[str, int]],
+    renames: list[Change],
+    stored_sizes: dict[str, int],
 ) -> list[Version]:
     """Rows for objects the index lacks, named and numbered as when they were archived,
     and as the renames made since have named and numbered them.
@@ -211,6 +250,7 @@ def _numbered(
                 number=numbers[item.info.key],
                 store_key=item.info.key,
                 size=item.size,
+                stored_size=stored_sizes[item.info.key],
                 sha256=item.sha256,
                 queued_at=item.key.queued_time,
                 archived_at=item.info.modified,

@@ -118,30 +118,35 @@ async def _epochs_for_writing(store: Store, workspace: str) -> Epochs:
 
 async def put_version(
     store: Store, workspace: str, key: str, hashed: HashedRecord, number: int
-) -> None:
+) -> int:
     """Write version ``number`` of a save at ``key``: its parts first, then the object
-    naming them, so that a version in the store never lacks a part."""
+    naming them, so that a version in the store never lacks a part. How many bytes
+    it added to the store: its object, and the parts no version had kept before."""
     body = hashed.body
     if not isinstance(body, bytes) or len(body) > PACK_AT_MOST:
         await store.put(key, body, keys.version_metadata(hashed, number))
-        return
+        return hashed.size
     pieces = await asyncio.to_thread(cut, body, is_notebook_path(hashed.filepath))
+    parts_size = 0
     if pieces is None:
         form, data = COMPRESSED, await asyncio.to_thread(compress, body)
     else:
-        form, data = PACKED, await _put_parts(store, workspace, pieces)
+        form = PACKED
+        data, parts_size = await _put_parts(store, workspace, pieces)
     try:
         await store.put(key, data, keys.version_metadata(hashed, number, form))
     except ObjectConflict:
         # A replay after a crash finds the object it wrote, perhaps in another form (an
         # earlier release wrote it whole): the same sha256 is the same save.
-        recorded = keys.parse_version_metadata((await store.head(key)).metadata)
-        if recorded.sha256 != hashed.sha256:
+        existing = await store.head(key)
+        if keys.parse_version_metadata(existing.metadata).sha256 != hashed.sha256:
             raise
+    return len(data) + parts_size
 
 
-async def _put_parts(store: Store, workspace: str, pieces: Split) -> bytes:
-    """Make sure the store holds every part in the current epoch; the manifest naming them.
+async def _put_parts(store: Store, workspace: str, pieces: Split) -> tuple[bytes, int]:
+    """Make sure the store holds every part in the current epoch; the manifest naming
+    them, and the bytes of the parts written.
 
     The manifest is returned only while the epoch the parts were checked in is still
     the current one, which leaves a whole epoch to write it before a prune may
@@ -152,9 +157,11 @@ async def _put_parts(store: Store, workspace: str, pieces: Split) -> bytes:
         epoch = epochs.of(clock())
         known = await _known_parts(store, workspace, epoch)
         missing = [digest for digest in pieces.parts if digest not in known.digests]
-        await bounded(missing, partial(_put_part, store, workspace, known, pieces))
+        written: list[int] = []
+        put = partial(_put_part, store, workspace, known, pieces, written)
+        await bounded(missing, put)
         if epochs.of(clock()) == epoch:
-            return await asyncio.to_thread(manifest_body, pieces, epoch)
+            return await asyncio.to_thread(manifest_body, pieces, epoch), sum(written)
     raise StoreUnavailable(
         f"epochs of {epochs.seconds} seconds in {keys.epochs_key(workspace)} are too short "
         "to write a version in"
@@ -162,10 +169,11 @@ async def _put_parts(store: Store, workspace: str, pieces: Split) -> bytes:
 
 
 async def _put_part(
-    store: Store, workspace: str, known: _KnownParts, pieces: Split, digest: str
+    store: Store, workspace: str, known: _KnownParts, pieces: Split, written: list[int], digest: str
 ) -> None:
     data = await asyncio.to_thread(compress, pieces.parts[digest])
     await store.put(keys.part_key(workspace, known.epoch, digest), data, {})
+    written.append(len(data))
     if len(known.digests) >= _KNOWN_AT_MOST:
         known.digests.clear()
     known.digests.add(digest)

@@ -84,18 +84,19 @@ def list_command(
                     print_json([describe_path(summary, exists) for summary, exists in found])
                     return
                 print_table(
-                    ["path", "versions", "latest save", "bytes", "file"],
+                    ["path", "versions", "latest save", "bytes", "stored", "file"],
                     [
                         (
                             s.path,
                             s.versions,
                             local_time(s.latest_queued_at),
                             s.total_bytes,
+                            s.stored_bytes,
                             "" if exists else "deleted",
                         )
                         for s, exists in found
                     ],
-                    right=["versions", "bytes"],
+                    right=["versions", "bytes", "stored"],
                 )
                 return
             name = normalize_path(path)
@@ -246,10 +247,12 @@ def diff_command(runtime: Runtime, path: str, v1: int, v2: int | None, as_json: 
 @json_option
 @pass_runtime
 def stats_command(runtime: Runtime, path: str | None, by: str, as_json: bool) -> None:
-    """Versions, bytes and archive latency (count, p50, p95, max).
+    """Versions, bytes saved and stored, and archive latency (count, p50, p95, max).
 
-    Latency is the time from a save to its version being indexed, read from
-    the archive_latency view. Days are UTC days.
+    "bytes" is what the saves wrote; "stored" is what their versions cost in the
+    store (each part counted once, against the version that first kept it), and
+    "ratio" the one over the other. Latency is the time from a save to its
+    version being indexed, read from the archive_latency view. Days are UTC days.
 
     \b
     Examples:
@@ -267,19 +270,28 @@ def stats_command(runtime: Runtime, path: str | None, by: str, as_json: bool) ->
     if as_json:
         print_json(groups)
         return
-    print_table(
-        [by, "versions", "bytes", "p50 ms", "p95 ms", "max ms"],
-        [
-            (
-                g["group"],
-                g["versions"],
-                g["bytes"],
-                *(f"{g[k]:.0f}" for k in ("p50_ms", "p95_ms", "max_ms")),
-            )
-            for g in groups
-        ],
-        right=["versions", "bytes", "p50 ms", "p95 ms", "max ms"],
-    )
+    rows = [
+        (
+            g["group"],
+            g["versions"],
+            g["bytes"],
+            g["stored_bytes"],
+            _ratio(g["stored_bytes"], g["bytes"]),
+            *(f"{g[k]:.0f}" for k in ("p50_ms", "p95_ms", "max_ms")),
+        )
+        for g in groups
+    ]
+    if len(groups) > 1:
+        logical, stored = sum(g["bytes"] for g in groups), sum(g["stored_bytes"] for g in groups)
+        versions = sum(g["versions"] for g in groups)
+        rows.append(("total", versions, logical, stored, _ratio(stored, logical), "", "", ""))
+    columns = ["versions", "bytes", "stored", "ratio", "p50 ms", "p95 ms", "max ms"]
+    print_table([by, *columns], rows, right=columns)
+
+
+def _ratio(stored: int, logical: int) -> str:
+    """Stored bytes over saved bytes, as people read it: ``0.048x``."""
+    return f"{stored / logical:.3f}x" if logical else ""
 
 
 @click.command("sql")
@@ -291,7 +303,8 @@ def sql_command(runtime: Runtime, query: str, as_csv: bool, as_json: bool) -> No
     """Run a read-only SQL query against the index.
 
     The connection itself is read-only: a statement that writes is refused by
-    the database. Tables: versions; view: archive_latency (see docs/index-schema.md).
+    the database. Tables: versions; views: archive_latency, storage_by_path (see
+    docs/index-schema.md).
 
     \b
     Examples:

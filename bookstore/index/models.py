@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, Index, String, Text, UniqueConstraint, types
+from sqlalchemy import BigInteger, DateTime, Dialect, Index, String, Text, UniqueConstraint, types
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
@@ -73,6 +73,8 @@ class Version(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     queued_at: Mapped[datetime] = mapped_column(UTCDateTime())
     archived_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    stored_size: Mapped[int | None] = mapped_column(BigInteger(), default=None)
+    """The bytes the version added to the store: its object and the parts it first kept."""
     label: Mapped[str | None] = mapped_column(String(1024), default=None)
     pinned: Mapped[bool] = mapped_column(default=False)
 

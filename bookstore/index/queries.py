@@ -181,6 +181,7 @@ async def add_version(
     sha256: str,
     queued_at: datetime,
     archived_at: datetime,
+    stored_size: int | None = None,
 ) -> Version:
     """Index a stored object under the path and number reserved for it, which a rename
     made since may have changed (once: a replay returns the row)."""
@@ -201,6 +202,7 @@ async def add_version(
         "number": number,
         "store_key": store_key,
         "size": size,
+        "stored_size": stored_size,
         "sha256": sha256,
         "queued_at": queued_at,
         "archived_at": archived_at,
@@ -228,6 +230,32 @@ class PathSummary(NamedTuple):
     versions: int
     latest_queued_at: datetime
     total_bytes: int
+    stored_bytes: int
+    """What its versions cost in the store (``Version.stored_size``)."""
+
+
+class StorageTotals(NamedTuple):
+    """A workspace's versions, the bytes they saved, and what they cost in the store."""
+
+    versions: int
+    total_bytes: int
+    stored_bytes: int
+
+    def describe(self) -> dict[str, Any]:
+        ratio = self.stored_bytes / self.total_bytes if self.total_bytes else None
+        return {**self._asdict(), "ratio": ratio}
+
+
+_STORED_SIZE = func.coalesce(Version.stored_size, Version.size)
+
+
+async def storage_totals(session: AsyncSession, workspace: str) -> StorageTotals:
+    """The workspace's versions, bytes saved and bytes stored."""
+    query = select(func.count(), func.sum(Version.size), func.sum(_STORED_SIZE)).where(
+        Version.workspace == workspace
+    )
+    count, logical, stored = (await session.execute(query)).one()
+    return StorageTotals(count, int(logical or 0), int(stored or 0))
 
 
 def _under(folder: str | None) -> list[ColumnElement[bool]]:
@@ -261,12 +289,15 @@ async def list_paths(
     ``under``: only the paths in that folder."""
     latest = func.max(Version.queued_at)
     query = (
-        select(Version.path, func.count(), latest, func.sum(Version.size))
+        select(Version.path, func.count(), latest, func.sum(Version.size), func.sum(_STORED_SIZE))
         .where(Version.workspace == workspace, *_window(since, until), *_under(under))
         .group_by(Version.path)
     )
     rows = await session.execute(query.order_by(latest.desc(), Version.path))
-    return [PathSummary(path, count, when, int(size)) for path, count, when, size in rows]
+    return [
+        PathSummary(path, count, when, int(size), int(stored))
+        for path, count, when, size, stored in rows
+    ]
 
 
 async def list_versions(
@@ -331,8 +362,8 @@ async def archive_stats(
     path: str | None = None,
     under: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Versions, bytes and archive latency per path or per UTC day, from ``archive_latency``;
-    ``under``: only of the paths in that folder.
+    """Versions, bytes saved, bytes stored (and their ratio) and archive latency per path
+    or per UTC day, from ``archive_latency``; ``under``: only of the paths in that folder.
 
     Percentiles are computed here rather than in SQL, which has no portable
     percentile function across SQLite and PostgreSQL.
@@ -350,26 +381,30 @@ async def archive_stats(
         & (latency.c.version == Version.number)
     )
     query = (
-        select(Version.path, Version.queued_at, Version.size, latency.c.latency_ms)
+        select(Version.path, Version.queued_at, Version.size, _STORED_SIZE, latency.c.latency_ms)
         .join(latency, same_version)
         .where(Version.workspace == workspace, *_under(under))
     )
     if path is not None:
         query = query.where(Version.path == path)
-    groups: dict[str, tuple[list[float], list[int]]] = {}
-    for row_path, queued_at, size, latency_ms in await session.execute(query):
+    groups: dict[str, tuple[list[float], list[int], list[int]]] = {}
+    for row_path, queued_at, size, stored, latency_ms in await session.execute(query):
         key = row_path if by == "path" else queued_at.date().isoformat()
-        latencies, sizes = groups.setdefault(key, ([], []))
+        latencies, sizes, stored_sizes = groups.setdefault(key, ([], [], []))
         latencies.append(float(latency_ms))
         sizes.append(size)
+        stored_sizes.append(stored)
     result = []
-    for key, (latencies, sizes) in sorted(groups.items()):
+    for key, (latencies, sizes, stored_sizes) in sorted(groups.items()):
         latencies.sort()
+        logical, stored = sum(sizes), sum(stored_sizes)
         result.append(
             {
                 "group": key,
                 "versions": len(latencies),
-                "bytes": sum(sizes),
+                "bytes": logical,
+                "stored_bytes": stored,
+                "ratio": stored / logical if logical else None,
                 "p50_ms": _percentile(latencies, 0.50),
                 "p95_ms": _percentile(latencies, 0.95),
                 "max_ms": latencies[-1],

@@ -84,7 +84,9 @@ class StatusHandler(BookstoreHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        self.finish(self.services.status(self.contents_manager))
+        status = self.services.status(self.contents_manager)
+        status["storage"] = await self.services.storage()
+        self.finish(status)
 
 
 class PathsHandler(BookstoreHandler):

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from jupyter_server.services.contents.manager import AsyncContentsManager
+from sqlalchemy.exc import SQLAlchemyError
 
 from bookstore._version import __version__
 from bookstore.archiving.archiver import Archiver
 from bookstore.archiving.thinning import ScheduledThinning
 from bookstore.config import BookstoreSettings
-from bookstore.core.errors import InvalidPath
+from bookstore.core.errors import BookstoreError, InvalidPath
 from bookstore.core.keys import normalize_path
 from bookstore.history import History
 from bookstore.server.events import VersionEvents
@@ -107,6 +108,14 @@ class BookstoreServices:
                 "thinning": self._thinning_status(),
             },
         }
+
+    async def storage(self) -> dict[str, Any] | None:
+        """The versions, bytes saved and bytes stored of the workspace, for the status;
+        ``None`` while the index cannot say (the status is read most in an outage)."""
+        try:
+            return (await self.history.storage()).describe()
+        except (BookstoreError, SQLAlchemyError):
+            return None
 
     def _outbox_status(self) -> dict[str, Any]:
         """How full the outbox is, and whether saves went unkept, in words."""
