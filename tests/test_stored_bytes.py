@@ -50,7 +50,7 @@ async def test_bytes_stored_are_a_fraction_of_bytes_saved_everywhere_they_are_sh
         ).fetchall()
 
     by_path = {p["path"]: (p["versions"], p["total_bytes"], p["stored_bytes"]) for p in paths}
-    assert status["versions"] == 10 and status["total_bytes"] == saved
+    assert (status["versions"], status["total_bytes"]) == (10, saved)
     assert status["stored_bytes"] == sum(stored for _, _, stored in by_path.values())
     assert status["ratio"] == status["stored_bytes"] / saved
     plots_versions, plots_saved, plots_stored = by_path["plots.ipynb"]
