@@ -29,7 +29,7 @@ __all__ = ["IndexDatabase", "migrations_dir"]
 
 T = TypeVar("T")
 
-SCHEMA_REVISION = "0005"
+SCHEMA_REVISION = "0006"
 """The newest migration; when the database is there already, Alembic is not even imported."""
 _WRITE_OPTION = "bookstore_write"
 """Execution option of write transactions: ``"write"``, or ``"durable"`` for those that

@@ -84,9 +84,8 @@ class StatusHandler(BookstoreHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        status = self.services.status(self.contents_manager)
-        status["storage"] = await self.services.storage()
-        self.finish(status)
+        storage = await self.services.storage()
+        self.finish(self.services.status(self.contents_manager, storage))
 
 
 class PathsHandler(BookstoreHandler):

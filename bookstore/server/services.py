@@ -7,6 +7,7 @@ checkpoints never see the extension itself.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,9 @@ from bookstore.core.keys import normalize_path
 from bookstore.history import History
 from bookstore.server.events import VersionEvents
 from bookstore.server.save_hooks import SaveHooks
+
+_STORAGE_TIMEOUT = 2.0
+"""Seconds the status waits for the index's figures: it must answer in an outage too."""
 
 __all__ = ["RENAME_WAIT", "SETTINGS_KEY", "BookstoreServices"]
 
@@ -80,9 +84,9 @@ class BookstoreServices:
         """The stored path of a contents-API path; ``InvalidPath`` if it is none."""
         return self.history.view.stored(normalize_path(path))
 
-    def status(self, contents_manager: Any) -> dict[str, Any]:
+    def status(self, contents_manager: Any, storage: dict[str, Any] | None) -> dict[str, Any]:
         """What ``GET /api/bookstore`` reports: the release, features, the backlog, the
-        outbox's fill and the saves set aside."""
+        outbox's fill, the saves set aside, and the ``storage`` figures."""
         settings = self.settings
         return {
             "release": __version__,
@@ -107,15 +111,17 @@ class BookstoreServices:
                 "set_aside": self._set_aside_status(),
                 "thinning": self._thinning_status(),
             },
+            "storage": storage,
         }
 
     async def storage(self) -> dict[str, Any] | None:
         """The versions, bytes saved and bytes stored of the workspace, for the status;
         ``None`` while the index cannot say (the status is read most in an outage)."""
         try:
-            return (await self.history.storage()).describe()
-        except (BookstoreError, SQLAlchemyError):
+            totals = await asyncio.wait_for(self.history.storage(), _STORAGE_TIMEOUT)
+        except (BookstoreError, SQLAlchemyError, OSError, asyncio.TimeoutError):
             return None
+        return totals.describe()
 
     def _outbox_status(self) -> dict[str, Any]:
         """How full the outbox is, and whether saves went unkept, in words."""

@@ -33,6 +33,7 @@ from botocore.exceptions import (
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from botocore.utils import is_valid_endpoint_url, is_valid_ipv6_endpoint_url, validate_region_name
 
+from bookstore.core import keys
 from bookstore.core.body import CHUNK, Body, chunks_of, open_body, read_whole, size_of
 from bookstore.core.errors import (
     ConfigurationError,
@@ -72,6 +73,13 @@ def _check_settings(bucket: str, endpoint_url: str | None, region_name: str | No
         raise ConfigurationError(
             f"s3_region_name must be an AWS region name such as 'us-east-1', not {region_name!r}"
         ) from None
+
+
+def _content_type(key: str, metadata: Mapping[str, str]) -> str:
+    """What the object's bytes are: a notebook as saved, a zstd frame, or other bytes."""
+    if keys.parse_version_metadata(metadata).format is not None or key.endswith(".zst"):
+        return "application/zstd"
+    return "application/json" if key.endswith(".ipynb") else "application/octet-stream"
 
 
 def _error_code(exc: ClientError) -> str:
@@ -259,9 +267,7 @@ class S3Store:
         described = {
             "Bucket": self.bucket,
             "Key": key,
-            "ContentType": "application/json"
-            if key.endswith(".ipynb")
-            else "application/octet-stream",
+            "ContentType": _content_type(key, metadata),
             "Metadata": dict(metadata),
         }
         if size_of(data) <= PART_BYTES:

@@ -41,5 +41,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute("DROP VIEW storage_by_path")
-    with op.batch_alter_table("versions") as batch:
-        batch.drop_column("stored_size")
+    op.drop_column("versions", "stored_size")  # in place: archive_latency keeps its table

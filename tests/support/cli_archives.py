@@ -495,6 +495,7 @@ async def drop_every_table(index_url: str) -> None:
     try:
         async with index.writing() as session:
             await session.execute(text("DROP VIEW archive_latency"))
+            await session.execute(text("DROP VIEW storage_by_path"))
             tables = (
                 "versions, reserved_versions, pruned_objects, path_changes, leases, alembic_version"
             )
