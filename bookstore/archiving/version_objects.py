@@ -10,6 +10,7 @@ reader (history, verify, prune) reads through ``read_version`` and
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import suppress
@@ -43,6 +44,7 @@ __all__ = [
     "read_epochs",
     "read_manifest_of",
     "read_version",
+    "repack_version",
 ]
 
 PACK_AT_MOST = 64 * 1024 * 1024
@@ -60,8 +62,10 @@ clock: Callable[[], float] = time.time
 """Where writers and prune read the time that numbers epochs (tests move it)."""
 
 
-async def bounded(items: Iterable[T], work: Callable[[T], Awaitable[None]]) -> None:
-    """Run ``work`` on every item, at most ``PARALLEL`` at a time, from as many workers:
+async def bounded(
+    items: Iterable[T], work: Callable[[T], Awaitable[None]], parallel: int = PARALLEL
+) -> None:
+    """Run ``work`` on every item, at most ``parallel`` at a time, from as many workers:
     tens of thousands of items never become as many tasks at once."""
     pending = iter(items)
 
@@ -69,7 +73,7 @@ async def bounded(items: Iterable[T], work: Callable[[T], Awaitable[None]]) -> N
         for item in pending:
             await work(item)
 
-    await asyncio.gather(*(worker() for _ in range(PARALLEL)))
+    await asyncio.gather(*(worker() for _ in range(parallel)))
 
 
 class _KnownParts:
@@ -126,13 +130,8 @@ async def put_version(
     if not isinstance(body, bytes) or len(body) > PACK_AT_MOST:
         await store.put(key, body, keys.version_metadata(hashed, number))
         return hashed.size
-    pieces = await asyncio.to_thread(cut, body, is_notebook_path(hashed.filepath))
-    parts_size = 0
-    if pieces is None:
-        form, data = COMPRESSED, await asyncio.to_thread(compress, body)
-    else:
-        form = PACKED
-        data, parts_size = await _put_parts(store, workspace, pieces)
+    notebook = is_notebook_path(hashed.filepath)
+    form, data, parts_size = await _encode(store, workspace, body, notebook)
     try:
         await store.put(key, data, keys.version_metadata(hashed, number, form))
     except ObjectConflict:
@@ -142,6 +141,35 @@ async def put_version(
         if keys.parse_version_metadata(existing.metadata).sha256 != hashed.sha256:
             raise
     return len(data) + parts_size
+
+
+async def repack_version(store: Store, workspace: str, stored: StoredObject) -> int | None:
+    """Rewrite a version kept as saved (by an earlier release) in the form this release
+    writes, in place; how many bytes it costs now. ``None`` if it stays as it is:
+    packed already, or too large to hold in memory. The caller has checked the bytes
+    against the sha256 its index recorded."""
+    recorded = keys.parse_version_metadata(stored.metadata)
+    parsed = keys.parse_version_key(workspace, stored.key)
+    if recorded.format is not None or parsed is None or len(stored.data) > PACK_AT_MOST:
+        return None
+    notebook = is_notebook_path(parsed.path)
+    form, data, parts_size = await _encode(store, workspace, stored.data, notebook)
+    metadata = keys.with_format(stored.metadata, form, len(stored.data))
+    await store.put(stored.key, data, metadata, overwrite=True)
+    return len(data) + parts_size
+
+
+async def _encode(
+    store: Store, workspace: str, body: bytes, notebook: bool
+) -> tuple[str, bytes, int]:
+    """The form, the object's bytes and the bytes of the parts written for a version
+    holding ``body``: a notebook packed, its parts written first; anything else
+    compressed."""
+    pieces = await asyncio.to_thread(cut, body, notebook)
+    if pieces is None:
+        return COMPRESSED, await asyncio.to_thread(compress, body), 0
+    data, parts_size = await _put_parts(store, workspace, pieces)
+    return PACKED, data, parts_size
 
 
 async def _put_parts(store: Store, workspace: str, pieces: Split) -> tuple[bytes, int]:
@@ -201,18 +229,23 @@ async def read_version(store: Store, workspace: str, key: str) -> bytes:
     gone; ``CorruptVersion`` if it or a part cannot be read back."""
     stored = await store.get(key)
     recorded = keys.parse_version_metadata(stored.metadata)
+    if recorded.format is None:
+        return stored.data
     try:
-        if recorded.format is None:
-            return stored.data
         size = _recorded_size(recorded)
         if recorded.format == COMPRESSED:
             return await asyncio.to_thread(decompress, stored.data, size)
         if recorded.format == PACKED:
             manifest = await _manifest(stored, size)
             return await _joined(store, workspace, key, manifest, size)
+        problem = f"it is in a form this release cannot read ({recorded.format!r})"
     except ValueError as exc:
-        raise CorruptVersion(f"{key} cannot be read back ({exc})") from exc
-    raise CorruptVersion(f"{key} is in a form this release cannot read ({recorded.format!r})")
+        problem = f"it cannot be read back ({exc})"
+    if await asyncio.to_thread(_sha256, stored.data) == recorded.sha256:
+        # The bytes as saved under new metadata: a repack interrupted in the local
+        # store, which replaces an object's metadata before its bytes.
+        return stored.data
+    raise CorruptVersion(f"{key}: {problem}")
 
 
 async def read_manifest_of(store: Store, key: str) -> Manifest | None:
@@ -226,6 +259,10 @@ async def read_manifest_of(store: Store, key: str) -> Manifest | None:
         return await _manifest(await store.get(key), _recorded_size(recorded))
     except ValueError as exc:
         raise CorruptVersion(f"{key} cannot be read back ({exc})") from exc
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def _recorded_size(recorded: keys.RecordedVersion) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -248,4 +249,56 @@ def _decisions_printer(
     )
 
 
-COMMANDS = [reindex_command, verify_command, prune_command]
+@click.command("repack")
+@click.option("--dry-run", is_flag=True, help="Count what would be rewritten; write nothing.")
+@json_option
+@pass_runtime
+def repack_command(runtime: Runtime, dry_run: bool, as_json: bool) -> None:
+    """Rewrite the versions earlier releases kept whole in the current, smaller form.
+
+    Each version keeps its key, number, label and bytes: a notebook becomes a
+    manifest and parts shared with its other versions, any other file is
+    compressed. Safe to interrupt and to run again (what is done is skipped),
+    beside running servers and prunes. Versions whose bytes do not match their
+    sha256 are left as they are (verify names them).
+
+    \b
+    Examples:
+      bookstore-history repack --dry-run
+      bookstore-history repack
+    """
+    from bookstore.archiving.repacking import repack
+
+    async def work() -> Any:
+        async with runtime.open() as opened:
+            with progress("repacking", None) as bar:
+                task = bar.task_ids[0]
+                return await repack(
+                    opened.store,
+                    opened.index,
+                    opened.workspace,
+                    dry_run=dry_run,
+                    on_total=lambda total: bar.update(task, total=total),
+                    tick=lambda: bar.advance(task),
+                )
+
+    report = run(work())
+    if as_json:
+        print_json({"dry_run": dry_run, **asdict(report)})
+        return
+    for key in report.damaged:
+        click.echo(f"left as it is, damaged: {key}")
+    if dry_run:
+        click.echo(
+            f"would repack {report.repacked} versions ({report.bytes_before} bytes); "
+            f"{report.kept} are in the current form (dry run)"
+        )
+        return
+    ratio = f" ({report.bytes_after / report.bytes_before:.3f}x)" if report.bytes_before else ""
+    click.echo(
+        f"repacked {report.repacked} versions: {report.bytes_before} bytes now stored in "
+        f"{report.bytes_after}{ratio}; {report.kept} were in the current form already"
+    )
+
+
+COMMANDS = [reindex_command, verify_command, prune_command, repack_command]

@@ -312,6 +312,11 @@ def version_metadata(hashed: HashedRecord, number: int, form: str | None = None)
     return metadata
 
 
+def with_format(metadata: Mapping[str, str], form: str, size: int) -> dict[str, str]:
+    """A version's metadata, saying it now holds its ``size`` bytes in ``form``."""
+    return {**metadata, _FORMAT: form, _SIZE: str(size)}
+
+
 def parse_version_metadata(metadata: Mapping[str, str]) -> RecordedVersion:
     """The path, sha256 and version number a version object was written with.
 

@@ -34,6 +34,7 @@ from bookstore.index.models import Lease, PrunedObject, ReservedVersion, Version
 __all__ = [
     "PathSummary",
     "Reservation",
+    "StorageTotals",
     "VersionBrief",
     "add_version",
     "add_versions",
@@ -54,6 +55,8 @@ __all__ = [
     "remove_versions",
     "reserve_version",
     "set_annotation",
+    "set_stored_size",
+    "storage_totals",
     "stream_versions",
     "take_lease",
     "version_at",
@@ -441,6 +444,13 @@ async def add_versions(session: AsyncSession, rows: Iterable[Version]) -> None:
     """Index versions found in the store, numbered by the caller."""
     session.add_all(rows)
     await session.flush()
+
+
+async def set_stored_size(session: AsyncSession, store_key: str, stored_size: int) -> bool:
+    """Record what a version costs in the store now; whether it is still indexed."""
+    statement = update(Version).where(Version.store_key == store_key)
+    result = await session.execute(statement.values(stored_size=stored_size))
+    return bool(getattr(result, "rowcount", 0))
 
 
 async def fix_version(session: AsyncSession, row_id: int, sha256: str, size: int) -> None:
