@@ -32,6 +32,7 @@ from bookstore.index import IndexDatabase, queries
 from bookstore.store.base import Store
 from bookstore.store.local import LocalStore
 from tests.support.delegating_store import DelegatingStore
+from tests.support.killing_store import Killed, KilledAt
 
 WS = "w"
 EPOCH = 3600
@@ -262,25 +263,6 @@ async def test_an_unreadable_manifest_stops_every_part_from_being_freed(
         assert archive.parts() == {"A@10", "B@10", "C@10", "D@10"}
 
 
-class Killed(Exception):
-    """The prune process dying: nothing after it runs."""
-
-
-class KilledAtDelete(DelegatingStore):
-    """Dies at the ``at``-th delete (counting from 0), before making it; counts deletes."""
-
-    def __init__(self, inner: Store, at: int | None) -> None:
-        super().__init__(inner)
-        self.at = at
-        self.deletes = 0
-
-    async def delete(self, key: str) -> None:
-        if self.deletes == self.at:
-            raise Killed(key)
-        self.deletes += 1
-        await super().delete(key)
-
-
 async def fill(archive: Archive) -> None:
     """Two paths whose versions share parts across paths and across versions."""
     await archive.save("x.ipynb", notebook("A", "B"))
@@ -305,7 +287,7 @@ async def test_a_prune_killed_at_every_step_loses_nothing_and_leaves_no_garbage(
         shutil.copytree(base.base, copy)
         archive = await Archive(copy, monkeypatch).open()
         archive.at_epoch(12)
-        killing = KilledAtDelete(archive.store, step)
+        killing = KilledAt(archive.store, "delete", step)
         try:
             await archive.prune(store=killing)
         except Killed:
@@ -315,7 +297,7 @@ async def test_a_prune_killed_at_every_step_loses_nothing_and_leaves_no_garbage(
         assert archive.parts() == {"B@10", "E@10", "F@10"}, f"killed at step {step}"
         await archive.assert_whole_and_clean()
         await archive.close()
-        return killing.deletes
+        return killing.calls
 
     steps = await prune_killed_at(None)
     assert steps == 3 + 3  # three versions, then three parts (A, C, D)

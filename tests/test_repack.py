@@ -27,6 +27,7 @@ from bookstore.index import IndexDatabase, queries
 from bookstore.store.base import Store
 from bookstore.store.local import LocalStore
 from tests.support.delegating_store import DelegatingStore
+from tests.support.killing_store import Killed, KilledAt
 
 WS = "w"
 LONG = "# long enough to be a part of its own\n" * 10
@@ -144,27 +145,6 @@ async def test_a_damaged_version_is_left_as_it_is(tmp_path: Path) -> None:
     )
 
 
-class Killed(Exception):
-    """The repack process dying: nothing after it runs."""
-
-
-class KilledAtPut(DelegatingStore):
-    """Dies at the ``at``-th put (counting from 0), before making it; counts puts."""
-
-    def __init__(self, inner: Store, at: int | None) -> None:
-        super().__init__(inner)
-        self.at = at
-        self.puts = 0
-
-    async def put(
-        self, key: str, data: Body, metadata: Mapping[str, str], *, overwrite: bool = False
-    ) -> None:
-        if self.puts == self.at:
-            raise Killed(key)
-        self.puts += 1
-        await super().put(key, data, metadata, overwrite=overwrite)
-
-
 async def test_a_repack_killed_at_every_write_loses_nothing_and_finishes_when_run_again(
     tmp_path: Path,
 ) -> None:
@@ -175,7 +155,7 @@ async def test_a_repack_killed_at_every_write_loses_nothing_and_finishes_when_ru
         copy = tmp_path / f"killed-at-{step}"
         shutil.copytree(base, copy)
         store, index = open_archive(copy)
-        killing = KilledAtPut(store, step)
+        killing = KilledAt(store, "put", step)
         try:
             try:
                 await repack(store=killing, index=index, workspace=WS)
@@ -189,7 +169,7 @@ async def test_a_repack_killed_at_every_write_loses_nothing_and_finishes_when_ru
         finally:
             await index.close()
             await store.close()
-        return killing.puts
+        return killing.calls
 
     steps = await repack_killed_at(None)
     assert steps > len(SAVES)  # the versions, and the parts and epochs a packed one needs

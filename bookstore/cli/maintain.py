@@ -1,16 +1,19 @@
-"""Commands that keep the archive healthy: reindex, verify, prune."""
+"""Commands that keep the archive healthy: reindex, verify, prune, repack."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from bookstore.cli.options import json_option, pass_runtime
 from bookstore.cli.runtime import Runtime, json_list, local_time, print_json, progress, run
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from bookstore.archiving.part_collection import Garbage
@@ -98,20 +101,7 @@ def verify_command(runtime: Runtime, sample: int | None, as_json: bool) -> None:
     """
     from bookstore.archiving.maintenance import verify
 
-    async def work() -> Any:
-        async with runtime.open() as opened:
-            with progress("verifying", None) as bar:
-                task = bar.task_ids[0]
-                return await verify(
-                    opened.store,
-                    opened.index,
-                    opened.workspace,
-                    sample=sample,
-                    on_total=lambda total: bar.update(task, total=total),
-                    tick=lambda: bar.advance(task),
-                )
-
-    report = run(work())
+    report = run(_counted(runtime, "verifying", partial(verify, sample=sample)))
     if as_json:
         print_json(
             {
@@ -269,20 +259,7 @@ def repack_command(runtime: Runtime, dry_run: bool, as_json: bool) -> None:
     """
     from bookstore.archiving.repacking import repack
 
-    async def work() -> Any:
-        async with runtime.open() as opened:
-            with progress("repacking", None) as bar:
-                task = bar.task_ids[0]
-                return await repack(
-                    opened.store,
-                    opened.index,
-                    opened.workspace,
-                    dry_run=dry_run,
-                    on_total=lambda total: bar.update(task, total=total),
-                    tick=lambda: bar.advance(task),
-                )
-
-    report = run(work())
+    report = run(_counted(runtime, "repacking", partial(repack, dry_run=dry_run)))
     if as_json:
         print_json({"dry_run": dry_run, **asdict(report)})
         return
@@ -299,6 +276,21 @@ def repack_command(runtime: Runtime, dry_run: bool, as_json: bool) -> None:
         f"repacked {report.repacked} versions: {report.bytes_before} bytes now stored in "
         f"{report.bytes_after}{ratio}; {report.kept} were in the current form already"
     )
+
+
+async def _counted(runtime: Runtime, doing: str, work: Callable[..., Awaitable[T]]) -> T:
+    """``work(store, index, workspace, on_total=, tick=)`` on the configured archive, with
+    a progress bar that counts its items."""
+    async with runtime.open() as opened:
+        with progress(doing, None) as bar:
+            task = bar.task_ids[0]
+            return await work(
+                opened.store,
+                opened.index,
+                opened.workspace,
+                on_total=lambda total: bar.update(task, total=total),
+                tick=lambda: bar.advance(task),
+            )
 
 
 COMMANDS = [reindex_command, verify_command, prune_command, repack_command]
