@@ -128,6 +128,7 @@ COMMANDS = [
     "reindex",
     "verify",
     "prune",
+    "repack",
     "label",
     "pin",
     "unpin",
