@@ -275,7 +275,7 @@ class History:
         the one recorded at save time). Only a mismatch makes a version damaged: one
         nbformat would not validate is given back as it was saved."""
         try:
-            data = await read_version(self.store, self.workspace, version.store_key)
+            data = await read_version(self.store, self.workspace, version.store_key, version.size)
         except ObjectNotFound as exc:
             raise CorruptVersion(
                 f"version {version.number} of {version.path!r} is missing from the store "

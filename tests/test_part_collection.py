@@ -9,6 +9,7 @@ servers racing a real prune are in ``test_part_collection_e2e.py``.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import shutil
 from collections.abc import Mapping
@@ -16,19 +17,28 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+import zstandard
 
 from bookstore.archiving import version_objects
 from bookstore.archiving.archiver import archive_record
-from bookstore.archiving.maintenance import finish_interrupted_prunes, plan_prune, prune, verify
+from bookstore.archiving.maintenance import (
+    finish_interrupted_prunes,
+    plan_prune,
+    prune,
+    reindex,
+    verify,
+)
 from bookstore.archiving.part_collection import collect_parts, find_garbage
 from bookstore.core import keys
 from bookstore.core.body import Body
 from bookstore.core.epochs import Epochs
+from bookstore.core.errors import CorruptVersion
+from bookstore.core.packing import split
 from bookstore.core.record import ArchiveRecord, HashedRecord
 from bookstore.core.retention import RetentionPolicy
-from bookstore.core.version_format import decompress
+from bookstore.core.version_format import compress, decompress
 from bookstore.history import History
-from bookstore.index import IndexDatabase, queries
+from bookstore.index import IndexDatabase, Version, queries
 from bookstore.store.base import Store
 from bookstore.store.local import LocalStore
 from tests.support.delegating_store import DelegatingStore
@@ -84,7 +94,9 @@ class Archive:
         store = store or self.store
         await finish_interrupted_prunes(store, self.index, WS)
         plans = plan_prune(self.index, WS, RetentionPolicy(keep_last=keep_last))
-        return await prune(store, self.index, WS, plans)
+        removed = await prune(store, self.index, WS, plans)
+        await collect_parts(store, WS)
+        return removed
 
     async def contents(self) -> dict[str, list[bytes]]:
         """Every indexed version's bytes, read back and checked, by path."""
@@ -260,6 +272,7 @@ async def test_an_unreadable_manifest_stops_every_part_from_being_freed(
 
         assert (garbage.parts, garbage.unreadable) == ([], [damaged])
         assert freed.parts == []
+        assert (freed.blocked() or "").startswith("no part was freed: 1 versions cannot be read")
         assert archive.parts() == {"A@10", "B@10", "C@10", "D@10"}
 
 
@@ -314,3 +327,65 @@ def test_epochs_are_read_from_the_store_and_refuse_nonsense() -> None:
     assert (epochs.of(0), epochs.of(9.99), epochs.of(10)) == (0, 0, 1)
     assert not epochs.collectable(5, now=69.9)
     assert epochs.collectable(5, now=70)
+
+
+async def test_a_part_kept_in_other_compressed_bytes_is_reused_as_it_is(
+    archive_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another server's zstd build may compress a part to other bytes: its key names
+    what it holds, so the save goes on."""
+    async with Archive(archive_dir, monkeypatch) as archive:
+        content = notebook("A")
+        cut = split(content)
+        assert cut is not None
+        [(digest, raw)] = cut.parts.items()
+        other = zstandard.ZstdCompressor(level=19, write_checksum=True).compress(raw)
+        assert other != compress(raw)
+        await archive.store.put(keys.part_key(WS, 10, digest), other, {})
+
+        await archive.save("x.ipynb", content)
+
+        assert await archive.contents() == {"x.ipynb": [content]}
+
+
+async def write_version(archive: Archive, manifest: bytes, size: int) -> Version:
+    """A packed version object holding ``manifest`` and saying it saved ``size`` bytes,
+    indexed as such (its sha256 is of nothing that will ever be read back)."""
+    record = HashedRecord.of(ArchiveRecord("hostile.ipynb", b"x" * size, SAVED_AT))
+    key = keys.version_key(WS, "hostile.ipynb", SAVED_AT)
+    await archive.store.put(key, manifest, keys.version_metadata(record, 1, "packed-1"))
+    await reindex(archive.store, archive.index, WS)
+    async with archive.index.reading() as session:
+        rows = await queries.workspace_versions(session, WS)
+    [row] = [row for row in rows if row.store_key == key]
+    return row
+
+
+async def test_a_manifest_naming_one_part_a_million_times_is_damaged_not_obeyed(
+    archive_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with Archive(archive_dir, monkeypatch) as archive:
+        raw = LONG.encode() * 4
+        digest = hashlib.sha256(raw).hexdigest()
+        await archive.store.put(keys.part_key(WS, 10, digest), compress(raw), {})
+        skeleton = [{"part": digest}] * 30_000  # within what a manifest may hold
+        manifest = compress(json.dumps({"epoch": 10, "skeleton": skeleton}).encode())
+        row = await write_version(archive, manifest, 1_000_000)
+
+        with pytest.raises(CorruptVersion, match="would join to more than the 1000000 bytes"):
+            await History(archive.store, archive.index, WS).read(row)
+
+
+async def test_a_manifest_nested_too_deep_is_damaged_and_crashes_no_prune(
+    archive_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with Archive(archive_dir, monkeypatch) as archive:
+        await archive.save("x.ipynb", notebook("A"))
+        await archive.save("x.ipynb", notebook("B"))
+        row = await write_version(archive, compress(b"[" * 200_000 + b"]" * 200_000), 1_000_000)
+        archive.at_epoch(12)
+
+        with pytest.raises(CorruptVersion, match="damaged in the store"):
+            await History(archive.store, archive.index, WS).read(row)
+        freed = await collect_parts(archive.store, WS)
+        assert (freed.parts, freed.unreadable) == ([], [row.store_key])

@@ -16,6 +16,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from bookstore.archiving.maintenance import reindex, verify
+from bookstore.archiving.part_collection import find_garbage
 from bookstore.archiving.repacking import repack
 from bookstore.archiving.version_objects import read_version
 from bookstore.cli.main import main
@@ -190,6 +191,7 @@ async def test_the_local_stores_state_between_metadata_and_bytes_reads_back(
     store, _ = open_archive(tmp_path)
     try:
         assert await read_version(store, WS, key) == saved[key]
+        assert (await find_garbage(store, WS)).unreadable == []  # it names no parts
     finally:
         await store.close()
 

@@ -19,7 +19,7 @@ from sqlalchemy.exc import DatabaseError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookstore.archiving.annotations import load_annotations
-from bookstore.archiving.part_collection import collect_parts, find_garbage
+from bookstore.archiving.part_collection import find_garbage
 from bookstore.archiving.version_objects import bounded, read_manifest_of, read_version
 from bookstore.core import keys
 from bookstore.core.changes import RENAME, Change, follow
@@ -315,7 +315,7 @@ async def verify(
 
     async def check(row: Version) -> None:
         try:
-            data = await read_version(store, workspace, row.store_key)
+            data = await read_version(store, workspace, row.store_key, row.size)
         except ObjectNotFound:
             report.problems.append(
                 Problem("missing", row.store_key, f"version {row.number} of {row.path}")
@@ -425,13 +425,12 @@ async def prune(
     *,
     tick: Tick = _no_tick,
 ) -> int:
-    """Remove what ``plans`` drop (see ``Pruner``), then the parts no version names any
-    more (``collect_parts``); how many versions went."""
+    """Remove what ``plans`` drop (see ``Pruner``); how many versions went. The parts no
+    version names any more are the caller's to free (``collect_parts``)."""
     pruner = Pruner(store, index, workspace, tick=tick)
     async for plan in plans:
         await pruner.add(plan)
     await pruner.flush()
-    await collect_parts(store, workspace)
     return pruner.removed
 
 

@@ -11,6 +11,7 @@ whole protocol.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from bookstore.archiving import version_objects
@@ -30,6 +31,16 @@ class Garbage:
     unreadable: list[str] = field(default_factory=list)
     """Versions whose manifest cannot be read: while any is, nothing counts as garbage."""
 
+    def blocked(self) -> str | None:
+        """Why no part was freed, in words; ``None`` if nothing stood in the way."""
+        if not self.unreadable:
+            return None
+        return (
+            f"no part was freed: {len(self.unreadable)} versions cannot be read, so what "
+            f"they need is unknown (the first: {self.unreadable[0]}); "
+            "`bookstore-history verify` names them"
+        )
+
     @property
     def bytes(self) -> int:
         return sum(info.size for info in self.parts)
@@ -45,6 +56,8 @@ async def find_garbage(store: Store, workspace: str, *, now: float | None = None
     candidates: dict[tuple[int, str], ObjectInfo] = {}
     versions: list[str] = []
     async for info in store.list(keys.workspace_root(workspace)):
+        if len(versions) % 1000 == 999:
+            await asyncio.sleep(0)  # a local listing yields no turn of its own
         part = keys.parse_part_key(workspace, info.key)
         if part is not None:
             if epochs.collectable(part[0], now):
@@ -67,6 +80,7 @@ async def find_garbage(store: Store, workspace: str, *, now: float | None = None
                 candidates.pop((manifest.epoch, digest), None)
 
     await bounded(versions, mark)
+    garbage.unreadable.sort()
     if not garbage.unreadable:
         garbage.parts = sorted(candidates.values(), key=lambda info: info.key)
     return garbage

@@ -7,17 +7,23 @@ store's one in-between state) and to run again, which skips what is done.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bookstore.archiving.version_objects import bounded, repack_version
+from bookstore.archiving.version_objects import PACK_AT_MOST, bounded, repack_version
 from bookstore.core import keys
 from bookstore.core.errors import ObjectNotFound
 from bookstore.index import IndexDatabase, Version, queries
 from bookstore.store.base import Store
 
 __all__ = ["RepackReport", "repack"]
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
 
 _PARALLEL = 4
 """Versions rewritten at once: each is held in memory, up to ``PACK_AT_MOST`` bytes."""
@@ -29,7 +35,8 @@ class RepackReport:
 
     repacked: int = 0
     kept: int = 0
-    """Versions already in this release's form, or too large to rewrite in memory."""
+    """Versions already in this release's form, or too large to rewrite in memory
+    (over ``PACK_AT_MOST``, as a server keeps them)."""
     damaged: list[str] = field(default_factory=list)
     """Versions whose bytes do not match their sha256: left as they are for ``verify``."""
     bytes_before: int = 0
@@ -58,12 +65,15 @@ async def repack(
 
     async def one(row: Version) -> None:
         try:
+            if row.size > PACK_AT_MOST:
+                report.kept += 1  # kept as saved by design: never read into memory
+                return
             head = await store.head(row.store_key)
             if keys.parse_version_metadata(head.metadata).format is not None:
                 report.kept += 1
                 return
             stored = await store.get(row.store_key)
-            if hashlib.sha256(stored.data).hexdigest() != row.sha256:
+            if await asyncio.to_thread(_sha256, stored.data) != row.sha256:
                 report.damaged.append(row.store_key)
                 return
             cost = None if dry_run else await repack_version(store, workspace, stored)

@@ -17,6 +17,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 from bookstore.archiving.maintenance import finish_interrupted_prunes, plan_prune, prune
+from bookstore.archiving.part_collection import collect_parts
 from bookstore.core.retention import RetentionPolicy
 from bookstore.index import IndexDatabase, queries
 from bookstore.store.base import Store
@@ -86,6 +87,9 @@ class ScheduledThinning:
         await finish_interrupted_prunes(self.store, self.index, self.workspace)
         plans = plan_prune(self.index, self.workspace, self.policy)
         removed = await prune(self.store, self.index, self.workspace, plans)
+        freed = await collect_parts(self.store, self.workspace)
+        if (blocked := freed.blocked()) is not None:
+            self.log.warning("bookstore: the scheduled thinning: %s", blocked)
         self.removed += removed
         self.last_run = now
         if removed:

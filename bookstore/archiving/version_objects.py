@@ -22,7 +22,7 @@ from bookstore.core import keys
 from bookstore.core.epochs import DEFAULT_EPOCH_SECONDS, Epochs
 from bookstore.core.errors import CorruptVersion, ObjectConflict, ObjectNotFound, StoreUnavailable
 from bookstore.core.notebook import is_notebook_path
-from bookstore.core.packing import Split, join
+from bookstore.core.packing import Part, Split, join
 from bookstore.core.record import HashedRecord
 from bookstore.core.version_format import (
     COMPRESSED,
@@ -200,8 +200,11 @@ async def _put_part(
     store: Store, workspace: str, known: _KnownParts, pieces: Split, written: list[int], digest: str
 ) -> None:
     data = await asyncio.to_thread(compress, pieces.parts[digest])
-    await store.put(keys.part_key(workspace, known.epoch, digest), data, {})
-    written.append(len(data))
+    try:
+        await store.put(keys.part_key(workspace, known.epoch, digest), data, {})
+        written.append(len(data))
+    except ObjectConflict:
+        pass  # kept already, compressed by another zstd build: its key names what it holds
     if len(known.digests) >= _KNOWN_AT_MOST:
         known.digests.clear()
     known.digests.add(digest)
@@ -223,42 +226,52 @@ async def _known_parts(store: Store, workspace: str, epoch: int) -> _KnownParts:
     return known
 
 
-async def read_version(store: Store, workspace: str, key: str) -> bytes:
+async def read_version(store: Store, workspace: str, key: str, size: int | None = None) -> bytes:
     """The bytes a version object holds, as they were saved (unchecked: callers compare
-    them with the sha256 the index recorded). ``ObjectNotFound`` if the object is
-    gone; ``CorruptVersion`` if it or a part cannot be read back."""
+    them with the sha256 the index recorded). ``size``, the size the index recorded,
+    bounds what a stored object may decompress to (its own metadata does otherwise).
+    ``ObjectNotFound`` if the object is gone; ``CorruptVersion`` if it or a part
+    cannot be read back."""
     stored = await store.get(key)
     recorded = keys.parse_version_metadata(stored.metadata)
     if recorded.format is None:
         return stored.data
     try:
-        size = _recorded_size(recorded)
+        limit = _recorded_size(recorded) if size is None else size
         if recorded.format == COMPRESSED:
-            return await asyncio.to_thread(decompress, stored.data, size)
+            return await asyncio.to_thread(decompress, stored.data, limit)
         if recorded.format == PACKED:
-            manifest = await _manifest(stored, size)
-            return await _joined(store, workspace, key, manifest, size)
+            manifest = await _manifest(stored, limit)
+            return await _joined(store, workspace, key, manifest, limit)
         problem = f"it is in a form this release cannot read ({recorded.format!r})"
     except ValueError as exc:
         problem = f"it cannot be read back ({exc})"
-    if await asyncio.to_thread(_sha256, stored.data) == recorded.sha256:
-        # The bytes as saved under new metadata: a repack interrupted in the local
-        # store, which replaces an object's metadata before its bytes.
+    if await _holds_as_saved(stored, recorded):
         return stored.data
     raise CorruptVersion(f"{key}: {problem}")
 
 
 async def read_manifest_of(store: Store, key: str) -> Manifest | None:
-    """The manifest of the version at ``key``; ``None`` if it is not packed.
+    """The manifest of the version at ``key``; ``None`` if it names no parts.
     ``ObjectNotFound`` if it is gone; ``CorruptVersion`` if it cannot be read."""
     stored = await store.head(key)
     recorded = keys.parse_version_metadata(stored.metadata)
     if recorded.format != PACKED:
         return None
+    stored = await store.get(key)
     try:
-        return await _manifest(await store.get(key), _recorded_size(recorded))
+        return await _manifest(stored, _recorded_size(recorded))
     except ValueError as exc:
+        if await _holds_as_saved(stored, recorded):
+            return None
         raise CorruptVersion(f"{key} cannot be read back ({exc})") from exc
+
+
+async def _holds_as_saved(stored: StoredObject, recorded: keys.RecordedVersion) -> bool:
+    """Whether an object that does not read in the form its metadata names holds the
+    bytes as saved: a repack interrupted in the local store, which replaces an
+    object's metadata before its bytes."""
+    return await asyncio.to_thread(_sha256, stored.data) == recorded.sha256
 
 
 def _sha256(data: bytes) -> str:
@@ -277,14 +290,27 @@ async def _manifest(stored: StoredObject, size: int) -> Manifest:
 
 
 async def _joined(store: Store, workspace: str, key: str, manifest: Manifest, size: int) -> bytes:
+    """The version's bytes, if they come to no more than ``size``: every part appears in
+    them, and a manifest naming a part a million times must not be obeyed."""
     parts: dict[str, bytes] = {}
+    held = 0
 
     async def fetch(digest: str) -> None:
+        nonlocal held
         try:
             stored = await store.get(keys.part_key(workspace, manifest.epoch, digest))
         except ObjectNotFound as exc:
             raise CorruptVersion(f"{key} lacks its part {digest}") from exc
         parts[digest] = await asyncio.to_thread(decompress, stored.data, size)
+        held += len(parts[digest])
+        if held > size:
+            raise ValueError(f"its parts hold more than the {size} bytes saved")
 
     await bounded(manifest.parts(), fetch)
+    joined_at_least = sum(
+        len(parts[piece.sha256]) if isinstance(piece, Part) else len(piece)
+        for piece in manifest.skeleton
+    )
+    if joined_at_least > size:
+        raise ValueError(f"it would join to more than the {size} bytes saved")
     return await asyncio.to_thread(join, manifest.skeleton, parts)

@@ -199,6 +199,8 @@ def prune_command(
         click.echo(f"would remove {dropped} of {decided} versions (dry run)")
         return
     click.echo(f"removed {dropped} of {decided} versions")
+    if (blocked := freed.blocked()) is not None:
+        click.echo(f"bookstore-history: warning: {blocked}", err=True)
     if freed.parts:
         click.echo(
             f"freed {len(freed.parts)} parts no remaining version uses ({freed.bytes} bytes)"

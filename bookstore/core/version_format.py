@@ -75,7 +75,7 @@ def read_manifest(body: bytes, limit: int) -> Manifest:
         skeleton = [
             piece if isinstance(piece, str) else Part(str(piece["part"])) for piece in pieces
         ]
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, RecursionError) as exc:
         raise ValueError(f"not a packed version's manifest ({exc})") from exc
     return Manifest(epoch, skeleton)
 
