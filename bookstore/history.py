@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import hashlib
 import threading
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -38,7 +37,7 @@ from bookstore.core.diff import (
 from bookstore.core.errors import CorruptVersion, NotComparable, ObjectNotFound, VersionNotFound
 from bookstore.core.nbdime_format import nbdime_diff, nbformat_reads
 from bookstore.core.notebook import is_notebook_path, notebook_problem, read_notebook_json
-from bookstore.core.record import ArchiveRecord, HashedRecord
+from bookstore.core.record import ArchiveRecord, HashedRecord, sha256_of
 from bookstore.core.view import AS_STORED, PathView
 from bookstore.index import IndexDatabase, Version, path_changes, queries
 from bookstore.store.base import Store
@@ -237,7 +236,7 @@ class History:
 
     async def holds(self, path: str, content: bytes) -> bool:
         """Whether some version of ``path`` has exactly ``content``."""
-        digest = await asyncio.to_thread(_sha256, content)
+        digest = await asyncio.to_thread(sha256_of, content)
         stored = self.view.stored(path)
         async with self.index.reading() as session:
             found = await queries.version_with_sha256(session, self.workspace, stored, digest)
@@ -285,7 +284,7 @@ class History:
             raise CorruptVersion(
                 f"version {version.number} of {version.path!r} is damaged in the store: {exc}"
             ) from exc
-        if await asyncio.to_thread(_sha256, data) != version.sha256:
+        if await asyncio.to_thread(sha256_of, data) != version.sha256:
             raise CorruptVersion(
                 f"version {version.number} of {version.path!r} is damaged in the store: its "
                 "bytes do not match the sha256 recorded when it was archived "
@@ -368,10 +367,6 @@ class History:
                 version.pinned if pinned is None else pinned,
             )
             await save_annotations(self.store, session, self.workspace, version.path)
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def _compare(old: bytes, new: bytes, limits: DiffLimits) -> NotebookDiff:

@@ -7,7 +7,6 @@ here is written to be safe to interrupt and to run again.
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import logging
 import random
 from collections.abc import AsyncIterable, AsyncIterator, Callable
@@ -20,10 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookstore.archiving.annotations import load_annotations
 from bookstore.archiving.part_collection import find_garbage
-from bookstore.archiving.version_objects import bounded, read_manifest_of, read_version
+from bookstore.archiving.version_objects import bounded, manifest_in, read_version
 from bookstore.core import keys
 from bookstore.core.changes import RENAME, Change, follow
 from bookstore.core.errors import CorruptVersion, ObjectNotFound
+from bookstore.core.record import sha256_of
 from bookstore.core.retention import Decision, RetentionPolicy, VersionInfo, decide
 from bookstore.core.version_format import PACKED, Manifest
 from bookstore.index import IndexDatabase, Version, path_changes, queries
@@ -182,7 +182,7 @@ async def _describe(store: Store, info: ObjectInfo, key: keys.VersionKey) -> _Fo
         return None
     sha256 = recorded.sha256
     if sha256 is None:  # only whole objects, from releases that wrote no metadata
-        sha256 = hashlib.sha256((await store.get(info.key)).data).hexdigest()
+        sha256 = sha256_of((await store.get(info.key)).data)
     size = recorded.size if recorded.size is not None else info.size
     return _Found(info, key, sha256, recorded.number, size, recorded.format == PACKED)
 
@@ -196,7 +196,7 @@ async def _stored_sizes(
 
     async def read(item: _Found) -> None:
         try:
-            manifests[item.info.key] = await read_manifest_of(store, item.info.key)
+            manifests[item.info.key] = await manifest_in(await store.get(item.info.key))
         except (ObjectNotFound, CorruptVersion):
             manifests[item.info.key] = None  # verify reports it; it costs its object
 
@@ -323,7 +323,7 @@ async def verify(
         except CorruptVersion as exc:
             report.problems.append(Problem("corrupt", row.store_key, str(exc)))
         else:
-            if hashlib.sha256(data).hexdigest() != row.sha256:
+            if sha256_of(data) != row.sha256:
                 detail = f"version {row.number} of {row.path}: sha256 differs from the index"
                 report.problems.append(Problem("corrupt", row.store_key, detail))
         finally:

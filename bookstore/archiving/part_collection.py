@@ -55,8 +55,10 @@ async def find_garbage(store: Store, workspace: str, *, now: float | None = None
     now = version_objects.clock() if now is None else now
     candidates: dict[tuple[int, str], ObjectInfo] = {}
     versions: list[str] = []
+    listed = 0
     async for info in store.list(keys.workspace_root(workspace)):
-        if len(versions) % 1000 == 999:
+        listed += 1
+        if listed % 1000 == 0:
             await asyncio.sleep(0)  # a local listing yields no turn of its own
         part = keys.parse_part_key(workspace, info.key)
         if part is not None:

@@ -8,21 +8,17 @@ store's one in-between state) and to run again, which skips what is done.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bookstore.archiving.version_objects import PACK_AT_MOST, bounded, repack_version
 from bookstore.core import keys
 from bookstore.core.errors import ObjectNotFound
+from bookstore.core.record import sha256_of
 from bookstore.index import IndexDatabase, Version, queries
 from bookstore.store.base import Store
 
 __all__ = ["RepackReport", "repack"]
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 _PARALLEL = 4
@@ -72,18 +68,20 @@ async def repack(
             if keys.parse_version_metadata(head.metadata).format is not None:
                 report.kept += 1
                 return
+            if dry_run:  # counted from the index: nothing is read
+                report.repacked += 1
+                report.bytes_before += row.size
+                return
             stored = await store.get(row.store_key)
-            if await asyncio.to_thread(_sha256, stored.data) != row.sha256:
+            if await asyncio.to_thread(sha256_of, stored.data) != row.sha256:
                 report.damaged.append(row.store_key)
                 return
-            cost = None if dry_run else await repack_version(store, workspace, stored)
-            if cost is None and not dry_run:
+            cost = await repack_version(store, workspace, stored)
+            if cost is None:
                 report.kept += 1
                 return
             report.repacked += 1
             report.bytes_before += len(stored.data)
-            if cost is None:
-                return
             report.bytes_after += cost
             async with index.writing() as session:
                 indexed = await queries.set_stored_size(session, row.store_key, cost)

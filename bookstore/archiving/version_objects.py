@@ -10,7 +10,6 @@ reader (history, verify, prune) reads through ``read_version`` and
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import suppress
@@ -23,7 +22,7 @@ from bookstore.core.epochs import DEFAULT_EPOCH_SECONDS, Epochs
 from bookstore.core.errors import CorruptVersion, ObjectConflict, ObjectNotFound, StoreUnavailable
 from bookstore.core.notebook import is_notebook_path
 from bookstore.core.packing import Part, Split, join
-from bookstore.core.record import HashedRecord
+from bookstore.core.record import HashedRecord, sha256_of
 from bookstore.core.version_format import (
     COMPRESSED,
     PACKED,
@@ -40,6 +39,7 @@ __all__ = [
     "PACK_AT_MOST",
     "bounded",
     "clock",
+    "manifest_in",
     "put_version",
     "read_epochs",
     "read_manifest_of",
@@ -252,30 +252,34 @@ async def read_version(store: Store, workspace: str, key: str, size: int | None 
 
 
 async def read_manifest_of(store: Store, key: str) -> Manifest | None:
-    """The manifest of the version at ``key``; ``None`` if it names no parts.
+    """The manifest of the version at ``key``; ``None`` if it names no parts. Only a
+    packed version is read whole (whole versions may be large).
     ``ObjectNotFound`` if it is gone; ``CorruptVersion`` if it cannot be read."""
-    stored = await store.head(key)
+    head = await store.head(key)
+    if keys.parse_version_metadata(head.metadata).format != PACKED:
+        return None
+    return await manifest_in(await store.get(key))
+
+
+async def manifest_in(stored: StoredObject) -> Manifest | None:
+    """The manifest a version object read whole holds; ``None`` if it names no parts.
+    ``CorruptVersion`` if it cannot be read."""
     recorded = keys.parse_version_metadata(stored.metadata)
     if recorded.format != PACKED:
         return None
-    stored = await store.get(key)
     try:
         return await _manifest(stored, _recorded_size(recorded))
     except ValueError as exc:
         if await _holds_as_saved(stored, recorded):
             return None
-        raise CorruptVersion(f"{key} cannot be read back ({exc})") from exc
+        raise CorruptVersion(f"{stored.key} cannot be read back ({exc})") from exc
 
 
 async def _holds_as_saved(stored: StoredObject, recorded: keys.RecordedVersion) -> bool:
     """Whether an object that does not read in the form its metadata names holds the
     bytes as saved: a repack interrupted in the local store, which replaces an
     object's metadata before its bytes."""
-    return await asyncio.to_thread(_sha256, stored.data) == recorded.sha256
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+    return await asyncio.to_thread(sha256_of, stored.data) == recorded.sha256
 
 
 def _recorded_size(recorded: keys.RecordedVersion) -> int:

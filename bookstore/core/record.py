@@ -8,7 +8,12 @@ from typing import NamedTuple
 
 from bookstore.core.body import Body, size_of
 
-__all__ = ["ArchiveRecord", "HashedRecord"]
+__all__ = ["ArchiveRecord", "HashedRecord", "sha256_of"]
+
+
+def sha256_of(data: bytes) -> str:
+    """The sha256 a version is recorded and checked by, in lower-case hex."""
+    return hashlib.sha256(data).hexdigest()
 
 
 class ArchiveRecord(NamedTuple):
@@ -40,8 +45,7 @@ class HashedRecord(NamedTuple):
 
     @classmethod
     def of(cls, record: ArchiveRecord) -> HashedRecord:
-        sha256 = hashlib.sha256(record.content).hexdigest()
-        return cls(record.filepath, record.queued_time, record.content, sha256)
+        return cls(record.filepath, record.queued_time, record.content, sha256_of(record.content))
 
     @property
     def size(self) -> int:

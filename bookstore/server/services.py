@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from jupyter_server.services.contents.manager import AsyncContentsManager
@@ -27,6 +28,8 @@ from bookstore.server.save_hooks import SaveHooks
 
 _STORAGE_TIMEOUT = 2.0
 """Seconds the status waits for the index's figures: it must answer in an outage too."""
+_STORAGE_TTL = 60.0
+"""Seconds the status reuses the index's figures while this server changed nothing."""
 
 __all__ = ["RENAME_WAIT", "SETTINGS_KEY", "BookstoreServices"]
 
@@ -36,6 +39,15 @@ _LATEST_SET_ASIDE = 5
 RENAME_WAIT = 5.0
 """Seconds a rename waits for its history to follow it before it answers; a slower
 index finishes the move in the background."""
+
+
+@dataclass
+class _StorageFigures:
+    """The storage figures last read: what this server had changed by then, and when."""
+
+    changes: tuple[int, int] | None = None
+    read_at: float = 0.0
+    figures: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -50,6 +62,7 @@ class BookstoreServices:
     """The scheduled thinning, when ``retention`` is set."""
     events: VersionEvents | None = None
     """Tells clients of the server's event bus that a history changed."""
+    _storage_seen: _StorageFigures = field(default_factory=_StorageFigures, repr=False)
 
     @property
     def workspace(self) -> str:
@@ -116,12 +129,23 @@ class BookstoreServices:
 
     async def storage(self) -> dict[str, Any] | None:
         """The versions, bytes saved and bytes stored of the workspace, for the status;
-        ``None`` while the index cannot say (the status is read most in an outage)."""
+        ``None`` while the index cannot say (the status is read most in an outage).
+
+        An open History panel reads the status every few seconds: the sums are read
+        again only once this server archived or thinned since, or a minute went by
+        (for what other servers and the command line changed).
+        """
+        thinned = self.thinning.removed if self.thinning is not None else 0
+        changes = (self.archiver.archived, thinned)
+        seen = self._storage_seen
+        if seen.changes == changes and time.monotonic() - seen.read_at < _STORAGE_TTL:
+            return seen.figures
         try:
             totals = await asyncio.wait_for(self.history.storage(), _STORAGE_TIMEOUT)
         except (BookstoreError, SQLAlchemyError, OSError, asyncio.TimeoutError):
             return None
-        return totals.describe()
+        seen.changes, seen.read_at, seen.figures = changes, time.monotonic(), totals.describe()
+        return seen.figures
 
     def _outbox_status(self) -> dict[str, Any]:
         """How full the outbox is, and whether saves went unkept, in words."""
