@@ -21,7 +21,7 @@ from bookstore.core import keys
 from bookstore.core.epochs import DEFAULT_EPOCH_SECONDS, Epochs
 from bookstore.core.errors import CorruptVersion, ObjectConflict, ObjectNotFound, StoreUnavailable
 from bookstore.core.notebook import is_notebook_path
-from bookstore.core.packing import Part, Split, join
+from bookstore.core.packing import Part, Split, inline, join
 from bookstore.core.record import HashedRecord, sha256_of
 from bookstore.core.version_format import (
     COMPRESSED,
@@ -55,6 +55,10 @@ PARALLEL = 16
 _EPOCH_ATTEMPTS = 3
 _KNOWN_AT_MOST = 200_000
 """Parts remembered per workspace: a few megabytes of digests."""
+INLINE_AT_MOST = 16 * 1024
+"""A new part this small stays in its version's manifest the first time it is seen, and
+becomes a part only when a version repeats it: the cell being edited changes at every
+save, and a request of its own for each of its drafts would double what a save costs."""
 
 T = TypeVar("T")
 
@@ -82,6 +86,20 @@ class _KnownParts:
     def __init__(self, epoch: int, digests: set[str]) -> None:
         self.epoch = epoch
         self.digests = digests
+        self.inlined: set[str] = set()
+        """Small parts kept in a manifest of this epoch instead: written if seen again."""
+
+    def first_seen(self, pieces: Split, missing: list[str]) -> set[str]:
+        """The small ``missing`` parts not seen before, remembered as seen now."""
+        new = {
+            digest
+            for digest in missing
+            if len(pieces.parts[digest]) <= INLINE_AT_MOST and digest not in self.inlined
+        }
+        if len(self.inlined) + len(new) > _KNOWN_AT_MOST:
+            self.inlined.clear()
+        self.inlined.update(new)
+        return new
 
 
 _EPOCHS: WeakKeyDictionary[Store, dict[str, Epochs]] = WeakKeyDictionary()
@@ -178,18 +196,20 @@ async def _put_parts(store: Store, workspace: str, pieces: Split) -> tuple[bytes
 
     The manifest is returned only while the epoch the parts were checked in is still
     the current one, which leaves a whole epoch to write it before a prune may
-    delete any of them.
+    delete any of them. Small parts seen for the first time stay in the manifest.
     """
     epochs = await _epochs_for_writing(store, workspace)
     for _ in range(_EPOCH_ATTEMPTS):
         epoch = epochs.of(clock())
         known = await _known_parts(store, workspace, epoch)
         missing = [digest for digest in pieces.parts if digest not in known.digests]
+        kept_inline = known.first_seen(pieces, missing)
         written: list[int] = []
         put = partial(_put_part, store, workspace, known, pieces, written)
-        await bounded(missing, put)
+        await bounded([digest for digest in missing if digest not in kept_inline], put)
         if epochs.of(clock()) == epoch:
-            return await asyncio.to_thread(manifest_body, pieces, epoch), sum(written)
+            packed = inline(pieces, kept_inline) if kept_inline else pieces
+            return await asyncio.to_thread(manifest_body, packed, epoch), sum(written)
     raise StoreUnavailable(
         f"epochs of {epochs.seconds} seconds in {keys.epochs_key(workspace)} are too short "
         "to write a version in"

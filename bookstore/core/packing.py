@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from json import JSONDecodeError, JSONDecoder
 from json.decoder import scanstring  # type: ignore[attr-defined]  # public since 2.x, untyped
 
-__all__ = ["CELL_PARTS", "MIN_PART_CHARS", "Part", "Split", "join", "split"]
+__all__ = ["CELL_PARTS", "MIN_PART_CHARS", "Part", "Split", "inline", "join", "split"]
 
 CELL_PARTS = frozenset({"source", "outputs", "attachments"})
 """The members of a cell kept as parts: what repeats from version to version."""
@@ -75,6 +75,20 @@ def split(data: bytes) -> Split | None:
     skeleton.append(text[at:])
     cut = Split(tuple(piece for piece in skeleton if piece != ""), parts)
     return cut if join(cut.skeleton, cut.parts) == data else None
+
+
+def inline(cut: Split, digests: set[str]) -> Split:
+    """``cut`` with the parts named in ``digests`` put back in its skeleton as text."""
+    skeleton: list[str | Part] = []
+    for piece in cut.skeleton:
+        if isinstance(piece, Part) and piece.sha256 in digests:
+            piece = cut.parts[piece.sha256].decode("utf-8")
+        if isinstance(piece, str) and skeleton and isinstance(skeleton[-1], str):
+            skeleton[-1] += piece
+        else:
+            skeleton.append(piece)
+    parts = {digest: raw for digest, raw in cut.parts.items() if digest not in digests}
+    return Split(tuple(skeleton), parts)
 
 
 def join(skeleton: Sequence[str | Part], parts: dict[str, bytes]) -> bytes:
