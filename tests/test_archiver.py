@@ -24,7 +24,8 @@ from typing import Any, Protocol
 
 import pytest
 
-from bookstore.archiving.archiver import Archiver, Latest, RetryPolicy, store_and_index
+from bookstore.archiving.archiver import Archiver, Latest, store_and_index
+from bookstore.archiving.draining import RetryPolicy
 from bookstore.archiving.outbox import Outbox, OutboxEntry
 from bookstore.archiving.version_objects import read_version
 from bookstore.core import keys

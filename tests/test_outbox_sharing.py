@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from bookstore.archiving.archiver import Archiver, RetryPolicy
+from bookstore.archiving.archiver import Archiver
+from bookstore.archiving.draining import RetryPolicy
 from bookstore.archiving.outbox import Outbox
 from bookstore.core import keys
 from bookstore.index import IndexDatabase, queries

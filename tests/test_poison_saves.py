@@ -25,7 +25,8 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bookstore.archiving.archiver import Archiver, RetryPolicy
+from bookstore.archiving.archiver import Archiver
+from bookstore.archiving.draining import RetryPolicy
 from bookstore.archiving.maintenance import reindex
 from bookstore.archiving.outbox import Outbox
 from bookstore.cli.main import main

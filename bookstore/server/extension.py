@@ -14,7 +14,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from traitlets import TraitError
 
 from bookstore._version import __version__
-from bookstore.archiving.archiver import Archiver, RetryPolicy
+from bookstore.archiving.archiver import Archiver
+from bookstore.archiving.draining import RetryPolicy
 from bookstore.archiving.maintenance import prepare_index
 from bookstore.archiving.outbox import Outbox, OutboxLimits
 from bookstore.archiving.thinning import ScheduledThinning
