@@ -11,10 +11,9 @@ import getpass
 import os
 from pathlib import Path
 from typing import Any, NoReturn
+from urllib.parse import urlsplit
 
 from jupyter_core.paths import jupyter_data_dir
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 from traitlets import Bool, Dict, Enum, Float, Integer, List, TraitError, Unicode, default
 from traitlets.config import Config, LoggingConfigurable
 
@@ -47,6 +46,8 @@ FILES_WORKSPACE = "files"
 """The workspace of histories kept by absolute path, when no workspace_prefix is set."""
 EARLIER_DEFAULT_WORKSPACE = "workspace"
 """Where earlier releases kept every history when no workspace_prefix was set."""
+PUSHED_WORKSPACE = "pushed"
+"""The label of a service-mode server's saves in its outbox (the service names the workspace)."""
 
 _LEGACY_VARIABLES = {
     "s3_bucket": "JPYNB_S3_BUCKET",
@@ -122,6 +123,13 @@ class BookstoreSettings(LoggingConfigurable):
 
     index_url = Unicode(
         help="SQLAlchemy URL of the version index (async driver, e.g. sqlite+aiosqlite:///…).",
+    ).tag(config=True)
+    service_url = Unicode(
+        None,
+        allow_none=True,
+        help="On JupyterHub: the archive service's URL (e.g. http://proxy-public/services/"
+        "bookstore/). Set, the server pushes its saves there with its JUPYTERHUB_API_TOKEN "
+        "and holds no store or index settings of its own.",
     ).tag(config=True)
 
     @default("index_url")
@@ -244,21 +252,11 @@ class BookstoreSettings(LoggingConfigurable):
         The S3 client's own settings (endpoint, region, key pair) are checked by
         ``S3Store`` when it is built, which happens at start-up too.
         """
-        if self.storage == "s3" and not self.s3_bucket:
-            self._refuse("s3_bucket", "must name a bucket when storage is 's3'")
-        try:
-            url = make_url(self.index_url)
-        except ArgumentError:
-            shown = _hide_password(self.index_url)
-            self._refuse("index_url", f"is not a SQLAlchemy URL: {shown!r}")
-        drivers = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
-        backend = url.get_backend_name()
-        if drivers.get(backend) != url.get_driver_name():
-            self._refuse(
-                "index_url",
-                "must name a SQLite or PostgreSQL database with its async driver: "
-                "sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER@HOST/DB",
-            )
+        if self.service_url is not None:
+            if urlsplit(self.service_url).scheme not in ("http", "https"):
+                self._refuse("service_url", "must be an http:// or https:// URL")
+        else:
+            self._validate_store_and_index()
         if self.archive_concurrency < 1:
             self._refuse("archive_concurrency", "must be at least 1")
         unknown = sorted(set(self.archive_types) - set(ARCHIVABLE_TYPES))
@@ -295,6 +293,27 @@ class BookstoreSettings(LoggingConfigurable):
             # A published path could otherwise name, and replace, a version's key.
             self._refuse("published_prefix", "must not contain, or lie within, workspace_prefix")
 
+    def _validate_store_and_index(self) -> None:
+        """What only a process that archives itself needs: SQLAlchemy is imported here."""
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        if self.storage == "s3" and not self.s3_bucket:
+            self._refuse("s3_bucket", "must name a bucket when storage is 's3'")
+        try:
+            url = make_url(self.index_url)
+        except ArgumentError:
+            shown = _hide_password(self.index_url)
+            self._refuse("index_url", f"is not a SQLAlchemy URL: {shown!r}")
+        drivers = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
+        backend = url.get_backend_name()
+        if drivers.get(backend) != url.get_driver_name():
+            self._refuse(
+                "index_url",
+                "must name a SQLite or PostgreSQL database with its async driver: "
+                "sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER@HOST/DB",
+            )
+
     def retention_policy(self) -> RetentionPolicy | None:
         """The scheduled thinning's policy; ``None`` when it is off."""
         if not self.retention:
@@ -310,11 +329,14 @@ class BookstoreSettings(LoggingConfigurable):
     @property
     def by_file(self) -> bool:
         """Whether histories are kept by each file's absolute path (no workspace_prefix)."""
-        return self.workspace_prefix is None
+        return self.workspace_prefix is None and self.service_url is None
 
     @property
     def workspace(self) -> str:
-        """The key prefix of this user's versions, which also scopes them in the index."""
+        """The key prefix of this user's versions, which also scopes them in the index;
+        in service mode, the service builds it, and this only labels the outbox's saves."""
+        if self.service_url is not None:
+            return PUSHED_WORKSPACE
         return FILES_WORKSPACE if self.by_file else self._resolve("workspace_prefix")
 
     def path_view(self, root: str | Path) -> PathView:

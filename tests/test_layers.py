@@ -17,7 +17,16 @@ PACKAGE = Path(bookstore.__file__).parent
 
 #: Each layer may import only from layers listed after it (and from itself).
 LAYERS = [
-    ("surfaces", ["bookstore", "bookstore.archive", "bookstore.server", "bookstore.cli"]),
+    (
+        "surfaces",
+        [
+            "bookstore",
+            "bookstore.archive",
+            "bookstore.server",
+            "bookstore.cli",
+            "bookstore.service",
+        ],
+    ),
     ("services", ["bookstore.history", "bookstore.factory"]),
     ("archiving", ["bookstore.archiving"]),
     ("store, index and settings", ["bookstore.store", "bookstore.index", "bookstore.config"]),

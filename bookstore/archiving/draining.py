@@ -311,7 +311,10 @@ class Drain:
         found = await asyncio.to_thread(self.outbox.set_aside_saves)
         if look > self._shown_look:
             self._shown_look = look
-            self.set_aside = [item for item in found if item.workspace in (None, self.workspace)]
+            mine = self.outbox.workspace
+            self.set_aside = [
+                item for item in found if mine is None or item.workspace in (None, mine)
+            ]
 
     async def _look_at_outbox_now_and_then(self) -> None:
         while not self._stopping.is_set():

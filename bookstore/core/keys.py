@@ -44,6 +44,7 @@ __all__ = [
     "normalize_path",
     "parse_annotations_key",
     "parse_change_key",
+    "parse_timestamp",
     "parse_version_key",
     "parse_version_metadata",
     "path_prefix",
@@ -254,6 +255,11 @@ def format_timestamp(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime(_TIMESTAMP_FORMAT)
 
 
+def parse_timestamp(stamp: str) -> datetime:
+    """The moment a ``format_timestamp`` string names; ``ValueError`` if it names none."""
+    return datetime.strptime(stamp, _TIMESTAMP_FORMAT).replace(tzinfo=timezone.utc)
+
+
 def parse_version_key(workspace: str, key: str) -> VersionKey | None:
     """The path and save time a key names, or ``None`` if it is not a version key."""
     root = workspace_root(workspace)
@@ -268,8 +274,7 @@ def parse_version_key(workspace: str, key: str) -> VersionKey | None:
         normalize_path(path)
     except InvalidPath:
         return None
-    stamp = datetime.strptime(match["stamp"], _TIMESTAMP_FORMAT).replace(tzinfo=timezone.utc)
-    return VersionKey(path, stamp)
+    return VersionKey(path, parse_timestamp(match["stamp"]))
 
 
 # -- object metadata -------------------------------------------------------------

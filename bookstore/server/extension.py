@@ -1,36 +1,28 @@
-"""The Jupyter Server extension: wiring only. It builds the services, registers the
-hooks, checkpoints and handlers, and starts and stops archiving with the server."""
+"""The Jupyter Server extension: it reads the settings and wires one of two modes.
+
+* direct (``direct_mode``): the server archives its saves into the store and
+  index its settings name;
+* service (``service_mode``, when ``service_url`` is set, on JupyterHub): the
+  server pushes its saves to the archive service, and holds no credentials.
+
+Each mode is imported only when chosen: a server in service mode never imports
+aiobotocore or SQLAlchemy.
+"""
 
 from __future__ import annotations
 
-import asyncio
-from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jupyter_server.extension.application import ExtensionApp, ExtensionAppJinjaMixin
-from jupyter_server.services.contents.manager import AsyncContentsManager
-from sqlalchemy.exc import SQLAlchemyError
 from traitlets import TraitError
 
-from bookstore._version import __version__
-from bookstore.archiving.archiver import Archiver
-from bookstore.archiving.draining import RetryPolicy
-from bookstore.archiving.maintenance import prepare_index
-from bookstore.archiving.outbox import Outbox, OutboxLimits
-from bookstore.archiving.thinning import ScheduledThinning
-from bookstore.config import EARLIER_DEFAULT_WORKSPACE, BookstoreSettings
-from bookstore.core.errors import BookstoreError, ConfigurationError, StoreError
-from bookstore.factory import open_index, open_store
-from bookstore.history import History
-from bookstore.server.checkpoints import BookstoreCheckpoints
-from bookstore.server.contents import stored_file_exists
-from bookstore.server.contents_manager import BookstoreContentsArchiver
-from bookstore.server.events import VersionEvents
-from bookstore.server.handlers import handlers
-from bookstore.server.save_hooks import SaveHooks
-from bookstore.server.services import SETTINGS_KEY, BookstoreServices
-from bookstore.server.sharing_handlers import sharing_handlers
+from bookstore.config import BookstoreSettings
+from bookstore.core.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from bookstore.server.direct_mode import DirectMode
+    from bookstore.server.service_mode import ServiceMode
 
 __all__ = ["BookstoreExtension"]
 
@@ -42,162 +34,35 @@ class BookstoreExtension(ExtensionAppJinjaMixin, ExtensionApp):
     description = "Every save of every notebook, archived as a version."
     template_paths = [str(Path(__file__).parent / "templates")]  # noqa: RUF012
     classes = [*ExtensionApp.classes, BookstoreSettings]  # noqa: RUF012 (traitlets' own pattern)
-    services: BookstoreServices | None = None
+    mode: DirectMode | ServiceMode | None = None
     """Set once the settings are read and checked; ``None`` if the server failed before."""
-    _startup: asyncio.Task[None] | None = None
-    _thinning_task: asyncio.Task[None] | None = None
 
     def initialize_settings(self) -> None:
         try:
             settings = BookstoreSettings(parent=self)
             settings.validate()
-            store = open_store(settings)
+            self.mode = self._mode_for(settings)
         except (ConfigurationError, TraitError) as exc:
             self.log.critical("bookstore cannot start: %s", exc)
             raise SystemExit(1) from exc
-        index = open_index(settings)
-        outbox = Outbox(
-            settings.outbox_dir,
-            workspace=settings.workspace,
-            limits=OutboxLimits(settings.outbox_max_bytes, settings.outbox_min_free_bytes),
-        )
-        assert self.serverapp is not None, "jupyter_server links the extension to its ServerApp"
-        view = settings.path_view(self.serverapp.root_dir)
-        contents_manager = self.serverapp.contents_manager
-        event_logger = self.serverapp.event_logger
-        events = None if event_logger is None else VersionEvents(event_logger, view, self.log)
-        archiver = Archiver(
-            store=store,
-            index=index,
-            outbox=outbox,
-            workspace=settings.workspace,
-            concurrency=settings.archive_concurrency,
-            retry=RetryPolicy(settings.retry_initial_delay, settings.retry_max_delay),
-            log=self.log,
-            file_exists=partial(stored_file_exists, contents_manager, view),
-            on_archived=None if events is None else events.archived,
-        )
-        hooks = SaveHooks(outbox, archiver.submit, settings.archive_types, self.log, view)
-        history = History(store, index, settings.workspace, view=view)
-        policy = settings.retention_policy()
-        thinning = None
-        if policy is not None:
-            interval = settings.retention_interval
-            thinning = ScheduledThinning(
-                store, index, settings.workspace, policy, interval=interval, log=self.log
-            )
-        services = BookstoreServices(settings, history, archiver, hooks, thinning, events)
-        self._attach(services, contents_manager)
-        self._follow_copies(services, contents_manager)
-        self.services = services
-        self.settings[SETTINGS_KEY] = services
 
-    def _attach(self, services: BookstoreServices, contents_manager: Any) -> None:
-        """Hook into the contents manager; make the archive its checkpoints (async only)."""
-        services.hooks.install(contents_manager)
-        if isinstance(contents_manager, BookstoreContentsArchiver):
-            contents_manager.attach(services.archiver, services.hooks)
-        if isinstance(contents_manager, AsyncContentsManager):
-            contents_manager.checkpoints = BookstoreCheckpoints(
-                parent=self, services=services, contents_manager=contents_manager
-            )
-        else:
-            self.log.warning(
-                "bookstore: %s is not asynchronous, so archived versions are not offered as "
-                "checkpoints (File > Revert to Checkpoint); they are archived all the same",
-                type(contents_manager).__name__,
-            )
+    def _mode_for(self, settings: BookstoreSettings) -> DirectMode | ServiceMode:
+        if settings.service_url is not None:
+            from bookstore.server.service_mode import ServiceMode
 
-    def _follow_copies(self, services: BookstoreServices, contents_manager: Any) -> None:
-        """Note each copy of a kept file the contents manager makes ("Duplicate"), from
-        the event it emits once the copy is saved."""
-        event_logger = getattr(self.serverapp, "event_logger", None)
-        schema_id = getattr(contents_manager, "event_schema_id", None)
-        if event_logger is None or schema_id is None:
-            return
+            return ServiceMode(self, settings)
+        from bookstore.server.direct_mode import DirectMode
 
-        async def copied(logger: Any, schema_id: str, data: dict[str, Any]) -> None:
-            path, source = data.get("path") or "", data.get("source_path") or ""
-            kept = bool(path) and services.hooks.archives(path.strip("/"), "file")
-            if data.get("action") == "copy" and source and kept:
-                services.note_copy(source, path)
-
-        event_logger.add_listener(schema_id=schema_id, listener=copied)
+        return DirectMode(self, settings)
 
     def initialize_handlers(self) -> None:
-        self.handlers.extend([*handlers, *sharing_handlers])
+        if self.mode is not None:
+            self.handlers.extend(self.mode.handlers())
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
-        # In the background: the server must not wait on an unreachable store or index.
-        if self.services is not None:
-            self._startup = asyncio.create_task(self._start_archiving(self.services))
-
-    async def _start_archiving(self, services: BookstoreServices) -> None:
-        history, archiver = services.history, services.archiver
-        try:
-            await history.store.check()
-        except StoreError as exc:
-            self.log.warning(
-                "bookstore: %s; saves are kept in %s and archived once the store is reachable",
-                exc,
-                archiver.outbox.directory,
-            )
-        prepare = partial(prepare_index, history.store, history.index, history.workspace, self.log)
-        try:
-            await archiver.start(prepare)
-        except Exception as exc:
-            # Whatever the archiver does not retry by itself: reported, never silent.
-            reason = str(exc) if isinstance(exc, BookstoreError) else f"{type(exc).__name__}: {exc}"
-            archiver.last_error = f"could not start archiving ({reason})"
-            self.log.exception("bookstore: %s", archiver.last_error)
-            return
-        self.log.info(
-            "bookstore %s: archiving to %s, indexed in %s",
-            __version__,
-            history.store.description,
-            history.index.description,
-        )
-        if services.settings.by_file:
-            await self._mention_earlier_versions(history)
-        if services.thinning is not None:
-            self._thinning_task = asyncio.create_task(services.thinning.run())
-
-    async def _mention_earlier_versions(self, history: History) -> None:
-        """Say where the versions an earlier release kept under its shared default are."""
-        try:
-            count = await history.count_in(EARLIER_DEFAULT_WORKSPACE)
-        except SQLAlchemyError:
-            return  # the index is reported wherever it is used; this is a courtesy
-        if count:
-            self.log.info(
-                "bookstore: %d versions archived by an earlier release, for every folder "
-                "at once, are kept in the workspace %r; list them from the folder they "
-                "belong to with `bookstore-history --workspace-prefix %s list`",
-                count,
-                EARLIER_DEFAULT_WORKSPACE,
-                EARLIER_DEFAULT_WORKSPACE,
-            )
+        if self.mode is not None:
+            self.mode.start()
 
     async def stop_extension(self) -> None:
-        services = self.services
-        if services is None:
-            return  # the server failed before bookstore was set up: nothing to stop
-        timeout = services.settings.shutdown_timeout
-        if services.thinning is not None and self._thinning_task is not None:
-            services.thinning.stop()
-            # A thinning under way may finish; past the timeout it is cut, which prune
-            # is made to survive (the next one finishes what it left).
-            finished, _ = await asyncio.wait({self._thinning_task}, timeout=timeout)
-            if not finished:
-                self._thinning_task.cancel()
-                await asyncio.wait({self._thinning_task})
-        await services.archiver.stop(timeout)
-        if self._startup is not None:
-            # Start-up gives up once the archiver stops; let it, rather than cut a
-            # connection in half, unless the store keeps it waiting.
-            finished, _ = await asyncio.wait({self._startup}, timeout=timeout)
-            if not finished:
-                self._startup.cancel()
-                await asyncio.wait({self._startup})
-        await services.history.store.close()
-        await services.history.index.close()
+        if self.mode is not None:
+            await self.mode.stop()

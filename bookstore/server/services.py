@@ -23,6 +23,7 @@ from bookstore.config import BookstoreSettings
 from bookstore.core.errors import BookstoreError, InvalidPath
 from bookstore.core.keys import normalize_path
 from bookstore.history import History
+from bookstore.server.archive_status import archive_status
 from bookstore.server.events import VersionEvents
 from bookstore.server.save_hooks import SaveHooks
 
@@ -35,7 +36,6 @@ __all__ = ["RENAME_WAIT", "SETTINGS_KEY", "BookstoreServices"]
 
 SETTINGS_KEY = "bookstore_services"
 """Where the services live in the Tornado application's settings."""
-_LATEST_SET_ASIDE = 5
 RENAME_WAIT = 5.0
 """Seconds a rename waits for its history to follow it before it answers; a slower
 index finishes the move in the background."""
@@ -115,13 +115,7 @@ class BookstoreServices:
                 "contents_manager": type(contents_manager).__name__,
             },
             "archive": {
-                "workspace": self.workspace,
-                "ready": self.archiver.ready,
-                "backlog": self.archiver.backlog,
-                "archived": self.archiver.archived,
-                "last_error": self.archiver.last_error,
-                "outbox": self._outbox_status(),
-                "set_aside": self._set_aside_status(),
+                **archive_status(self.archiver, self.hooks, self.history.view.name),
                 "thinning": self._thinning_status(),
             },
             "storage": storage,
@@ -147,16 +141,6 @@ class BookstoreServices:
         seen.changes, seen.read_at, seen.figures = changes, time.monotonic(), totals.describe()
         return seen.figures
 
-    def _outbox_status(self) -> dict[str, Any]:
-        """How full the outbox is, and whether saves went unkept, in words."""
-        outbox, not_kept = self.archiver.outbox, self.hooks.not_kept
-        return {
-            "bytes": outbox.used_bytes,
-            "max_bytes": outbox.limits.max_bytes,
-            "not_kept": not_kept.saves if not_kept else 0,
-            "warning": str(not_kept) if not_kept else outbox.warning(),
-        }
-
     def _thinning_status(self) -> dict[str, Any] | None:
         """The scheduled thinning's rules and what this server's runs did; ``None``: off."""
         thinning = self.thinning
@@ -168,20 +152,4 @@ class BookstoreServices:
             "last_run": thinning.last_run.isoformat() if thinning.last_run else None,
             "removed": thinning.removed,
             "last_error": thinning.last_error,
-        }
-
-    def _set_aside_status(self) -> dict[str, Any]:
-        """Saves that can never be archived as they are: how many, and the latest few."""
-        set_aside = self.archiver.set_aside
-        return {
-            "count": len(set_aside),
-            "latest": [
-                {
-                    "path": None if item.path is None else self.history.view.name(item.path),
-                    "queued_at": item.queued_time.isoformat() if item.queued_time else None,
-                    "set_aside_at": item.set_aside_at.isoformat(),
-                    "reason": item.reason,
-                }
-                for item in reversed(set_aside[-_LATEST_SET_ASIDE:])
-            ],
         }

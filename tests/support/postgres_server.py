@@ -48,20 +48,30 @@ class PostgresServer:
         options = {"listen_addresses": "127.0.0.1", "fsync": "on" if durable else "off"}
         options.update(settings or {})
         settings_flags = [f"-c {name}={value}" for name, value in options.items()]
+        self._options = " ".join([f"-p {self.port} -k {self.base}", *settings_flags])
         self._run("initdb", "-D", str(self.data), "-U", "bookstore", "--auth=trust", "-E", "UTF8")
+        self.start()
+
+    def start(self) -> None:
+        """Start the server (again, after ``stop``), and wait until it accepts connections."""
+        log = str(self.base / "server.log")
         self._run(
             "pg_ctl",
             "-D",
             str(self.data),
             "-l",
-            str(self.base / "server.log"),
+            log,
             "-w",
             "-t",
             "60",
             "-o",
-            " ".join([f"-p {self.port} -k {self.base}", *settings_flags]),
+            self._options,
             "start",
         )
+
+    def stop(self) -> None:
+        """Stop the server at once, as a crash would; ``start`` brings it back with its data."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
 
     def _run(self, program: str, *args: str) -> None:
         command = [str(self.bin / program), *args]
@@ -88,6 +98,6 @@ class PostgresServer:
 
     def close(self) -> None:
         try:
-            self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "stop")
+            self.stop()
         finally:
             shutil.rmtree(self.base, ignore_errors=True)

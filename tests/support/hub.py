@@ -1,0 +1,242 @@
+"""A real JupyterHub (with configurable-http-proxy from npm) and real ``bookstore-service``
+replicas, each in a process of its own, for the archive service's tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from tests.support.jupyter_process import wait_for
+from tests.support.moto_server import free_port
+
+__all__ = ["ArchiveService", "Hub", "configurable_http_proxy"]
+
+START_TIMEOUT = 60.0
+SERVICE = "bookstore"
+ACCESS_SCOPE = f"access:services!service={SERVICE}"
+REPOSITORY = Path(__file__).resolve().parents[2]
+
+
+def configurable_http_proxy() -> Path:
+    """The proxy npm installed with the front end's dependencies (``package.json``)."""
+    program = REPOSITORY / "node_modules" / ".bin" / "configurable-http-proxy"
+    assert program.exists(), f"{program} is missing: run `npm install` in {REPOSITORY}"
+    return program
+
+
+class Hub:
+    """One JupyterHub process with its proxy, the archive service registered at
+    ``service_url``, and an admin service whose token makes users and their tokens."""
+
+    def __init__(self, base: Path, service_url: str) -> None:
+        self.base = base
+        self.port = free_port()
+        self.hub_port = free_port()
+        self.proxy_api_port = free_port()
+        self.service_url = service_url
+        self.service_token = secrets.token_hex(16)
+        self.admin_token = secrets.token_hex(16)
+        self.process: subprocess.Popen[bytes] | None = None
+        self.admin = requests.Session()
+        self.admin.headers["Authorization"] = f"token {self.admin_token}"
+
+    @property
+    def url(self) -> str:
+        """The proxy's public URL: where users (and their servers' requests) go."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.hub_port}/hub/api"
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "JupyterHub": {
+                "ip": "127.0.0.1",
+                "port": self.port,
+                "hub_ip": "127.0.0.1",
+                "hub_port": self.hub_port,
+                "db_url": f"sqlite:///{self.base / 'jupyterhub.sqlite'}",
+                "cookie_secret_file": str(self.base / "cookie_secret"),
+                "authenticator_class": "dummy",
+                "services": [
+                    {"name": SERVICE, "url": self.service_url, "api_token": self.service_token},
+                    {"name": "hub-admin", "api_token": self.admin_token},
+                ],
+                "load_roles": [
+                    {"name": "user", "scopes": ["self", ACCESS_SCOPE]},
+                    {
+                        "name": "hub-admin",
+                        "scopes": ["admin:users", "tokens"],
+                        "services": ["hub-admin"],
+                    },
+                ],
+            },
+            "ConfigurableHTTPProxy": {
+                "command": [str(configurable_http_proxy())],
+                "api_url": f"http://127.0.0.1:{self.proxy_api_port}",
+                "auth_token": secrets.token_hex(16),
+            },
+        }
+
+    def start(self) -> Hub:
+        self.base.mkdir(parents=True, exist_ok=True)
+        config_file = self.base / "jupyterhub_config.json"
+        config_file.write_text(json.dumps(self.config()))
+        with open(self.base / "hub.log", "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "jupyterhub", f"--config={config_file}"],
+                cwd=self.base,
+                stdout=log,
+                stderr=log,
+            )
+        wait_for(self._answers, timeout=START_TIMEOUT, what=f"JupyterHub on {self.url}")
+        return self
+
+    def _answers(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise AssertionError(f"JupyterHub exited early:\n{self.log()}")
+        try:
+            # The Hub's own port: the proxy routes only once every service was looked for.
+            return self.admin.get(f"{self.api_url}/", timeout=2).ok
+        except requests.ConnectionError:
+            return False
+
+    def routes_to(self, url: str) -> bool:
+        """Whether ``url``, under the proxy, answers (routes are added after the Hub starts)."""
+        try:
+            return requests.get(f"{self.url}{url}", timeout=2).ok
+        except requests.ConnectionError:
+            return False
+
+    def log(self) -> str:
+        log = self.base / "hub.log"
+        return log.read_text(errors="replace") if log.exists() else ""
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(30)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait()
+            self.process = None
+
+    def __enter__(self) -> Hub:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    # -- users and tokens, through the Hub's REST API -------------------------------
+
+    def add_user(self, name: str) -> None:
+        response = self.admin.post(f"{self.api_url}/users/{name}", timeout=10)
+        assert response.status_code in (201, 409), response.text
+
+    def token(self, user: str, scopes: list[str] | None = None) -> tuple[str, str]:
+        """A new API token of ``user`` (with only ``scopes``, if given): (token, its id)."""
+        body: dict[str, Any] = {"note": "test"}
+        if scopes is not None:
+            body["scopes"] = scopes
+        response = self.admin.post(f"{self.api_url}/users/{user}/tokens", json=body, timeout=10)
+        assert response.status_code == 201, response.text
+        made = response.json()
+        return made["token"], made["id"]
+
+    def revoke(self, user: str, token_id: str) -> None:
+        response = self.admin.delete(f"{self.api_url}/users/{user}/tokens/{token_id}", timeout=10)
+        assert response.status_code == 204, response.text
+
+
+class ArchiveService:
+    """One ``bookstore-service`` replica, registered with ``hub`` as the service."""
+
+    def __init__(
+        self,
+        base: Path,
+        hub: Hub,
+        port: int,
+        env: Mapping[str, str],
+        args: Sequence[str] = (),
+    ) -> None:
+        self.base = base
+        self.hub = hub
+        self.port = port
+        self.env = dict(env)
+        self.args = list(args)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/services/{SERVICE}"
+
+    def start(self) -> ArchiveService:
+        self.base.mkdir(parents=True, exist_ok=True)
+        env = {
+            **os.environ,
+            "JUPYTERHUB_API_TOKEN": self.hub.service_token,
+            "JUPYTERHUB_API_URL": self.hub.api_url,
+            "JUPYTERHUB_SERVICE_NAME": SERVICE,
+            "JUPYTERHUB_SERVICE_URL": f"http://127.0.0.1:{self.port}",
+            "JUPYTERHUB_SERVICE_PREFIX": f"/services/{SERVICE}/",
+            **self.env,
+        }
+        program = Path(sys.executable).with_name("bookstore-service")
+        with open(self.base / "service.log", "ab") as log:
+            self.process = subprocess.Popen(
+                [str(program), *self.args], env=env, stdout=log, stderr=log
+            )
+        wait_for(self._answers, timeout=START_TIMEOUT, what=f"bookstore-service on {self.url}")
+        return self
+
+    def _answers(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise AssertionError(f"bookstore-service exited early:\n{self.log()}")
+        try:
+            return requests.get(f"{self.url}/api/health", timeout=2).ok
+        except requests.ConnectionError:
+            return False
+
+    def log(self) -> str:
+        log = self.base / "service.log"
+        return log.read_text(errors="replace") if log.exists() else ""
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(30)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait()
+            self.process = None
+
+    def kill(self) -> None:
+        """SIGKILL, as a crashed or evicted replica."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
+        self.process = None
+
+    def __enter__(self) -> ArchiveService:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()

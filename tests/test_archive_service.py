@@ -1,0 +1,343 @@
+"""The archive service behind a real JupyterHub: who may push and read, and what they reach.
+
+One stack for the module: a moto S3 server, a SQLite index, a ``bookstore-service``
+replica and a JupyterHub with configurable-http-proxy, each a real process.
+Requests go through the Hub's proxy, as users' servers send them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from bookstore.archiving.outbox import Outbox
+from bookstore.core.keys import format_timestamp
+from tests.support.hub import ACCESS_SCOPE, ArchiveService, Hub
+from tests.support.jupyter_process import JupyterServer, wait_for
+from tests.support.jupyter_process import notebook as jupyter_notebook
+from tests.support.moto_server import MotoServer, free_port, s3_env
+
+pytestmark = pytest.mark.e2e
+
+BUCKET = "hub-history"
+MAX_VERSION_BYTES = 100_000
+SAVED_AT = datetime(2026, 12, 1, tzinfo=timezone.utc)
+
+
+class Stack:
+    """The running processes, and a client for each user's token."""
+
+    def __init__(self, hub: Hub, service: ArchiveService, moto: MotoServer) -> None:
+        self.hub = hub
+        self.service = service
+        self.moto = moto
+        self.api = f"{hub.url}/services/bookstore/api"
+        self.tokens: dict[str, str] = {}
+
+    def token(self, user: str) -> str:
+        """A token of ``user`` with the Hub's default scopes (the service's access among them)."""
+        if user not in self.tokens:
+            self.hub.add_user(user)
+            self.tokens[user] = self.hub.token(user)[0]
+        return self.tokens[user]
+
+    def push(
+        self, token: str, path: str, content: bytes, *, at: int = 0, sha256: str | None = None
+    ) -> requests.Response:
+        return requests.post(
+            f"{self.api}/versions",
+            params={"path": path, "saved_at": format_timestamp(SAVED_AT + timedelta(seconds=at))},
+            data=content,
+            headers={
+                "Authorization": f"token {token}",
+                "X-Bookstore-Sha256": sha256 or hashlib.sha256(content).hexdigest(),
+            },
+            timeout=30,
+        )
+
+    def get(self, token: str, endpoint: str, **params: Any) -> requests.Response:
+        return requests.get(
+            f"{self.api}/{endpoint}",
+            params=params,
+            headers={"Authorization": f"token {token}"},
+            timeout=30,
+        )
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    base = tmp_path_factory.mktemp("hub-stack")
+    port = free_port()
+    with MotoServer(keep_state=False) as moto:
+        moto.make_bucket(BUCKET)
+        env = {
+            **s3_env(BUCKET, moto.endpoint_url),
+            "BOOKSTORE_INDEX_URL": f"sqlite+aiosqlite:///{base / 'index.sqlite'}",
+        }
+        hub = Hub(base / "hub", f"http://127.0.0.1:{port}")
+        args = [f"--BookstoreService.max_version_bytes={MAX_VERSION_BYTES}"]
+        # The service first: the Hub routes to it once it finds it answering.
+        with ArchiveService(base / "service", hub, port, env, args) as service, hub:
+            wait_for(lambda: hub.routes_to("/services/bookstore/api/health"), timeout=30)
+            yield Stack(hub, service, moto)
+
+
+def notebook(text: str) -> bytes:
+    cell = {"cell_type": "markdown", "id": "a", "metadata": {}, "source": text}
+    return json.dumps(
+        {"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    ).encode()
+
+
+def test_a_user_pushes_versions_and_reads_them_back_through_the_hubs_proxy(stack: Stack) -> None:
+    alice = stack.token("alice")
+    first, second = notebook("first draft"), notebook("second draft")
+
+    made = stack.push(alice, "work/report.ipynb", first, at=1)
+    again = stack.push(alice, "work/report.ipynb", second, at=2)
+
+    assert made.status_code == 201, made.text
+    assert again.status_code == 201, again.text
+    assert made.json()["version"]["store_key"].startswith("bookstore/alice/work/report.ipynb/@")
+    listed = stack.get(alice, "versions", path="work/report.ipynb").json()["versions"]
+    assert [(row["version"], row["size"]) for row in listed] == [(1, len(first)), (2, len(second))]
+    content = stack.get(alice, "content", path="work/report.ipynb", version=1)
+    assert content.content == first
+    assert content.headers["X-Bookstore-Sha256"] == hashlib.sha256(first).hexdigest()
+    paths = stack.get(alice, "paths").json()["paths"]
+    assert [(row["path"], row["versions"]) for row in paths] == [("work/report.ipynb", 2)]
+    stored = stack.moto.objects(BUCKET)
+    assert any(key.startswith("bookstore/alice/work/report.ipynb/@") for key in stored)
+
+
+def test_a_push_repeated_after_a_lost_answer_is_archived_once(stack: Stack) -> None:
+    carol = stack.token("carol")
+    first, second = notebook("one"), notebook("two")
+    assert stack.push(carol, "n.ipynb", first, at=1).status_code == 201
+    assert stack.push(carol, "n.ipynb", second, at=2).status_code == 201
+
+    latest_again = stack.push(carol, "n.ipynb", second, at=2)
+    older_again = stack.push(carol, "n.ipynb", first, at=1)
+
+    assert (latest_again.status_code, latest_again.json()["archived"]) == (200, False)
+    assert older_again.status_code == 201
+    assert older_again.json()["version"]["version"] == 1
+    listed = stack.get(carol, "versions", path="n.ipynb").json()["versions"]
+    assert [row["version"] for row in listed] == [1, 2]
+
+
+def test_another_users_history_answers_as_if_it_did_not_exist(stack: Stack) -> None:
+    alice, bob = stack.token("alice"), stack.token("bob")
+    assert stack.push(alice, "secret.ipynb", notebook("alice's"), at=5).status_code == 201
+
+    # Whatever the request says about whose history it wants, the Hub names its owner.
+    tries = [
+        stack.get(bob, "content", path="secret.ipynb", version=1),
+        stack.get(bob, "content", path="secret.ipynb", version=1, user="alice"),
+        stack.get(bob, "content", path="../alice/secret.ipynb", version=1),
+    ]
+    listed = stack.get(bob, "versions", path="secret.ipynb", workspace="bookstore/alice")
+    paths = stack.get(bob, "paths", user="alice")
+
+    assert [response.status_code for response in tries] == [404, 404, 400]
+    assert listed.json()["versions"] == []
+    assert "secret.ipynb" not in [row["path"] for row in paths.json()["paths"]]
+    bobs = stack.push(bob, "secret.ipynb", notebook("bob's"), at=6)
+    assert bobs.json()["version"]["store_key"].startswith("bookstore/bob/")
+    alices = stack.get(alice, "content", path="secret.ipynb", version=1)
+    assert alices.content == notebook("alice's")
+
+
+def test_tokens_that_may_not_use_the_service_are_refused(stack: Stack) -> None:
+    stack.token("dave")
+    unscoped, _ = stack.hub.token("dave", scopes=["read:users:name!user"])
+    scoped, scoped_id = stack.hub.token("dave", scopes=[ACCESS_SCOPE])
+    stack.hub.revoke("dave", scoped_id)
+
+    answers = {
+        "no token": requests.get(f"{stack.api}/paths", timeout=30).status_code,
+        "a token without the scope": stack.get(unscoped, "paths").status_code,
+        "a service's token": stack.get(stack.hub.admin_token, "paths").status_code,
+        "a revoked token": stack.get(scoped, "paths").status_code,
+        "an unknown token": stack.get("0" * 32, "paths").status_code,
+    }
+
+    assert answers == {
+        "no token": 401,
+        "a token without the scope": 403,
+        "a service's token": 403,
+        "a revoked token": 401,
+        "an unknown token": 401,
+    }
+    assert stack.push(unscoped, "x.ipynb", notebook("x")).status_code == 403
+
+
+def test_a_push_that_can_never_be_archived_says_why(stack: Stack) -> None:
+    erin = stack.token("erin")
+    content = notebook("erin")
+
+    answers = [
+        stack.push(erin, "x.ipynb", content, sha256="0" * 64),
+        stack.push(erin, "../escape.ipynb", content),
+        stack.push(erin, "x.ipynb", b"x" * (MAX_VERSION_BYTES + 1)),
+    ]
+    bad_time = requests.post(
+        f"{stack.api}/versions",
+        params={"path": "x.ipynb", "saved_at": "yesterday"},
+        data=content,
+        headers={"Authorization": f"token {erin}"},
+        timeout=30,
+    )
+
+    assert [(r.status_code, r.json()["message"]) for r in answers] == [
+        (400, "the bytes received do not match X-Bookstore-Sha256"),
+        (400, "'../escape.ipynb' is not a notebook path relative to the server root"),
+        (413, f"a save of {MAX_VERSION_BYTES + 1} bytes is over {MAX_VERSION_BYTES}"),
+    ]
+    assert bad_time.status_code == 400
+    assert stack.get(erin, "paths").json()["paths"] == []
+
+
+def test_with_the_hub_down_a_request_is_a_temporary_failure_not_unauthorized(
+    stack: Stack,
+) -> None:
+    stack.token("frank")
+    fresh, _ = stack.hub.token("frank")  # never shown to the service: not in its cache
+    service = stack.service
+    stack.hub.stop()
+    try:
+        response = requests.get(
+            f"{service.url}/api/paths", headers={"Authorization": f"token {fresh}"}, timeout=30
+        )
+    finally:
+        stack.hub.start()
+        wait_for(lambda: stack.hub.routes_to("/services/bookstore/api/health"), timeout=30)
+
+    assert response.status_code == 503, response.text
+    assert "the Hub cannot be asked who you are now" in response.json()["message"]
+    assert stack.get(fresh, "paths").status_code == 200
+
+
+# -- a user's server in service mode -------------------------------------------------
+
+
+def service_mode_server(stack: Stack, base: Path, user: str) -> JupyterServer:
+    """A ``jupyter server`` of ``user`` pushing to the service through the Hub's proxy,
+    as the Hub's spawner sets it up; it logs every module it imports."""
+    env = {
+        "BOOKSTORE_SERVICE_URL": f"{stack.hub.url}/services/bookstore/",
+        "JUPYTERHUB_API_TOKEN": stack.token(user),
+        "JUPYTERHUB_USER": user,
+        "PYTHONPROFILEIMPORTTIME": "1",
+    }
+    return JupyterServer(base, env=env)
+
+
+def imported_modules(server: JupyterServer) -> set[str]:
+    """The top-level packages the server imported (``-X importtime`` lines in its log)."""
+    found = set()
+    for line in server.log().splitlines():
+        if line.startswith("import time:") and "|" in line:
+            found.add(line.rsplit("|", 1)[1].strip().split(".")[0])
+    return found
+
+
+def saved_bytes(server: JupyterServer, path: str) -> bytes:
+    return (server.root / path).read_bytes()
+
+
+def test_a_server_in_service_mode_archives_through_the_service_and_holds_no_credentials(
+    stack: Stack, tmp_path: Path
+) -> None:
+    with service_mode_server(stack, tmp_path, "grace") as server:
+        saved = []
+        for n in range(3):
+            server.save("analysis.ipynb", jupyter_notebook(f"draft {n}"))
+            saved.append(saved_bytes(server, "analysis.ipynb"))
+        status = server.wait_archived()
+
+    assert status["archive"]["archived"] == 3
+    assert status["features"]["service_url"] == f"{stack.hub.url}/services/bookstore/"
+    grace = stack.token("grace")
+    listed = stack.get(grace, "versions", path="analysis.ipynb").json()["versions"]
+    assert [row["version"] for row in listed] == [1, 2, 3]
+    read_back = [
+        stack.get(grace, "content", path="analysis.ipynb", version=n).content for n in (1, 2, 3)
+    ]
+    assert read_back == saved
+    assert listed[0]["store_key"].startswith("bookstore/grace/analysis.ipynb/@")
+    modules = imported_modules(server)
+    assert "jupyter_server" in modules, "the import log was read"
+    assert {"sqlalchemy", "aiobotocore", "botocore", "aiosqlite", "asyncpg"} & modules == set()
+
+
+def test_saves_made_while_the_service_is_down_are_archived_in_order_once_it_is_back(
+    stack: Stack, tmp_path: Path
+) -> None:
+    with service_mode_server(stack, tmp_path, "heidi") as server:
+        server.wait_archived()
+        stack.service.stop()
+        try:
+            saved: dict[str, list[bytes]] = {"a.ipynb": [], "b.ipynb": []}
+            for n in range(3):
+                for path in saved:
+                    server.save(path, jupyter_notebook(f"{path} {n}"))
+                    saved[path].append(saved_bytes(server, path))
+            waiting = wait_for(
+                lambda: (archive := server.status()["archive"])["last_error"] and archive,
+                what="the pusher to report the service down",
+            )
+        finally:
+            stack.service.start()
+        server.wait_archived()
+
+    assert waiting["backlog"] == 6
+    assert "archive service" in waiting["last_error"]
+    heidi = stack.token("heidi")
+    for path, contents in saved.items():
+        listed = stack.get(heidi, "versions", path=path).json()["versions"]
+        assert [row["version"] for row in listed] == [1, 2, 3]
+        assert [
+            stack.get(heidi, "content", path=path, version=row["version"]).content for row in listed
+        ] == contents
+
+
+def test_a_save_the_service_refuses_for_good_is_set_aside_and_the_next_goes_on(
+    stack: Stack, tmp_path: Path
+) -> None:
+    with service_mode_server(stack, tmp_path, "ivan") as server:
+        server.save("big.ipynb", jupyter_notebook("x" * MAX_VERSION_BYTES))
+        server.save("small.ipynb", jupyter_notebook("fine"))
+        status = server.wait_archived()
+
+    set_aside = status["archive"]["set_aside"]
+    assert set_aside["count"] == 1
+    assert set_aside["latest"][0]["path"] == "big.ipynb"
+    assert f"is over {MAX_VERSION_BYTES}" in set_aside["latest"][0]["reason"]
+    paths = stack.get(stack.token("ivan"), "paths").json()["paths"]
+    assert [row["path"] for row in paths] == ["small.ipynb"]
+
+
+def test_saves_a_server_archiving_directly_left_in_its_outbox_are_pushed_in_service_mode(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """Moving a user from shared credentials to the service loses no queued save."""
+    server = service_mode_server(stack, tmp_path, "judy")
+    left = Outbox(server.outbox_dir, workspace="bookstore/judy")
+    content = notebook("queued before the move")
+    left.add_bytes("before.ipynb", SAVED_AT, content)
+    left.close()  # the server that kept it is gone
+
+    with server:
+        status = server.wait_archived()
+
+    assert status["archive"]["archived"] == 1
+    judy = stack.token("judy")
+    assert stack.get(judy, "content", path="before.ipynb", version=1).content == content
