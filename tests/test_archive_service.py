@@ -12,16 +12,15 @@ import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
 
 from bookstore.archiving.outbox import Outbox
 from bookstore.core.keys import format_timestamp
-from tests.support.hub import ACCESS_SCOPE, ArchiveService, Hub
-from tests.support.jupyter_process import JupyterServer, wait_for
+from tests.support.hub import ACCESS_SCOPE, ArchiveService, Hub, ServiceApi, imported_modules
 from tests.support.jupyter_process import notebook as jupyter_notebook
+from tests.support.jupyter_process import wait_for
 from tests.support.moto_server import MotoServer, free_port, s3_env
 
 pytestmark = pytest.mark.e2e
@@ -31,22 +30,13 @@ MAX_VERSION_BYTES = 100_000
 SAVED_AT = datetime(2026, 12, 1, tzinfo=timezone.utc)
 
 
-class Stack:
-    """The running processes, and a client for each user's token."""
+class Stack(ServiceApi):
+    """The running processes, and a client of the service's API for each user."""
 
     def __init__(self, hub: Hub, service: ArchiveService, moto: MotoServer) -> None:
-        self.hub = hub
+        super().__init__(hub)
         self.service = service
         self.moto = moto
-        self.api = f"{hub.url}/services/bookstore/api"
-        self.tokens: dict[str, str] = {}
-
-    def token(self, user: str) -> str:
-        """A token of ``user`` with the Hub's default scopes (the service's access among them)."""
-        if user not in self.tokens:
-            self.hub.add_user(user)
-            self.tokens[user] = self.hub.token(user)[0]
-        return self.tokens[user]
 
     def push(
         self, token: str, path: str, content: bytes, *, at: int = 0, sha256: str | None = None
@@ -59,14 +49,6 @@ class Stack:
                 "Authorization": f"token {token}",
                 "X-Bookstore-Sha256": sha256 or hashlib.sha256(content).hexdigest(),
             },
-            timeout=30,
-        )
-
-    def get(self, token: str, endpoint: str, **params: Any) -> requests.Response:
-        return requests.get(
-            f"{self.api}/{endpoint}",
-            params=params,
-            headers={"Authorization": f"token {token}"},
             timeout=30,
         )
 
@@ -228,39 +210,14 @@ def test_with_the_hub_down_a_request_is_a_temporary_failure_not_unauthorized(
 # -- a user's server in service mode -------------------------------------------------
 
 
-def service_mode_server(stack: Stack, base: Path, user: str) -> JupyterServer:
-    """A ``jupyter server`` of ``user`` pushing to the service through the Hub's proxy,
-    as the Hub's spawner sets it up; it logs every module it imports."""
-    env = {
-        "BOOKSTORE_SERVICE_URL": f"{stack.hub.url}/services/bookstore/",
-        "JUPYTERHUB_API_TOKEN": stack.token(user),
-        "JUPYTERHUB_USER": user,
-        "PYTHONPROFILEIMPORTTIME": "1",
-    }
-    return JupyterServer(base, env=env)
-
-
-def imported_modules(server: JupyterServer) -> set[str]:
-    """The top-level packages the server imported (``-X importtime`` lines in its log)."""
-    found = set()
-    for line in server.log().splitlines():
-        if line.startswith("import time:") and "|" in line:
-            found.add(line.rsplit("|", 1)[1].strip().split(".")[0])
-    return found
-
-
-def saved_bytes(server: JupyterServer, path: str) -> bytes:
-    return (server.root / path).read_bytes()
-
-
 def test_a_server_in_service_mode_archives_through_the_service_and_holds_no_credentials(
     stack: Stack, tmp_path: Path
 ) -> None:
-    with service_mode_server(stack, tmp_path, "grace") as server:
+    with stack.service_mode_server(tmp_path, "grace") as server:
         saved = []
         for n in range(3):
             server.save("analysis.ipynb", jupyter_notebook(f"draft {n}"))
-            saved.append(saved_bytes(server, "analysis.ipynb"))
+            saved.append((server.root / "analysis.ipynb").read_bytes())
         status = server.wait_archived()
 
     assert status["archive"]["archived"] == 3
@@ -281,7 +238,7 @@ def test_a_server_in_service_mode_archives_through_the_service_and_holds_no_cred
 def test_saves_made_while_the_service_is_down_are_archived_in_order_once_it_is_back(
     stack: Stack, tmp_path: Path
 ) -> None:
-    with service_mode_server(stack, tmp_path, "heidi") as server:
+    with stack.service_mode_server(tmp_path, "heidi") as server:
         server.wait_archived()
         stack.service.stop()
         try:
@@ -289,7 +246,7 @@ def test_saves_made_while_the_service_is_down_are_archived_in_order_once_it_is_b
             for n in range(3):
                 for path in saved:
                     server.save(path, jupyter_notebook(f"{path} {n}"))
-                    saved[path].append(saved_bytes(server, path))
+                    saved[path].append((server.root / path).read_bytes())
             waiting = wait_for(
                 lambda: (archive := server.status()["archive"])["last_error"] and archive,
                 what="the pusher to report the service down",
@@ -312,7 +269,7 @@ def test_saves_made_while_the_service_is_down_are_archived_in_order_once_it_is_b
 def test_a_save_the_service_refuses_for_good_is_set_aside_and_the_next_goes_on(
     stack: Stack, tmp_path: Path
 ) -> None:
-    with service_mode_server(stack, tmp_path, "ivan") as server:
+    with stack.service_mode_server(tmp_path, "ivan") as server:
         server.save("big.ipynb", jupyter_notebook("x" * MAX_VERSION_BYTES))
         server.save("small.ipynb", jupyter_notebook("fine"))
         status = server.wait_archived()
@@ -329,7 +286,7 @@ def test_saves_a_server_archiving_directly_left_in_its_outbox_are_pushed_in_serv
     stack: Stack, tmp_path: Path
 ) -> None:
     """Moving a user from shared credentials to the service loses no queued save."""
-    server = service_mode_server(stack, tmp_path, "judy")
+    server = stack.service_mode_server(tmp_path, "judy")
     left = Outbox(server.outbox_dir, workspace="bookstore/judy")
     content = notebook("queued before the move")
     left.add_bytes("before.ipynb", SAVED_AT, content)

@@ -15,10 +15,16 @@ from typing import Any
 
 import requests
 
-from tests.support.jupyter_process import wait_for
+from tests.support.jupyter_process import JupyterServer, wait_for
 from tests.support.moto_server import free_port
 
-__all__ = ["ArchiveService", "Hub", "configurable_http_proxy"]
+__all__ = [
+    "ArchiveService",
+    "Hub",
+    "ServiceApi",
+    "configurable_http_proxy",
+    "imported_modules",
+]
 
 START_TIMEOUT = 60.0
 SERVICE = "bookstore"
@@ -185,6 +191,9 @@ class ArchiveService:
         return f"http://127.0.0.1:{self.port}/services/{SERVICE}"
 
     def start(self) -> ArchiveService:
+        """Start the replica, unless it runs already."""
+        if self.process is not None:
+            return self
         self.base.mkdir(parents=True, exist_ok=True)
         env = {
             **os.environ,
@@ -240,3 +249,59 @@ class ArchiveService:
 
     def __exit__(self, *_: object) -> None:
         self.stop()
+
+
+class ServiceApi:
+    """The archive service's API through the Hub's proxy, with a token for each user."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.api = f"{hub.url}/services/{SERVICE}/api"
+        self.tokens: dict[str, str] = {}
+
+    def token(self, user: str) -> str:
+        """A token of ``user`` with the Hub's default scopes (the service's access among them)."""
+        if user not in self.tokens:
+            self.hub.add_user(user)
+            self.tokens[user] = self.hub.token(user)[0]
+        return self.tokens[user]
+
+    def get(self, token: str, endpoint: str, **params: Any) -> requests.Response:
+        return requests.get(
+            f"{self.api}/{endpoint}",
+            params=params,
+            headers={"Authorization": f"token {token}"},
+            timeout=30,
+        )
+
+    def versions(self, user: str, path: str) -> list[tuple[int, bytes]]:
+        """Every version of ``user``'s ``path``: its number and its bytes, oldest first."""
+        token = self.token(user)
+        listed = self.get(token, "versions", path=path).json()["versions"]
+        return [
+            (row["version"], self.get(token, "content", path=path, version=row["version"]).content)
+            for row in listed
+        ]
+
+    def service_mode_server(self, base: Path, user: str) -> JupyterServer:
+        """A ``jupyter server`` of ``user`` pushing to the service through the Hub's proxy,
+        as the Hub's spawner sets it up; it logs every module it imports."""
+        env = {
+            "BOOKSTORE_SERVICE_URL": f"{self.hub.url}/services/{SERVICE}/",
+            "JUPYTERHUB_API_TOKEN": self.token(user),
+            "JUPYTERHUB_USER": user,
+            "PYTHONPROFILEIMPORTTIME": "1",
+            # Outages in tests last seconds: retry within a second, not 30.
+            "BOOKSTORE_RETRY_INITIAL_DELAY": "0.05",
+            "BOOKSTORE_RETRY_MAX_DELAY": "0.5",
+        }
+        return JupyterServer(base, env=env)
+
+
+def imported_modules(server: JupyterServer) -> set[str]:
+    """The top-level packages a server imported (``-X importtime`` lines in its log)."""
+    found = set()
+    for line in server.log().splitlines():
+        if line.startswith("import time:") and "|" in line:
+            found.add(line.rsplit("|", 1)[1].strip().split(".")[0])
+    return found

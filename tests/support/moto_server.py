@@ -15,6 +15,7 @@ on its IAM check, under which the dummy credentials are refused.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -216,24 +217,48 @@ class MotoServer:
     # -- S3 helpers --------------------------------------------------------
 
     @contextlib.contextmanager
-    def client(self) -> Iterator[Any]:
+    def client(self, keys: tuple[str, str] = (ACCESS_KEY_ID, SECRET_ACCESS_KEY)) -> Iterator[Any]:
         """A synchronous boto3 S3 client for arranging and inspecting test state."""
         client = boto3.client(
             "s3",
             endpoint_url=self.endpoint_url,
             region_name=REGION,
-            aws_access_key_id=ACCESS_KEY_ID,
-            aws_secret_access_key=SECRET_ACCESS_KEY,
+            aws_access_key_id=keys[0],
+            aws_secret_access_key=keys[1],
         )
         try:
             yield client
         finally:
             client.close()
 
-    def objects(self, bucket: str) -> dict[str, bytes]:
+    def iam_keys(self, user: str) -> tuple[str, str]:
+        """The key pair of a new IAM user allowed every S3 action: what S3 accepts
+        once ``enforce_auth`` is on (make it before)."""
+        iam = boto3.client(
+            "iam",
+            endpoint_url=self.endpoint_url,
+            region_name=REGION,
+            aws_access_key_id=ACCESS_KEY_ID,
+            aws_secret_access_key=SECRET_ACCESS_KEY,
+        )
+        try:
+            iam.create_user(UserName=user)
+            policy = {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
+            }
+            iam.put_user_policy(UserName=user, PolicyName="s3", PolicyDocument=json.dumps(policy))
+            made = iam.create_access_key(UserName=user)["AccessKey"]
+        finally:
+            iam.close()
+        return made["AccessKeyId"], made["SecretAccessKey"]
+
+    def objects(
+        self, bucket: str, keys: tuple[str, str] = (ACCESS_KEY_ID, SECRET_ACCESS_KEY)
+    ) -> dict[str, bytes]:
         """Every object in ``bucket``, by key, read back directly from moto, as a reader
         gets it back (``stored.as_read``)."""
-        with self.client() as s3:
+        with self.client(keys) as s3:
             pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
             keys = [item["Key"] for page in pages for item in page.get("Contents", [])]
             found = {}

@@ -37,7 +37,13 @@ class PostgresServer:
     a benchmark must. ``settings`` are more server settings (``max_connections``).
     """
 
-    def __init__(self, *, durable: bool = False, settings: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        durable: bool = False,
+        settings: Mapping[str, str] | None = None,
+        password: str | None = None,
+    ) -> None:
         self.bin = _binaries()
         self.port = free_port()
         self.base = Path(tempfile.mkdtemp(prefix="bookstore-pg-"))
@@ -49,7 +55,16 @@ class PostgresServer:
         options.update(settings or {})
         settings_flags = [f"-c {name}={value}" for name, value in options.items()]
         self._options = " ".join([f"-p {self.port} -k {self.base}", *settings_flags])
-        self._run("initdb", "-D", str(self.data), "-U", "bookstore", "--auth=trust", "-E", "UTF8")
+        self.password = password
+        auth = ["--auth=trust"]
+        if password is not None:
+            # Connections over TCP must give the password; only the socket trusts.
+            (self.base / "password").write_text(password)
+            if self._as_postgres:
+                shutil.chown(self.base / "password", "postgres")
+            auth = ["--auth-local=trust", "--auth-host=scram-sha-256"]
+            auth.append(f"--pwfile={self.base / 'password'}")
+        self._run("initdb", "-D", str(self.data), "-U", "bookstore", *auth, "-E", "UTF8")
         self.start()
 
     def start(self) -> None:
@@ -80,7 +95,8 @@ class PostgresServer:
         subprocess.run(command, check=True, capture_output=True, cwd=self.base)
 
     def url(self, database: str = "postgres") -> str:
-        return f"postgresql+asyncpg://bookstore@127.0.0.1:{self.port}/{database}"
+        login = "bookstore" if self.password is None else f"bookstore:{self.password}"
+        return f"postgresql+asyncpg://{login}@127.0.0.1:{self.port}/{database}"
 
     def create_database(self, template: str | None = None) -> str:
         """A new database, empty or a copy of the one at URL ``template``; its SQLAlchemy URL."""
@@ -93,6 +109,7 @@ class PostgresServer:
             [*psql, "-d", "postgres", "-q", "-c", statement],
             check=True,
             capture_output=True,
+            env={**os.environ, "PGPASSWORD": self.password or ""},
         )
         return self.url(name)
 

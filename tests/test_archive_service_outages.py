@@ -1,0 +1,313 @@
+"""Nothing a user saves is lost while any part of the hub's archive is down.
+
+One stack for the module, every part a real process on this machine:
+PostgreSQL (a password required over TCP), moto with authentication enforced
+(only the service's IAM keys are accepted), two ``bookstore-service`` replicas
+behind nginx, and JupyterHub with configurable-http-proxy routing the service
+to nginx. Each test has users of its own, whose servers run in service mode
+and save through the contents API; after each outage, every save must be
+archived exactly once, with its bytes, in save order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.support.hub import ArchiveService, Hub, ServiceApi, imported_modules
+from tests.support.jupyter_process import JupyterServer, notebook, wait_for
+from tests.support.moto_server import (
+    ACCESS_KEY_ID,
+    REGION,
+    SECRET_ACCESS_KEY,
+    MotoServer,
+    free_port,
+    s3_env,
+)
+from tests.support.nginx import LoadBalancer
+from tests.support.postgres_server import PostgresServer
+
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
+
+BUCKET = "hub-archive"
+PASSWORD = "index-secret-only-the-service-holds"
+NOTEBOOKS = ("one.ipynb", "two.ipynb", "three.ipynb")
+SAVES = 30
+
+
+class Stack(ServiceApi):
+    """The running processes; what the service holds, to check users' servers hold none."""
+
+    def __init__(
+        self,
+        hub: Hub,
+        replicas: list[ArchiveService],
+        postgres: PostgresServer,
+        moto: MotoServer,
+        service_env: dict[str, str],
+    ) -> None:
+        super().__init__(hub)
+        self.replicas = replicas
+        self.postgres = postgres
+        self.moto = moto
+        self.service_env = service_env
+
+    @property
+    def secrets(self) -> list[str]:
+        """What no user's server may hold: the S3 key pair and the index URL."""
+        env = self.service_env
+        return [
+            env["BOOKSTORE_S3_ACCESS_KEY_ID"],
+            env["BOOKSTORE_S3_SECRET_ACCESS_KEY"],
+            PASSWORD,
+        ]
+
+    def keys(self) -> tuple[str, str]:
+        env = self.service_env
+        return env["BOOKSTORE_S3_ACCESS_KEY_ID"], env["BOOKSTORE_S3_SECRET_ACCESS_KEY"]
+
+    def index_rows(self, user: str) -> dict[str, int]:
+        """How many index rows each of ``user``'s paths has, read straight from PostgreSQL."""
+
+        async def count() -> dict[str, int]:
+            connection = await asyncpg.connect(self.dsn())
+            try:
+                rows = await connection.fetch(
+                    "SELECT path, count(*) FROM versions WHERE workspace = $1 GROUP BY path",
+                    f"bookstore/{user}",
+                )
+            finally:
+                await connection.close()
+            return {row[0]: row[1] for row in rows}
+
+        return asyncio.run(count())
+
+    def dsn(self, password: str = PASSWORD) -> str:
+        """The index's address as asyncpg takes it, with ``password``."""
+        url = self.service_env["BOOKSTORE_INDEX_URL"].replace("postgresql+asyncpg", "postgresql")
+        return url.replace(f":{PASSWORD}@", f":{password}@" if password else "@")
+
+    def objects(self, user: str) -> dict[str, int]:
+        """How many version objects each of ``user``'s paths has in the bucket."""
+        found: dict[str, int] = {}
+        for key in self.moto.objects(BUCKET, self.keys()):
+            if key.startswith(f"bookstore/{user}/") and "/@parts/" not in key:
+                path = key[len(f"bookstore/{user}/") :].rsplit("/@", 1)[0]
+                found[path] = found.get(path, 0) + 1
+        return found
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    base = tmp_path_factory.mktemp("hub-outages")
+    postgres = PostgresServer(password=PASSWORD)
+    try:
+        with MotoServer(keep_state=False) as moto:
+            moto.make_bucket(BUCKET)
+            keys = moto.iam_keys("archive-service")
+            with moto.enforce_auth():
+                env = {
+                    **s3_env(
+                        BUCKET, moto.endpoint_url, access_key_id=keys[0], secret_access_key=keys[1]
+                    ),
+                    "BOOKSTORE_INDEX_URL": postgres.create_database(),
+                }
+                ports = [free_port(), free_port()]
+                balancer = LoadBalancer(base / "nginx", [f"127.0.0.1:{port}" for port in ports])
+                hub = Hub(base / "hub", balancer.url)
+                replicas = [
+                    ArchiveService(base / f"replica-{n}", hub, port, env)
+                    for n, port in enumerate(ports)
+                ]
+                with balancer, replicas[0], replicas[1], hub:
+                    wait_for(lambda: hub.routes_to("/services/bookstore/api/health"), timeout=30)
+                    yield Stack(hub, replicas, postgres, moto, env)
+    finally:
+        postgres.close()
+
+
+def save_round_robin(server: JupyterServer, saves: int) -> dict[str, list[bytes]]:
+    """``saves`` distinct saves spread over ``NOTEBOOKS``; the bytes each wrote, in order."""
+    saved: dict[str, list[bytes]] = {path: [] for path in NOTEBOOKS}
+    for n in range(saves):
+        path = NOTEBOOKS[n % len(NOTEBOOKS)]
+        server.save(path, notebook(f"{path}, save {n}"))
+        saved[path].append((server.root / path).read_bytes())
+    return saved
+
+
+def assert_archived_once_in_order(stack: Stack, user: str, saved: dict[str, list[bytes]]) -> None:
+    for path, contents in saved.items():
+        assert stack.versions(user, path) == list(enumerate(contents, start=1)), path
+    counts = {path: len(contents) for path, contents in saved.items()}
+    assert stack.index_rows(user) == counts, "one index row per save"
+    assert stack.objects(user) == counts, "one object per save"
+
+
+def waiting_with_an_error(server: JupyterServer) -> dict[str, Any]:
+    """The archive status once the server has said why it cannot push."""
+    return dict(
+        wait_for(
+            lambda: (archive := server.status()["archive"])["last_error"] and archive,
+            what="the server to report the outage",
+        )
+    )
+
+
+def test_a_users_server_holds_no_credentials_and_cannot_reach_the_store_or_index(
+    stack: Stack, tmp_path: Path
+) -> None:
+    with stack.service_mode_server(tmp_path, "bob") as server:
+        server.save("notes.ipynb", notebook("bob's notes"))
+        server.wait_archived()
+        assert server.process is not None
+        environ = Path(f"/proc/{server.process.pid}/environ").read_bytes().decode()
+
+    held = environ + "".join(
+        file.read_text(errors="replace") for file in tmp_path.rglob("*") if file.is_file()
+    )
+    assert [secret for secret in stack.secrets if secret in held] == []
+    assert {"sqlalchemy", "aiobotocore", "botocore", "asyncpg"} & imported_modules(server) == set()
+    # What code in bob's server could try: S3 with any key it might find or make up...
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=stack.moto.endpoint_url,
+        region_name=REGION,
+        aws_access_key_id=ACCESS_KEY_ID,
+        aws_secret_access_key=SECRET_ACCESS_KEY,
+    )
+    with pytest.raises(ClientError, match=r"InvalidAccessKeyId|AccessDenied"):
+        s3.list_objects_v2(Bucket=BUCKET)
+    # ... and the index without the service's password.
+    with pytest.raises(asyncpg.InvalidPasswordError):
+        asyncio.run(asyncpg.connect(stack.dsn(password=""), timeout=10))
+    with pytest.raises(asyncpg.InvalidPasswordError):
+        asyncio.run(asyncpg.connect(stack.dsn(password="guessed"), timeout=10))
+    [(number, content)] = stack.versions("bob", "notes.ipynb")
+    assert number == 1
+    assert "".join(json.loads(content)["cells"][0]["source"]) == 'print("bob\'s notes", 0)'
+
+
+def test_with_both_replicas_down_30_saves_are_archived_once_in_order_once_they_are_back(
+    stack: Stack, tmp_path: Path
+) -> None:
+    with stack.service_mode_server(tmp_path, "carol") as server:
+        server.wait_archived()
+        for replica in stack.replicas:
+            replica.kill()
+        try:
+            saved = save_round_robin(server, SAVES)
+            waiting = waiting_with_an_error(server)
+        finally:
+            for replica in stack.replicas:
+                replica.start()
+        server.wait_archived()
+
+    assert waiting["backlog"] > 0
+    assert "archive service" in waiting["last_error"]
+    assert_archived_once_in_order(stack, "carol", saved)
+
+
+def test_a_replica_killed_mid_drain_leaves_no_duplicate_and_no_gap(
+    stack: Stack, tmp_path: Path
+) -> None:
+    first, second = stack.replicas
+    with stack.service_mode_server(tmp_path, "dan") as server:
+        server.wait_archived()
+        first.kill()
+        second.kill()
+        try:
+            saved = save_round_robin(server, SAVES)
+            first.start()
+            wait_for(lambda: server.status()["archive"]["archived"] >= 5, what="a few pushes")
+            first.kill()  # mid-drain: pushes are in flight
+            second.start()
+            server.wait_archived()
+        finally:
+            first.start()
+
+    assert_archived_once_in_order(stack, "dan", saved)
+
+
+def test_a_users_server_killed_mid_drain_loses_nothing(stack: Stack, tmp_path: Path) -> None:
+    server = stack.service_mode_server(tmp_path, "erin").start()
+    try:
+        server.wait_archived()
+        for replica in stack.replicas:
+            replica.kill()
+        try:
+            saved = save_round_robin(server, SAVES)
+        finally:
+            for replica in stack.replicas:
+                replica.start()
+        wait_for(lambda: server.status()["archive"]["archived"] >= 5, what="a few pushes")
+        server.kill()  # SIGKILL, mid-drain
+        server.start()  # the same outbox: it takes over what the killed server left
+        server.wait_archived()
+    finally:
+        server.stop()
+
+    assert_archived_once_in_order(stack, "erin", saved)
+
+
+def test_with_the_hub_stopped_saves_wait_and_are_archived_once_it_is_back(
+    stack: Stack, tmp_path: Path
+) -> None:
+    with stack.service_mode_server(tmp_path, "frank") as server:
+        server.wait_archived()
+        stack.hub.stop()
+        try:
+            saved = save_round_robin(server, SAVES)
+            waiting_with_an_error(server)
+        finally:
+            stack.hub.start()
+        server.wait_archived()
+
+    assert_archived_once_in_order(stack, "frank", saved)
+
+
+def test_with_postgresql_stopped_saves_wait_and_are_archived_once_it_is_back(
+    stack: Stack, tmp_path: Path
+) -> None:
+    with stack.service_mode_server(tmp_path, "grace") as server:
+        server.wait_archived()
+        stack.postgres.stop()
+        try:
+            saved = save_round_robin(server, SAVES)
+            waiting = waiting_with_an_error(server)
+        finally:
+            stack.postgres.start()
+        server.wait_archived(timeout=120)
+
+    assert "archive service" in waiting["last_error"]
+    assert_archived_once_in_order(stack, "grace", saved)
+
+
+def test_with_everything_stopped_at_once_saves_wait_and_are_archived_once_it_is_back(
+    stack: Stack, tmp_path: Path
+) -> None:
+    with stack.service_mode_server(tmp_path, "heidi") as server:
+        server.wait_archived()
+        stack.hub.stop()
+        stack.postgres.stop()
+        for replica in stack.replicas:
+            replica.kill()
+        try:
+            saved = save_round_robin(server, SAVES)
+            waiting_with_an_error(server)
+        finally:
+            stack.postgres.start()
+            for replica in stack.replicas:
+                replica.start()
+            stack.hub.start()
+        server.wait_archived(timeout=120)
+
+    assert_archived_once_in_order(stack, "heidi", saved)
