@@ -33,10 +33,13 @@ SAVED_AT = datetime(2026, 12, 1, tzinfo=timezone.utc)
 class Stack(ServiceApi):
     """The running processes, and a client of the service's API for each user."""
 
-    def __init__(self, hub: Hub, service: ArchiveService, moto: MotoServer) -> None:
+    def __init__(
+        self, hub: Hub, service: ArchiveService, moto: MotoServer, env: dict[str, str]
+    ) -> None:
         super().__init__(hub)
         self.service = service
         self.moto = moto
+        self.service_env = env
 
     def push(
         self, token: str, path: str, content: bytes, *, at: int = 0, sha256: str | None = None
@@ -68,7 +71,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         # The service first: the Hub routes to it once it finds it answering.
         with ArchiveService(base / "service", hub, port, env, args) as service, hub:
             wait_for(lambda: hub.routes_to("/services/bookstore/api/health"), timeout=30)
-            yield Stack(hub, service, moto)
+            yield Stack(hub, service, moto, env)
 
 
 def notebook(text: str) -> bytes:
@@ -298,3 +301,68 @@ def test_saves_a_server_archiving_directly_left_in_its_outbox_are_pushed_in_serv
     assert status["archive"]["archived"] == 1
     judy = stack.token("judy")
     assert stack.get(judy, "content", path="before.ipynb", version=1).content == content
+
+
+def test_servers_the_hub_spawns_archive_through_the_service_each_in_its_users_workspace(
+    stack: Stack,
+) -> None:
+    """alice and bob log in (the Hub spawns their servers) and save through the Hub's
+    proxy, as JupyterLab does; each history is theirs alone."""
+    for user in ("kim", "lee"):
+        stack.token(user)
+        stack.hub.spawn(user)
+    saved = {}
+    try:
+        for user in ("kim", "lee"):
+            session = requests.Session()
+            session.headers["Authorization"] = f"token {stack.token(user)}"
+            server = f"{stack.hub.url}/user/{user}"
+            for n in range(2):
+                body = {"type": "notebook", "content": jupyter_notebook(f"{user} {n}")}
+                url = f"{server}/api/contents/shared-name.ipynb"
+                answer = session.put(url, json=body, timeout=60)
+                assert answer.status_code in (200, 201), answer.text
+            saved[user] = (stack.hub.homes / user / "shared-name.ipynb").read_bytes()
+            wait_for(
+                lambda session=session, server=server: (
+                    session.get(f"{server}/api/bookstore", timeout=10).json()["archive"]["backlog"]
+                    == 0
+                ),
+                what=f"{user}'s saves to be pushed",
+            )
+    finally:
+        for user in ("kim", "lee"):
+            stack.hub.admin.delete(f"{stack.hub.api_url}/users/{user}/server", timeout=60)
+
+    for user in ("kim", "lee"):
+        versions = stack.versions(user, "shared-name.ipynb")
+        assert [number for number, _ in versions] == [1, 2]
+        assert versions[-1][1] == saved[user]
+
+
+def test_a_replica_with_retention_thins_every_users_history(stack: Stack, tmp_path: Path) -> None:
+    """Retention runs where the credentials are: a replica with ``retention`` set thins
+    each user's workspace in the index it shares with the others."""
+    tokens = {user: stack.token(user) for user in ("mia", "noah")}
+    for user, token in tokens.items():
+        for n in range(4):
+            assert stack.push(token, "long.ipynb", notebook(f"{user} {n}"), at=n).ok
+
+    env = {
+        **stack.service_env,
+        "BOOKSTORE_RETENTION": '{"keep_last": 2}',
+        "BOOKSTORE_RETENTION_INTERVAL": "0.5",
+    }
+    with ArchiveService(tmp_path / "thinning", stack.hub, free_port(), env):
+
+        def thinned() -> bool:
+            return all(
+                len(stack.get(token, "versions", path="long.ipynb").json()["versions"]) == 2
+                for token in tokens.values()
+            )
+
+        wait_for(thinned, what="the replica to thin both users' histories")
+
+    for user in tokens:
+        kept = stack.versions(user, "long.ipynb")
+        assert kept == [(3, notebook(f"{user} 2")), (4, notebook(f"{user} 3"))]

@@ -1,5 +1,6 @@
 """Thinning on a schedule: ``bookstore-history prune`` with the configured rules, run
-in the background of one server per workspace.
+in the background of one server per workspace (or by the archive service, for
+every user's workspace).
 
 Every server of a workspace wakes up every ``interval`` seconds; the one that holds
 the workspace's lease in the index (taken for twice the interval, renewed by its
@@ -26,7 +27,8 @@ __all__ = ["ScheduledThinning"]
 
 
 class ScheduledThinning:
-    """Prunes one workspace by ``policy`` every ``interval`` seconds, when it holds the lease."""
+    """Prunes one workspace by ``policy`` every ``interval`` seconds, when it holds the
+    lease; with ``every_workspace_under``, each workspace whose name starts with it."""
 
     def __init__(
         self,
@@ -37,10 +39,12 @@ class ScheduledThinning:
         *,
         interval: float,
         log: logging.Logger,
+        every_workspace_under: str | None = None,
     ) -> None:
         self.store = store
         self.index = index
         self.workspace = workspace
+        self.every_workspace_under = every_workspace_under
         self.policy = policy
         self.interval = interval
         self.log = log
@@ -71,27 +75,42 @@ class ScheduledThinning:
         self._stopping.set()
 
     async def once(self) -> int | None:
-        """Thin the workspace if this server holds its lease: how many versions went,
-        or ``None`` when another server holds it."""
+        """Thin the workspaces whose lease this server holds: how many versions went,
+        or ``None`` when other servers hold every lease."""
         now = datetime.now(timezone.utc)
+        if self.every_workspace_under is None:
+            workspaces = [self.workspace]
+        else:
+            async with self.index.reading() as session:
+                workspaces = await queries.workspaces_under(session, self.every_workspace_under)
+        removed: int | None = None
+        for workspace in workspaces:
+            thinned = await self._thin(workspace, now)
+            if thinned is not None:
+                removed = (removed or 0) + thinned
+        if removed is not None:
+            self.removed += removed
+            self.last_run = now
+        if removed:
+            self.log.info("bookstore: the scheduled thinning removed %d versions", removed)
+        return removed
+
+    async def _thin(self, workspace: str, now: datetime) -> int | None:
+        """Thin ``workspace`` if this server holds its lease; ``None`` if another does."""
         async with self.index.writing() as session:
             held = await queries.take_lease(
                 session,
-                f"thinning {self.workspace}",
+                f"thinning {workspace}",
                 self.holder,
                 now,
                 now + timedelta(seconds=2 * self.interval),
             )
         if not held:
             return None
-        await finish_interrupted_prunes(self.store, self.index, self.workspace)
-        plans = plan_prune(self.index, self.workspace, self.policy)
-        removed = await prune(self.store, self.index, self.workspace, plans)
-        freed = await collect_parts(self.store, self.workspace)
+        await finish_interrupted_prunes(self.store, self.index, workspace)
+        plans = plan_prune(self.index, workspace, self.policy)
+        removed = await prune(self.store, self.index, workspace, plans)
+        freed = await collect_parts(self.store, workspace)
         if (blocked := freed.blocked()) is not None:
-            self.log.warning("bookstore: the scheduled thinning: %s", blocked)
-        self.removed += removed
-        self.last_run = now
-        if removed:
-            self.log.info("bookstore: the scheduled thinning removed %d versions", removed)
+            self.log.warning("bookstore: the scheduled thinning of %s: %s", workspace, blocked)
         return removed

@@ -434,6 +434,17 @@ async def count_versions(session: AsyncSession, workspace: str) -> int:
     return await session.scalar(query) or 0
 
 
+async def workspaces_under(session: AsyncSession, prefix: str) -> list[str]:
+    """Every workspace with versions whose name starts with ``prefix``, in name order."""
+    found = await session.scalars(
+        select(Version.workspace)
+        .where(Version.workspace.startswith(prefix, autoescape=True))
+        .distinct()
+        .order_by(Version.workspace)
+    )
+    return list(found)
+
+
 async def workspace_versions(session: AsyncSession, workspace: str) -> list[Version]:
     """Every version in ``workspace``, by path and number."""
     query = select(Version).where(Version.workspace == workspace)

@@ -21,12 +21,15 @@ from traitlets import Integer, Unicode, default
 from traitlets.config import Application
 
 from bookstore._version import __version__
+from bookstore.archiving.thinning import ScheduledThinning
 from bookstore.config import BookstoreSettings
 from bookstore.core import keys
 from bookstore.core.errors import ConfigurationError
 from bookstore.factory import open_index, open_store
+from bookstore.index import IndexDatabase
 from bookstore.service.handlers import ServiceState, service_handlers
 from bookstore.service.owners import Owners
+from bookstore.store import Store
 
 __all__ = ["BookstoreService", "main"]
 
@@ -121,12 +124,37 @@ class BookstoreService(Application):
             self.url.rstrip("/"),
             self.prefix,
         )
+        thinning = self._thinning(settings, store, index)
+        thinning_task = None if thinning is None else asyncio.create_task(thinning.run())
         try:
             await stopping.wait()
         finally:
             server.stop()
+            if thinning is not None and thinning_task is not None:
+                thinning.stop()
+                await asyncio.wait({thinning_task}, timeout=settings.shutdown_timeout)
+                thinning_task.cancel()
             await index.close()
             await store.close()
+
+    def _thinning(
+        self, settings: BookstoreSettings, store: Store, index: IndexDatabase
+    ) -> ScheduledThinning | None:
+        """Every user's workspace thinned by ``retention``, by one replica at a time."""
+        policy = settings.retention_policy()
+        if policy is None:
+            return None
+        assert settings.workspace_prefix is not None
+        users_under = settings.workspace_prefix.split(keys.USERNAME_FIELD, 1)[0]
+        return ScheduledThinning(
+            store,
+            index,
+            users_under,
+            policy,
+            interval=settings.retention_interval,
+            log=self.log,
+            every_workspace_under=users_under,
+        )
 
     def _log_request(self, handler: Any) -> None:
         status = handler.get_status()

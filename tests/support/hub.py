@@ -45,6 +45,8 @@ class Hub:
 
     def __init__(self, base: Path, service_url: str) -> None:
         self.base = base
+        self.homes = base / "homes"
+        """Where the servers the Hub spawns keep their users' files (``{username}``)."""
         self.port = free_port()
         self.hub_port = free_port()
         self.proxy_api_port = free_port()
@@ -78,14 +80,34 @@ class Hub:
                     {"name": SERVICE, "url": self.service_url, "api_token": self.service_token},
                     {"name": "hub-admin", "api_token": self.admin_token},
                 ],
+                "spawner_class": "simple",
                 "load_roles": [
                     {"name": "user", "scopes": ["self", ACCESS_SCOPE]},
                     {
                         "name": "hub-admin",
-                        "scopes": ["admin:users", "tokens"],
+                        "scopes": ["admin:users", "tokens", "servers"],
                         "services": ["hub-admin"],
                     },
                 ],
+            },
+            # Users' servers as a hub in service mode spawns them: the service's URL
+            # and the scope to use it, and no store or index setting.
+            "SimpleLocalProcessSpawner": {"home_dir_template": str(self.homes / "{username}")},
+            "Spawner": {
+                "cmd": [str(Path(sys.executable).with_name("jupyterhub-singleuser"))],
+                "args": ["--allow-root"],  # the tests run as root, as CI does
+                "environment": {
+                    "BOOKSTORE_SERVICE_URL": f"{self.url}/services/{SERVICE}/",
+                    "BOOKSTORE_RETRY_INITIAL_DELAY": "0.05",
+                    "BOOKSTORE_RETRY_MAX_DELAY": "0.5",
+                },
+                "server_token_scopes": [
+                    "users:activity!user",
+                    "access:servers!server",
+                    ACCESS_SCOPE,
+                ],
+                "start_timeout": 60,
+                "http_timeout": 60,
             },
             "ConfigurableHTTPProxy": {
                 "command": [str(configurable_http_proxy())],
@@ -162,6 +184,18 @@ class Hub:
         assert response.status_code == 201, response.text
         made = response.json()
         return made["token"], made["id"]
+
+    def spawn(self, user: str) -> None:
+        """Start ``user``'s server, as logging in does, and wait until it is ready."""
+        response = self.admin.post(f"{self.api_url}/users/{user}/server", timeout=60)
+        assert response.status_code in (201, 202), response.text
+
+        def ready() -> bool:
+            model = self.admin.get(f"{self.api_url}/users/{user}", timeout=10).json()
+            server = model.get("servers", {}).get("")
+            return bool(server and server.get("ready"))
+
+        wait_for(ready, timeout=START_TIMEOUT, what=f"{user}'s server to be ready")
 
     def revoke(self, user: str, token_id: str) -> None:
         response = self.admin.delete(f"{self.api_url}/users/{user}/tokens/{token_id}", timeout=10)
