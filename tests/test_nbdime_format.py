@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 import nbformat
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bookstore.core.diff import VOLATILE_CELL_METADATA, diff_notebooks
@@ -153,14 +153,20 @@ def as_compared(document: dict[str, Any]) -> dict[str, Any]:
             k: v for k, v in cell.get("metadata", {}).items() if k not in VOLATILE_CELL_METADATA
         }
         if "outputs" in cell:
-            cell["outputs"] = [
-                {k: v for k, v in output.items() if k != "execution_count"}
-                for output in cell["outputs"]
-            ]
+            cell["outputs"] = [_as_compared_output(output) for output in cell["outputs"]]
         if not cell.get("attachments"):
             cell.pop("attachments", None)
         compared.append(cell)
     return {**document, "cells": compared}
+
+
+def _as_compared_output(output: dict[str, Any]) -> dict[str, Any]:
+    """An output without its count; a result is compared as the display of the same data
+    (the engine reads both as one rich output: the data is what changed or not)."""
+    compared = {k: v for k, v in output.items() if k != "execution_count"}
+    if compared.get("output_type") == "execute_result":
+        compared["output_type"] = "display_data"
+    return compared
 
 
 def converted(old: dict[str, Any], new: dict[str, Any]) -> tuple[dict[str, Any], list[Any]]:
@@ -190,10 +196,28 @@ def test_the_diff_applied_to_the_base_gives_the_new_notebook(
     assert_applies(*pair)
 
 
+def _code_cell(*outputs: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "cell_type": "code",
+        "metadata": {},
+        "source": "",
+        "execution_count": None,
+        "outputs": list(outputs),
+    }
+
+
+_SHOWN = {"output_type": "display_data", "data": {"text/plain": "x"}, "metadata": {}}
+_RESULT = {**_SHOWN, "output_type": "execute_result", "execution_count": 1}
+
+
 @EXAMPLES
 @given(
     st.lists(cells(), max_size=5).map(lambda c: notebook(c, {})),
     st.lists(cells(), max_size=5).map(lambda c: notebook(c, {})),
+)
+@example(  # the same data, shown as a result and then as a display
+    old=notebook([_code_cell(_SHOWN, _RESULT), _code_cell()], {}),
+    new=notebook([_code_cell(_SHOWN, _SHOWN)], {}),
 )
 def test_the_diff_of_unrelated_notebooks_applies_too(
     old: dict[str, Any], new: dict[str, Any]
