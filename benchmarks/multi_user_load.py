@@ -62,8 +62,10 @@ from sqlalchemy import Row, text
 
 from benchmarks._common import bytes_per_cell, code_fingerprint, machine_line, make_notebook
 from bookstore.index import IndexDatabase
+from tests.support.hub import SERVICE, ArchiveService, Hub, ServiceApi
 from tests.support.jupyter_process import JupyterServer, wait_for
-from tests.support.moto_server import MotoServer, s3_env
+from tests.support.moto_server import MotoServer, free_port, s3_env
+from tests.support.nginx import LoadBalancer
 from tests.support.postgres_server import PostgresServer
 
 BUCKET = "hub-archive"
@@ -199,14 +201,18 @@ def bookstore_env(moto: MotoServer, index_url: str) -> dict[str, str]:
 
 @contextmanager
 def loaded_servers(
-    base: Path, plan: list[list[Save]], env: dict[str, str] | None, args: argparse.Namespace
+    base: Path,
+    plan: list[list[Save]],
+    env: Callable[[str], dict[str, str]] | None,
+    args: argparse.Namespace,
 ) -> Iterator[tuple[list[JupyterServer], Phase]]:
-    """One server per user (bookstore off when ``env`` is None), started a few at a time
-    as a hub spawns them, then the load; every server is stopped on the way out."""
+    """One server per user (bookstore off when ``env`` is None; else ``env(user)`` is
+    its environment), started a few at a time as a hub spawns them, then the load;
+    every server is stopped on the way out."""
     servers = [
         JupyterServer(
             base / saves[0].user,
-            env={**(env or {}), "JUPYTERHUB_USER": saves[0].user},
+            env={**(env(saves[0].user) if env else {}), "JUPYTERHUB_USER": saves[0].user},
             bookstore=env is not None,
         )
         for saves in plan
@@ -384,8 +390,60 @@ def measure_bookstore(
     moto: MotoServer,
     reader: IndexReader,
 ) -> tuple[Phase, Archive]:
-    """The load on bookstore servers, then the drain, the operator's SQL and the audit."""
-    env = bookstore_env(moto, reader.url)
+    """The load on bookstore servers, then the drain, the operator's SQL and the audit.
+    With ``args.service`` replicas, the servers push to the archive service behind a
+    real JupyterHub (and nginx, for more than one replica) instead of archiving."""
+    shared = bookstore_env(moto, reader.url)
+
+    def with_credentials(_user: str) -> dict[str, str]:
+        return shared
+
+    with ExitStack() as stack:
+        env = with_credentials
+        if args.service:
+            env = stack.enter_context(archive_service(base / "hub", shared, args.service))
+        return measure_load(base, plan, args, env, moto, reader)
+
+
+@contextmanager
+def archive_service(
+    base: Path, settings: dict[str, str], replicas: int
+) -> Iterator[Callable[[str], dict[str, str]]]:
+    """The archive service, ``replicas`` of it, registered with a JupyterHub; gives each
+    user's server environment, as the Hub's spawner would: the service's URL and a token
+    of the user's, and no store or index setting."""
+    ports = [free_port() for _ in range(replicas)]
+    with ExitStack() as stack:
+        url = f"http://127.0.0.1:{ports[0]}"
+        if replicas > 1:
+            upstreams = [f"127.0.0.1:{port}" for port in ports]
+            url = stack.enter_context(LoadBalancer(base / "nginx", upstreams)).url
+        hub = Hub(base, url)
+        for number, port in enumerate(ports):
+            replica = ArchiveService(base / f"replica-{number}", hub, port, settings)
+            stack.enter_context(replica)
+        stack.enter_context(hub)
+        wait_for(lambda: hub.routes_to(f"/services/{SERVICE}/api/health"), 60)
+        users = ServiceApi(hub)
+
+        def env(user: str) -> dict[str, str]:
+            return {
+                "BOOKSTORE_SERVICE_URL": f"{hub.url}/services/{SERVICE}/",
+                "JUPYTERHUB_API_TOKEN": users.token(user),
+            }
+
+        yield env
+
+
+def measure_load(
+    base: Path,
+    plan: list[list[Save]],
+    args: argparse.Namespace,
+    env: Callable[[str], dict[str, str]],
+    moto: MotoServer,
+    reader: IndexReader,
+) -> tuple[Phase, Archive]:
+    """The load on servers with ``env``, then the drain, the operator's SQL and the audit."""
     with loaded_servers(base, plan, env, args) as (servers, phase):
         drain_started = time.perf_counter()
         drained = wait_drained(servers, reader, len(phase.acks), args.drain_timeout)
@@ -500,7 +558,13 @@ def run(args: argparse.Namespace) -> bool:
             f"multi-user load: {code_fingerprint()}\n"
             f"  {args.users} users, one jupyter server each (started {args.start_parallel} at a "
             f"time), sharing one S3 bucket (moto) and one {postgres_line(reader)} index\n"
-            f"  per user: {args.notebooks} notebooks of {args.min_kb:g}-{args.max_kb:g} KB, "
+            + (
+                f"  the servers push to the archive service ({args.service} replicas) under "
+                "JupyterHub, and hold no credentials\n"
+                if args.service
+                else "  every server archives itself, with the bucket's and index's credentials\n"
+            )
+            + f"  per user: {args.notebooks} notebooks of {args.min_kb:g}-{args.max_kb:g} KB, "
             f"{args.saves} saves, think time {args.think:g} s mean (0.5-1.5x)\n{machine_line()}",
             flush=True,
         )
@@ -548,6 +612,14 @@ def main() -> None:
         type=positive(int),
         default=300,
         help="each server's pool keeps up to 5 connections: size it as a deployment must",
+    )
+    parser.add_argument(
+        "--service",
+        type=int,
+        default=0,
+        metavar="REPLICAS",
+        help="servers push to the archive service (this many replicas, behind nginx if more "
+        "than one) under a real JupyterHub, instead of archiving themselves",
     )
     parser.add_argument("--workdir", default=None, help="parent of the servers' directories")
     parser.add_argument(

@@ -24,6 +24,10 @@ http {{
     client_body_temp_path {base}/body;
     proxy_temp_path {base}/proxy;
     client_max_body_size 0;
+    # Bodies stream through: no temporary files, which nginx's unprivileged worker
+    # could not write under a directory the tests made as root.
+    proxy_request_buffering off;
+    proxy_buffering off;
     upstream replicas {{
 {servers}
     }}
