@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +153,34 @@ def assert_archived_once_in_order(stack: Stack, user: str, saved: dict[str, list
     assert stack.objects(user) == counts, "one object per save"
 
 
+def saves_during(
+    stack: Stack, tmp_path: Path, user: str, outage: Callable[[], None], back: Callable[[], None]
+) -> tuple[dict[str, list[bytes]], dict[str, Any]]:
+    """``SAVES`` saves by ``user``'s server made during ``outage``, until ``back``, and
+    then pushed: what each wrote, and the archive status while it waited, which must
+    say why in words."""
+    with stack.service_mode_server(tmp_path, user) as server:
+        server.wait_archived()
+        outage()
+        try:
+            saved = save_round_robin(server, SAVES)
+            waiting = waiting_with_an_error(server)
+        finally:
+            back()
+        server.wait_archived(timeout=120)
+    return saved, waiting
+
+
+def kill_replicas(stack: Stack) -> None:
+    for replica in stack.replicas:
+        replica.kill()
+
+
+def start_replicas(stack: Stack) -> None:
+    for replica in stack.replicas:
+        replica.start()
+
+
 def waiting_with_an_error(server: JupyterServer) -> dict[str, Any]:
     """The archive status once the server has said why it cannot push."""
     return dict(
@@ -199,17 +228,9 @@ def test_a_users_server_holds_no_credentials_and_cannot_reach_the_store_or_index
 def test_with_both_replicas_down_30_saves_are_archived_once_in_order_once_they_are_back(
     stack: Stack, tmp_path: Path
 ) -> None:
-    with stack.service_mode_server(tmp_path, "carol") as server:
-        server.wait_archived()
-        for replica in stack.replicas:
-            replica.kill()
-        try:
-            saved = save_round_robin(server, SAVES)
-            waiting = waiting_with_an_error(server)
-        finally:
-            for replica in stack.replicas:
-                replica.start()
-        server.wait_archived()
+    saved, waiting = saves_during(
+        stack, tmp_path, "carol", partial(kill_replicas, stack), partial(start_replicas, stack)
+    )
 
     assert waiting["backlog"] > 0
     assert "archive service" in waiting["last_error"]
@@ -241,13 +262,11 @@ def test_a_users_server_killed_mid_drain_loses_nothing(stack: Stack, tmp_path: P
     server = stack.service_mode_server(tmp_path, "erin").start()
     try:
         server.wait_archived()
-        for replica in stack.replicas:
-            replica.kill()
+        kill_replicas(stack)
         try:
             saved = save_round_robin(server, SAVES)
         finally:
-            for replica in stack.replicas:
-                replica.start()
+            start_replicas(stack)
         wait_for(lambda: server.status()["archive"]["archived"] >= 5, what="a few pushes")
         server.kill()  # SIGKILL, mid-drain
         server.start()  # the same outbox: it takes over what the killed server left
@@ -261,31 +280,18 @@ def test_a_users_server_killed_mid_drain_loses_nothing(stack: Stack, tmp_path: P
 def test_with_the_hub_stopped_saves_wait_and_are_archived_once_it_is_back(
     stack: Stack, tmp_path: Path
 ) -> None:
-    with stack.service_mode_server(tmp_path, "frank") as server:
-        server.wait_archived()
-        stack.hub.stop()
-        try:
-            saved = save_round_robin(server, SAVES)
-            waiting_with_an_error(server)
-        finally:
-            stack.hub.start()
-        server.wait_archived()
+    saved, waiting = saves_during(stack, tmp_path, "frank", stack.hub.stop, stack.hub.start)
 
+    assert "archive service" in waiting["last_error"]
     assert_archived_once_in_order(stack, "frank", saved)
 
 
 def test_with_postgresql_stopped_saves_wait_and_are_archived_once_it_is_back(
     stack: Stack, tmp_path: Path
 ) -> None:
-    with stack.service_mode_server(tmp_path, "grace") as server:
-        server.wait_archived()
-        stack.postgres.stop()
-        try:
-            saved = save_round_robin(server, SAVES)
-            waiting = waiting_with_an_error(server)
-        finally:
-            stack.postgres.start()
-        server.wait_archived(timeout=120)
+    saved, waiting = saves_during(
+        stack, tmp_path, "grace", stack.postgres.stop, stack.postgres.start
+    )
 
     assert "archive service" in waiting["last_error"]
     assert_archived_once_in_order(stack, "grace", saved)
@@ -294,20 +300,17 @@ def test_with_postgresql_stopped_saves_wait_and_are_archived_once_it_is_back(
 def test_with_everything_stopped_at_once_saves_wait_and_are_archived_once_it_is_back(
     stack: Stack, tmp_path: Path
 ) -> None:
-    with stack.service_mode_server(tmp_path, "heidi") as server:
-        server.wait_archived()
+    def everything_down() -> None:
         stack.hub.stop()
         stack.postgres.stop()
-        for replica in stack.replicas:
-            replica.kill()
-        try:
-            saved = save_round_robin(server, SAVES)
-            waiting_with_an_error(server)
-        finally:
-            stack.postgres.start()
-            for replica in stack.replicas:
-                replica.start()
-            stack.hub.start()
-        server.wait_archived(timeout=120)
+        kill_replicas(stack)
 
+    def everything_back() -> None:
+        stack.postgres.start()
+        start_replicas(stack)
+        stack.hub.start()
+
+    saved, waiting = saves_during(stack, tmp_path, "heidi", everything_down, everything_back)
+
+    assert "archive service" in waiting["last_error"]
     assert_archived_once_in_order(stack, "heidi", saved)

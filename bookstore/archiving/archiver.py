@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import logging
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from functools import partial
@@ -27,8 +26,8 @@ from bookstore.archiving.changes import (
     record_copy,
     rename_history,
 )
-from bookstore.archiving.draining import DEFAULT_RETRY, OUTBOX_SCAN_INTERVAL, Drain, RetryPolicy
-from bookstore.archiving.outbox import Outbox, OutboxEntry
+from bookstore.archiving.draining import Drain
+from bookstore.archiving.outbox import OutboxEntry
 from bookstore.archiving.version_objects import put_version
 from bookstore.core import keys
 from bookstore.core.changes import moved
@@ -173,23 +172,12 @@ class Archiver(Drain):
         *,
         store: Store,
         index: IndexDatabase,
-        outbox: Outbox,
-        workspace: str,
-        concurrency: int = 8,
-        retry: RetryPolicy = DEFAULT_RETRY,
-        scan_interval: float = OUTBOX_SCAN_INTERVAL,
-        log: logging.Logger | None = None,
         file_exists: Callable[[str], Awaitable[bool]] | None = None,
         on_archived: Callable[[Version], None] | None = None,
+        **drain: Any,
     ) -> None:
-        super().__init__(
-            outbox=outbox,
-            workspace=workspace,
-            concurrency=concurrency,
-            retry=retry,
-            scan_interval=scan_interval,
-            log=log,
-        )
+        """``drain``: the outbox and how to drain it, as ``Drain`` takes them."""
+        super().__init__(**drain)
         self.store = store
         self.index = index
         self.file_exists = file_exists

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
@@ -21,8 +20,8 @@ from urllib.parse import urlencode
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest, HTTPResponse
 from tornado.iostream import StreamClosedError
 
-from bookstore.archiving.draining import DEFAULT_RETRY, OUTBOX_SCAN_INTERVAL, Drain, RetryPolicy
-from bookstore.archiving.outbox import Outbox, OutboxEntry
+from bookstore.archiving.draining import Drain
+from bookstore.archiving.outbox import OutboxEntry
 from bookstore.core.body import chunks_of, size_of
 from bookstore.core.errors import BookstoreError, InvalidPath
 from bookstore.core.keys import format_timestamp
@@ -114,25 +113,9 @@ def _message(response: HTTPResponse) -> str:
 class Pusher(Drain):
     """Drains the outbox to the archive service."""
 
-    def __init__(
-        self,
-        *,
-        client: ServiceClient,
-        outbox: Outbox,
-        workspace: str,
-        concurrency: int = 8,
-        retry: RetryPolicy = DEFAULT_RETRY,
-        scan_interval: float = OUTBOX_SCAN_INTERVAL,
-        log: logging.Logger | None = None,
-    ) -> None:
-        super().__init__(
-            outbox=outbox,
-            workspace=workspace,
-            concurrency=concurrency,
-            retry=retry,
-            scan_interval=scan_interval,
-            log=log,
-        )
+    def __init__(self, *, client: ServiceClient, **drain: Any) -> None:
+        """``drain``: the outbox and how to drain it, as ``Drain`` takes them."""
+        super().__init__(**drain)
         self.client = client
 
     def unarchivable(self, exc: BaseException) -> str | None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from typing_extensions import Self
 
 from tests.support.jupyter_process import JupyterServer, wait_for
 from tests.support.moto_server import free_port
@@ -39,12 +40,85 @@ def configurable_http_proxy() -> Path:
     return program
 
 
-class Hub:
+class _Process:
+    """A server process of the stack: started with a command, ready once its health URL
+    answers, stopped with SIGTERM (SIGKILL after 30 s) or killed."""
+
+    name = "a process"
+    log_name = "process.log"
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def command(self) -> tuple[list[str], dict[str, str] | None]:
+        """The program and its arguments, and its environment (``None``: this one's)."""
+        raise NotImplementedError
+
+    def ready(self) -> bool:
+        """Whether the process answers yet (it is running)."""
+        raise NotImplementedError
+
+    def start(self) -> _Process:
+        """Start the process, unless it runs already, and wait until it answers."""
+        if self.process is not None:
+            return self
+        self.base.mkdir(parents=True, exist_ok=True)
+        command, env = self.command()
+        with open(self.base / self.log_name, "ab") as log:
+            self.process = subprocess.Popen(command, env=env, cwd=self.base, stdout=log, stderr=log)
+        wait_for(self._answers, timeout=START_TIMEOUT, what=f"{self.name} to answer")
+        return self
+
+    def _answers(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise AssertionError(f"{self.name} exited early:\n{self.log()}")
+        try:
+            return self.ready()
+        except requests.ConnectionError:
+            return False
+
+    def log(self) -> str:
+        log = self.base / self.log_name
+        return log.read_text(errors="replace") if log.exists() else ""
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(30)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait()
+            self.process = None
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash or an eviction."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
+        self.process = None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+
+class Hub(_Process):
     """One JupyterHub process with its proxy, the archive service registered at
     ``service_url``, and an admin service whose token makes users and their tokens."""
 
+    name = "JupyterHub"
+    log_name = "hub.log"
+
     def __init__(self, base: Path, service_url: str) -> None:
-        self.base = base
+        super().__init__(base)
         self.homes = base / "homes"
         """Where the servers the Hub spawns keep their users' files (``{username}``)."""
         self.port = free_port()
@@ -53,7 +127,6 @@ class Hub:
         self.service_url = service_url
         self.service_token = secrets.token_hex(16)
         self.admin_token = secrets.token_hex(16)
-        self.process: subprocess.Popen[bytes] | None = None
         self.admin = requests.Session()
         self.admin.headers["Authorization"] = f"token {self.admin_token}"
 
@@ -116,29 +189,15 @@ class Hub:
             },
         }
 
-    def start(self) -> Hub:
+    def command(self) -> tuple[list[str], dict[str, str] | None]:
         self.base.mkdir(parents=True, exist_ok=True)
         config_file = self.base / "jupyterhub_config.json"
         config_file.write_text(json.dumps(self.config()))
-        with open(self.base / "hub.log", "ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "jupyterhub", f"--config={config_file}"],
-                cwd=self.base,
-                stdout=log,
-                stderr=log,
-            )
-        wait_for(self._answers, timeout=START_TIMEOUT, what=f"JupyterHub on {self.url}")
-        return self
+        return [sys.executable, "-m", "jupyterhub", f"--config={config_file}"], None
 
-    def _answers(self) -> bool:
-        assert self.process is not None
-        if self.process.poll() is not None:
-            raise AssertionError(f"JupyterHub exited early:\n{self.log()}")
-        try:
-            # The Hub's own port: the proxy routes only once every service was looked for.
-            return self.admin.get(f"{self.api_url}/", timeout=2).ok
-        except requests.ConnectionError:
-            return False
+    def ready(self) -> bool:
+        # The Hub's own port: the proxy routes only once every service was looked for.
+        return self.admin.get(f"{self.api_url}/", timeout=2).ok
 
     def routes_to(self, url: str) -> bool:
         """Whether ``url``, under the proxy, answers (routes are added after the Hub starts)."""
@@ -146,28 +205,6 @@ class Hub:
             return requests.get(f"{self.url}{url}", timeout=2).ok
         except requests.ConnectionError:
             return False
-
-    def log(self) -> str:
-        log = self.base / "hub.log"
-        return log.read_text(errors="replace") if log.exists() else ""
-
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(30)
-        finally:
-            if self.process.poll() is None:
-                self.process.kill()
-                self.process.wait()
-            self.process = None
-
-    def __enter__(self) -> Hub:
-        return self.start()
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
 
     # -- users and tokens, through the Hub's REST API -------------------------------
 
@@ -202,8 +239,11 @@ class Hub:
         assert response.status_code == 204, response.text
 
 
-class ArchiveService:
+class ArchiveService(_Process):
     """One ``bookstore-service`` replica, registered with ``hub`` as the service."""
+
+    name = "bookstore-service"
+    log_name = "service.log"
 
     def __init__(
         self,
@@ -213,22 +253,17 @@ class ArchiveService:
         env: Mapping[str, str],
         args: Sequence[str] = (),
     ) -> None:
-        self.base = base
+        super().__init__(base)
         self.hub = hub
         self.port = port
         self.env = dict(env)
         self.args = list(args)
-        self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/services/{SERVICE}"
 
-    def start(self) -> ArchiveService:
-        """Start the replica, unless it runs already."""
-        if self.process is not None:
-            return self
-        self.base.mkdir(parents=True, exist_ok=True)
+    def command(self) -> tuple[list[str], dict[str, str] | None]:
         env = {
             **os.environ,
             "JUPYTERHUB_API_TOKEN": self.hub.service_token,
@@ -238,51 +273,10 @@ class ArchiveService:
             "JUPYTERHUB_SERVICE_PREFIX": f"/services/{SERVICE}/",
             **self.env,
         }
-        program = Path(sys.executable).with_name("bookstore-service")
-        with open(self.base / "service.log", "ab") as log:
-            self.process = subprocess.Popen(
-                [str(program), *self.args], env=env, stdout=log, stderr=log
-            )
-        wait_for(self._answers, timeout=START_TIMEOUT, what=f"bookstore-service on {self.url}")
-        return self
+        return [str(Path(sys.executable).with_name("bookstore-service")), *self.args], env
 
-    def _answers(self) -> bool:
-        assert self.process is not None
-        if self.process.poll() is not None:
-            raise AssertionError(f"bookstore-service exited early:\n{self.log()}")
-        try:
-            return requests.get(f"{self.url}/api/health", timeout=2).ok
-        except requests.ConnectionError:
-            return False
-
-    def log(self) -> str:
-        log = self.base / "service.log"
-        return log.read_text(errors="replace") if log.exists() else ""
-
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(30)
-        finally:
-            if self.process.poll() is None:
-                self.process.kill()
-                self.process.wait()
-            self.process = None
-
-    def kill(self) -> None:
-        """SIGKILL, as a crashed or evicted replica."""
-        assert self.process is not None
-        self.process.kill()
-        self.process.wait()
-        self.process = None
-
-    def __enter__(self) -> ArchiveService:
-        return self.start()
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
+    def ready(self) -> bool:
+        return requests.get(f"{self.url}/api/health", timeout=2).ok
 
 
 class ServiceApi:
