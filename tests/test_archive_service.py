@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from bookstore.archiving.outbox import Outbox
+from bookstore.archiving.outbox import IN_MEMORY_BYTES, Outbox
 from bookstore.core.keys import format_timestamp
 from tests.support.hub import ACCESS_SCOPE, ArchiveService, Hub, ServiceApi, imported_modules
 from tests.support.jupyter_process import notebook as jupyter_notebook
@@ -26,7 +26,8 @@ from tests.support.moto_server import MotoServer, free_port, s3_env
 pytestmark = pytest.mark.e2e
 
 BUCKET = "hub-history"
-MAX_VERSION_BYTES = 100_000
+MAX_VERSION_BYTES = IN_MEMORY_BYTES + (1 << 20)
+"""Above what the service holds in memory: a save between the two goes through a file."""
 SAVED_AT = datetime(2026, 12, 1, tzinfo=timezone.utc)
 
 
@@ -162,6 +163,16 @@ def test_tokens_that_may_not_use_the_service_are_refused(stack: Stack) -> None:
         "an unknown token": 401,
     }
     assert stack.push(unscoped, "x.ipynb", notebook("x")).status_code == 403
+
+
+def test_a_save_too_large_to_hold_in_memory_is_archived_through_a_file(stack: Stack) -> None:
+    olga = stack.token("olga")
+    content = bytes(range(256)) * (IN_MEMORY_BYTES // 256 + 17)
+
+    pushed = stack.push(olga, "data.bin", content, at=1)
+
+    assert pushed.status_code == 201, pushed.text
+    assert stack.get(olga, "content", path="data.bin", version=1).content == content
 
 
 def test_a_push_that_can_never_be_archived_says_why(stack: Stack) -> None:

@@ -110,7 +110,7 @@ class BookstoreService(Application):
         server = web.listen(
             where.port or 80,
             where.hostname or "",
-            max_body_size=self.max_version_bytes + 1024 * 1024,
+            max_body_size=1024 * 1024,  # pushes lift it for themselves, and count
             xheaders=True,
         )
         stopping = asyncio.Event()

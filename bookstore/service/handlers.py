@@ -8,18 +8,22 @@ existed. Nothing here deletes. ``docs/jupyterhub.md`` describes each endpoint.
 
 from __future__ import annotations
 
-import asyncio
+import hashlib
 import json
+import tempfile
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
-from tornado.web import HTTPError, RequestHandler
+from tornado.web import HTTPError, RequestHandler, stream_request_body
 
 from bookstore._version import __version__
 from bookstore.archiving.archiver import archive_record, unarchivable_reason
+from bookstore.archiving.outbox import IN_MEMORY_BYTES
 from bookstore.core import keys
+from bookstore.core.body import Body, FileSlice
 from bookstore.core.errors import InvalidPath, ObjectConflict
-from bookstore.core.record import ArchiveRecord, HashedRecord
+from bookstore.core.record import HashedRecord
 from bookstore.core.service_api import SHA256_HEADER, VERSIONS_ENDPOINT
 from bookstore.history import History, describe_path, describe_version
 from bookstore.index import IndexDatabase
@@ -27,7 +31,12 @@ from bookstore.server.http_errors import http_errors
 from bookstore.service.owners import Owners
 from bookstore.store import Store
 
-__all__ = ["ServiceState", "service_handlers"]
+__all__ = ["ReceivedSave", "ServiceState", "service_handlers"]
+
+_ANY_SIZE = 1 << 50
+"""Tornado's own body limit, lifted for pushes: ``ReceivedSave`` counts, and a save over
+the service's limit is read to its end and answered 413 (a cut connection would be
+retried for ever)."""
 
 
 @dataclass(frozen=True)
@@ -81,29 +90,94 @@ class ServiceHandler(RequestHandler):
             raise HTTPError(400, str(exc)) from exc
 
 
+class ReceivedSave:
+    """A pushed save's bytes as they arrive: counted, hashed, held in memory up to
+    ``IN_MEMORY_BYTES`` and in a temporary file beyond, and dropped past ``limit``
+    (the push is then refused with 413 once all of it has arrived, so that the sender
+    reads the answer and sets the save aside instead of retrying it)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.size = 0
+        self.digest = hashlib.sha256()
+        self._memory = bytearray()
+        self._file: IO[bytes] | None = None
+
+    @property
+    def too_large(self) -> bool:
+        return self.size > self.limit
+
+    def write(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.too_large:
+            self.close()
+            return
+        self.digest.update(chunk)
+        if self._file is None and len(self._memory) + len(chunk) <= IN_MEMORY_BYTES:
+            self._memory += chunk
+            return
+        if self._file is None:
+            self._file = tempfile.NamedTemporaryFile(prefix="bookstore-push-")  # noqa: SIM115
+            self._file.write(self._memory)
+            self._memory = bytearray()
+        self._file.write(chunk)
+
+    def body(self) -> Body:
+        """What arrived: bytes, or the temporary file's slice the store streams from."""
+        if self._file is None:
+            return bytes(self._memory)
+        self._file.flush()
+        return FileSlice(Path(self._file.name), 0, self.size)
+
+    def close(self) -> None:
+        """Drop what arrived (the temporary file goes with it)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        self._memory = bytearray()
+
+
+@stream_request_body
 class VersionsHandler(ServiceHandler):
     """``POST``: archive one save; ``GET``: the versions of one path."""
 
+    received: ReceivedSave | None = None
+
+    async def prepare(self) -> None:
+        if self.request.method != "POST":
+            return
+        # Who pushes is known before a byte of the save is read.
+        self.pusher = await self.owner()
+        self.request.connection.set_max_body_size(_ANY_SIZE)  # type: ignore[union-attr]
+        self.received = ReceivedSave(self.state.max_version_bytes)
+
+    def data_received(self, chunk: bytes) -> None:
+        assert self.received is not None
+        self.received.write(chunk)
+
+    def on_finish(self) -> None:
+        if self.received is not None:
+            self.received.close()
+
     async def post(self) -> None:
-        owner = await self.owner()
+        received = self.received
+        assert received is not None
         path = self.path_argument()
         try:
             saved_at = keys.parse_timestamp(self.get_argument("saved_at"))
         except ValueError as exc:
             raise HTTPError(400, "saved_at must read like 20261125T175806.123456Z") from exc
-        claimed = self.request.headers.get(SHA256_HEADER, "")
-        content = self.request.body
-        if len(content) > self.state.max_version_bytes:
+        if received.too_large:
             raise HTTPError(
-                413, f"a save of {len(content)} bytes is over {self.state.max_version_bytes}"
+                413, f"a save of {received.size} bytes is over {self.state.max_version_bytes}"
             )
-        hashed = await asyncio.to_thread(HashedRecord.of, ArchiveRecord(path, content, saved_at))
-        if hashed.sha256 != claimed:
+        if received.digest.hexdigest() != self.request.headers.get(SHA256_HEADER, ""):
             raise HTTPError(400, f"the bytes received do not match {SHA256_HEADER}")
+        hashed = HashedRecord(path, saved_at, received.body(), received.digest.hexdigest())
         try:
             with http_errors():
                 row = await archive_record(
-                    self.state.store, self.state.index, self.state.workspace_of(owner), hashed
+                    self.state.store, self.state.index, self.state.workspace_of(self.pusher), hashed
                 )
         except HTTPError as exc:
             cause = exc.__cause__
