@@ -44,9 +44,6 @@ class Versions(RequestHandler):
     def initialize(self, service: FakeService) -> None:
         self.service = service
 
-    def check_xsrf_cookie(self) -> None:
-        """Tokens, not cookies."""
-
     def post(self) -> None:
         path = self.get_argument("path")
         self.service.tokens.add(self.request.headers.get("Authorization", ""))

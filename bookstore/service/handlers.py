@@ -66,9 +66,6 @@ class ServiceHandler(RequestHandler):
     def initialize(self, state: ServiceState) -> None:
         self.state = state
 
-    def check_xsrf_cookie(self) -> None:
-        """Requests carry a token, never a cookie: there is nothing to forge."""
-
     async def owner(self) -> str:
         return await self.state.owners.owner_of(self.request.headers)
 
