@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import shutil
-import signal
-import subprocess
 from pathlib import Path
 
 import requests
 
-from tests.support.jupyter_process import wait_for
 from tests.support.moto_server import free_port
+from tests.support.processes import ServerProcess
 
 __all__ = ["LoadBalancer"]
 
@@ -50,54 +48,27 @@ def nginx() -> str:
     return found
 
 
-class LoadBalancer:
+class LoadBalancer(ServerProcess):
     """One nginx process spreading requests over ``upstreams`` (host:port each)."""
 
+    name = "nginx"
+    log_name = "error.log"
+
     def __init__(self, base: Path, upstreams: list[str]) -> None:
-        self.base = base
+        super().__init__(base)
         self.port = free_port()
         self.upstreams = upstreams
-        self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> LoadBalancer:
-        self.base.mkdir(parents=True, exist_ok=True)
+    def command(self) -> tuple[list[str], dict[str, str] | None]:
         servers = "\n".join(f"        server {upstream};" for upstream in self.upstreams)
         config = self.base / "nginx.conf"
         config.write_text(CONFIG.format(base=self.base, servers=servers, port=self.port))
-        self.process = subprocess.Popen(
-            [nginx(), "-c", str(config), "-p", str(self.base), "-g", "daemon off;"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_for(self._listening, timeout=30, what=f"nginx on {self.url}")
-        return self
+        return [nginx(), "-c", str(config), "-p", str(self.base), "-g", "daemon off;"], None
 
-    def _listening(self) -> bool:
-        assert self.process is not None
-        if self.process.poll() is not None:
-            raise AssertionError(f"nginx exited: {(self.base / 'error.log').read_text()}")
-        try:
-            requests.get(self.url, timeout=2)
-        except requests.ConnectionError:
-            return False
+    def ready(self) -> bool:
+        requests.get(self.url, timeout=2)  # any answer: nginx listens
         return True
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.send_signal(signal.SIGQUIT)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-            self.process = None
-
-    def __enter__(self) -> LoadBalancer:
-        return self.start()
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
