@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import socket
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -197,8 +198,22 @@ def test_a_push_that_can_never_be_archived_says_why(stack: Stack) -> None:
         (400, "'../escape.ipynb' is not a notebook path relative to the server root"),
         (413, f"a save of {MAX_VERSION_BYTES + 1} bytes is over {MAX_VERSION_BYTES}"),
     ]
+    too_early = requests.post(
+        f"{stack.api}/versions",
+        params={"path": "x.ipynb", "saved_at": "19000101T000000.000000Z"},
+        data=content,
+        headers={
+            "Authorization": f"token {erin}",
+            "X-Bookstore-Sha256": hashlib.sha256(content).hexdigest(),
+        },
+        timeout=30,
+    )
     assert bad_time.status_code == 400
+    assert too_early.status_code == 400
     assert stack.get(erin, "paths").json()["paths"] == []
+    # A name is kept exactly as sent: a leading blank makes another file.
+    assert stack.push(erin, " x.ipynb", content).status_code == 201
+    assert [row["path"] for row in stack.get(erin, "paths").json()["paths"]] == [" x.ipynb"]
 
 
 def test_with_the_hub_down_a_request_is_a_temporary_failure_not_unauthorized(
@@ -377,3 +392,35 @@ def test_a_replica_with_retention_thins_every_users_history(stack: Stack, tmp_pa
     for user in tokens:
         kept = stack.versions(user, "long.ipynb")
         assert kept == [(3, notebook(f"{user} 2")), (4, notebook(f"{user} 3"))]
+
+
+def test_a_replica_busy_with_its_pushes_answers_429_and_a_push_cut_short_leaves_nothing(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """A replica takes ``max_pushes`` at once; a client gone mid-push frees its slot and
+    the temporary file its bytes had filled."""
+    spool = tmp_path / "tmp"
+    spool.mkdir()
+    port = free_port()
+    env = {**stack.service_env, "TMPDIR": str(spool)}
+    args = ["--BookstoreService.max_pushes=1"]
+    paula = stack.token("paula")
+    with ArchiveService(tmp_path / "busy", stack.hub, port, env, args) as replica:
+        direct = Stack(stack.hub, replica, stack.moto, stack.service_env)
+        direct.api = f"{replica.url}/api"
+        declared = IN_MEMORY_BYTES + (1 << 20)
+        query = f"path=cut.ipynb&saved_at={format_timestamp(SAVED_AT)}"
+        cut = socket.create_connection(("127.0.0.1", port))
+        try:
+            cut.sendall(
+                f"POST /services/bookstore/api/versions?{query} HTTP/1.1\r\n"
+                f"Host: 127.0.0.1\r\nAuthorization: token {paula}\r\n"
+                f"Content-Length: {declared}\r\n\r\n".encode()
+            )
+            cut.sendall(b"x" * (IN_MEMORY_BYTES + 1000))  # past memory: into a file
+            wait_for(lambda: direct.push(paula, "other.ipynb", b"{}").status_code == 429)
+            wait_for(lambda: list(spool.iterdir()), what="the push's bytes to reach a file")
+        finally:
+            cut.close()
+        wait_for(lambda: direct.push(paula, "other.ipynb", b"{}").status_code == 201)
+        wait_for(lambda: list(spool.iterdir()) == [], what="the cut push's file to go")

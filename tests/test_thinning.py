@@ -4,15 +4,21 @@ time does it (a lease in the index); a policy that would keep nothing is refused
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bookstore.archiving.archiver import archive_record
+from bookstore.archiving.thinning import ScheduledThinning
 from bookstore.config import BookstoreSettings
 from bookstore.core.errors import ConfigurationError
+from bookstore.core.record import ArchiveRecord, HashedRecord
+from bookstore.core.retention import RetentionPolicy
 from bookstore.index import IndexDatabase, queries
+from bookstore.store.local import LocalStore
 from tests.support.inprocess import LiveServer, until
 from tests.support.jupyter_process import notebook
 
@@ -83,3 +89,32 @@ def test_a_retention_that_cannot_work_is_refused_in_words(
     with pytest.raises(ConfigurationError, match="retention") as refused:
         BookstoreSettings(retention=retention).validate()
     assert words in str(refused.value)
+
+
+async def test_the_service_thins_only_the_workspaces_its_template_makes(tmp_path: Path) -> None:
+    """A service with ``bookstore/{username}`` thins alice's and bob's workspaces, and
+    neither a deeper one, a servers' ``files``, nor one that only contains the prefix."""
+    store = LocalStore(tmp_path / "store")
+    index = IndexDatabase(f"sqlite+aiosqlite:///{tmp_path / 'index.sqlite'}")
+    workspaces = ["bookstore/alice", "bookstore/bob", "bookstore/alice/deeper", "files"]
+    workspaces += ["other/bookstore/carol", "bookstore%/dave"]
+    try:
+        await index.migrate()
+        for n, workspace in enumerate(workspaces):
+            content = f'{{"n": {n}}}'.encode()
+            record = ArchiveRecord("n.ipynb", content, datetime(2026, 12, 6, tzinfo=timezone.utc))
+            await archive_record(store, index, workspace, HashedRecord.of(record))
+        thinning = ScheduledThinning(
+            store,
+            index,
+            "bookstore/{username}",
+            RetentionPolicy(keep_last=1),
+            interval=60,
+            log=logging.getLogger("test"),
+            every_workspace_of="bookstore/{username}",
+        )
+
+        assert await thinning._workspaces() == ["bookstore/alice", "bookstore/bob"]
+    finally:
+        await index.close()
+        await store.close()

@@ -17,11 +17,12 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest, HTTPResponse
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HTTPResponse
 from tornado.iostream import StreamClosedError
 
 from bookstore.archiving.draining import Drain
 from bookstore.archiving.outbox import OutboxEntry
+from bookstore.core import keys
 from bookstore.core.body import chunks_of, size_of
 from bookstore.core.errors import BookstoreError, InvalidPath
 from bookstore.core.keys import format_timestamp
@@ -31,7 +32,9 @@ from bookstore.core.service_api import SET_ASIDE_STATUSES, SHA256_HEADER, VERSIO
 __all__ = ["Pusher", "ServiceClient", "ServiceUnavailable", "Unpushable"]
 
 PUSH_TIMEOUT = 300.0
-"""Seconds one push may take, a large save over a slow link included."""
+"""Seconds one push of a small save may take."""
+SLOWEST_LINK = 1024 * 1024
+"""Bytes a second a push may go as slowly as: a large save is given longer."""
 
 
 class Unpushable(BookstoreError):
@@ -65,18 +68,17 @@ class ServiceClient:
                 SHA256_HEADER: hashed.sha256,
             },
             body_producer=_producer(hashed),
-            request_timeout=self.timeout,
+            request_timeout=self.timeout + size_of(hashed.body) / SLOWEST_LINK,
         )
         try:
             response = await AsyncHTTPClient().fetch(request, raise_error=False)
-        except (OSError, StreamClosedError) as exc:
+        except (OSError, StreamClosedError, HTTPClientError) as exc:
+            # No answer at all (a timeout is one too): tornado raises even so.
             raise self._unreachable(exc) from exc
         if 200 <= response.code < 300:
             return
         if response.code in SET_ASIDE_STATUSES:
             raise Unpushable(f"the archive service refused it: {_message(response)}")
-        if response.code == 599:  # no answer in time: tornado's code for it
-            raise self._unreachable(response.error)
         raise ServiceUnavailable(
             f"the archive service at {self.url} answered {response.code}: {_message(response)}"
         )
@@ -122,6 +124,7 @@ class Pusher(Drain):
         return str(exc) if isinstance(exc, (Unpushable, InvalidPath)) else None
 
     async def _archive(self, entry: OutboxEntry, memo: list[Any]) -> None:
+        keys.normalize_path(entry.path)  # a name no store can hold is set aside, as ever
         try:
             hashed = await asyncio.to_thread(self.outbox.load, entry)
         except FileNotFoundError:

@@ -14,11 +14,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import uuid
 from datetime import datetime, timedelta, timezone
 
 from bookstore.archiving.maintenance import finish_interrupted_prunes, plan_prune, prune
 from bookstore.archiving.part_collection import collect_parts
+from bookstore.core import keys
 from bookstore.core.retention import RetentionPolicy
 from bookstore.index import IndexDatabase, queries
 from bookstore.store.base import Store
@@ -28,7 +30,8 @@ __all__ = ["ScheduledThinning"]
 
 class ScheduledThinning:
     """Prunes one workspace by ``policy`` every ``interval`` seconds, when it holds the
-    lease; with ``every_workspace_under``, each workspace whose name starts with it."""
+    lease; with ``every_workspace_of`` (a template naming ``{username}``), each workspace
+    the template makes for a user."""
 
     def __init__(
         self,
@@ -39,12 +42,12 @@ class ScheduledThinning:
         *,
         interval: float,
         log: logging.Logger,
-        every_workspace_under: str | None = None,
+        every_workspace_of: str | None = None,
     ) -> None:
         self.store = store
         self.index = index
         self.workspace = workspace
-        self.every_workspace_under = every_workspace_under
+        self.every_workspace_of = every_workspace_of
         self.policy = policy
         self.interval = interval
         self.log = log
@@ -78,14 +81,16 @@ class ScheduledThinning:
         """Thin the workspaces whose lease this server holds: how many versions went,
         or ``None`` when other servers hold every lease."""
         now = datetime.now(timezone.utc)
-        if self.every_workspace_under is None:
-            workspaces = [self.workspace]
-        else:
-            async with self.index.reading() as session:
-                workspaces = await queries.workspaces_under(session, self.every_workspace_under)
         removed: int | None = None
-        for workspace in workspaces:
-            thinned = await self._thin(workspace, now)
+        failed: list[str] = []
+        for workspace in await self._workspaces():
+            try:
+                thinned = await self._thin(workspace, now)
+            except Exception:
+                # One workspace that cannot be thinned keeps none of the others waiting.
+                self.log.exception("bookstore: the scheduled thinning of %s failed", workspace)
+                failed.append(workspace)
+                continue
             if thinned is not None:
                 removed = (removed or 0) + thinned
         if removed is not None:
@@ -93,7 +98,20 @@ class ScheduledThinning:
             self.last_run = now
         if removed:
             self.log.info("bookstore: the scheduled thinning removed %d versions", removed)
+        if failed:
+            raise RuntimeError(f"the scheduled thinning of {', '.join(failed)} failed")
         return removed
+
+    async def _workspaces(self) -> list[str]:
+        """The workspace, or every workspace the template makes for a user."""
+        template = self.every_workspace_of
+        if template is None:
+            return [self.workspace]
+        before, _, after = template.strip("/").partition(keys.USERNAME_FIELD)
+        one_user = re.compile(re.escape(before) + r"[^/]+" + re.escape(after) + r"\Z")
+        async with self.index.reading() as session:
+            found = await queries.workspaces_under(session, before)
+        return [workspace for workspace in found if one_user.match(workspace)]
 
     async def _thin(self, workspace: str, now: datetime) -> int | None:
         """Thin ``workspace`` if this server holds its lease; ``None`` if another does."""

@@ -62,6 +62,11 @@ class BookstoreService(Application):
     max_version_bytes = Integer(
         512 * 1024 * 1024, help="The largest save the service accepts (413 above)."
     ).tag(config=True)
+    max_pushes = Integer(
+        32,
+        help="Pushes one replica receives or archives at once; more answer 429, and their "
+        "servers push again later. Each holds up to 8 MiB in memory, the rest in TMPDIR.",
+    ).tag(config=True)
 
     @default("url")
     def _default_url(self) -> str:
@@ -89,6 +94,7 @@ class BookstoreService(Application):
         settings = BookstoreSettings(parent=self)
         if settings.workspace_prefix is None:
             settings.workspace_prefix = DEFAULT_WORKSPACE_PREFIX
+        settings.enable_publish = False  # a user's server publishes; the service never does
         settings.validate()
         if keys.USERNAME_FIELD not in settings.workspace_prefix:
             raise ConfigurationError(
@@ -97,6 +103,7 @@ class BookstoreService(Application):
             )
         store = open_store(settings)
         index = open_index(settings)
+        thinning = self._thinning(settings, store, index)
         await index.migrate()
         state = ServiceState(
             store=store,
@@ -104,6 +111,7 @@ class BookstoreService(Application):
             owners=Owners(HubAuth(cache_max_age=self.hub_cache_seconds)),
             workspace_prefix=settings.workspace_prefix,
             max_version_bytes=self.max_version_bytes,
+            pushing=asyncio.Semaphore(self.max_pushes),
         )
         web = WebApplication(service_handlers(self.prefix, state), log_function=self._log_request)
         where = urlsplit(self.url)
@@ -124,7 +132,6 @@ class BookstoreService(Application):
             self.url.rstrip("/"),
             self.prefix,
         )
-        thinning = self._thinning(settings, store, index)
         thinning_task = None if thinning is None else asyncio.create_task(thinning.run())
         try:
             await stopping.wait()
@@ -144,16 +151,22 @@ class BookstoreService(Application):
         policy = settings.retention_policy()
         if policy is None:
             return None
-        assert settings.workspace_prefix is not None
-        users_under = settings.workspace_prefix.split(keys.USERNAME_FIELD, 1)[0]
+        template = settings.workspace_prefix
+        assert template is not None
+        if not template.strip("/").split(keys.USERNAME_FIELD, 1)[0]:
+            raise ConfigurationError(
+                "BookstoreSettings.retention on the service needs a workspace_prefix that "
+                "starts with a fixed part, such as bookstore/{username}: the service thins "
+                "only the workspaces it keeps"
+            )
         return ScheduledThinning(
             store,
             index,
-            users_under,
+            template,
             policy,
             interval=settings.retention_interval,
             log=self.log,
-            every_workspace_under=users_under,
+            every_workspace_of=template,
         )
 
     def _log_request(self, handler: Any) -> None:

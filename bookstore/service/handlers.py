@@ -8,10 +8,12 @@ existed. Nothing here deletes. ``docs/jupyterhub.md`` describes each endpoint.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import tempfile
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import IO, Any
 
@@ -33,6 +35,9 @@ from bookstore.store import Store
 
 __all__ = ["ReceivedSave", "ServiceState", "service_handlers"]
 
+_EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_CLOCK_SKEW = timedelta(days=1)
+"""How far ahead of the service's clock a server's may run."""
 _ANY_SIZE = 1 << 50
 """Tornado's own body limit, lifted for pushes: ``ReceivedSave`` counts, and a save over
 the service's limit is read to its end and answered 413 (a cut connection would be
@@ -49,6 +54,8 @@ class ServiceState:
     workspace_prefix: str
     """A template naming ``{username}``: each user's workspace."""
     max_version_bytes: int
+    pushing: asyncio.Semaphore
+    """A slot per push being received or archived: past them, a push answers 429."""
 
     def history_of(self, owner: str) -> History:
         """The owner's history: the only one a request of theirs reaches."""
@@ -81,9 +88,14 @@ class ServiceHandler(RequestHandler):
         self.finish(json.dumps({"message": message or self._reason}))
 
     def path_argument(self) -> str:
+        """The ``path`` query argument exactly as sent (tornado's ``get_argument`` would
+        trim blanks and blank out control characters: another file's name)."""
+        sent = self.request.query_arguments.get("path")
+        if not sent:
+            raise HTTPError(400, "name the file: ?path=<its path relative to your root>")
         try:
-            return keys.normalize_path(self.get_argument("path"))
-        except InvalidPath as exc:
+            return keys.normalize_path(sent[-1].decode("utf-8"))
+        except (InvalidPath, UnicodeDecodeError) as exc:
             raise HTTPError(400, str(exc)) from exc
 
 
@@ -139,24 +151,44 @@ class VersionsHandler(ServiceHandler):
     """``POST``: archive one save; ``GET``: the versions of one path."""
 
     received: ReceivedSave | None = None
+    """The push's bytes; ``None`` for any other request (whose body is ignored)."""
+    _holding_slot = False
+    _body_complete = False
 
     async def prepare(self) -> None:
         if self.request.method != "POST":
             return
         # Who pushes is known before a byte of the save is read.
         self.pusher = await self.owner()
+        if self.state.pushing.locked():
+            raise HTTPError(429, "the archive service is busy; try again shortly")
+        await self.state.pushing.acquire()
+        self._holding_slot = True
         self.request.connection.set_max_body_size(_ANY_SIZE)  # type: ignore[union-attr]
         self.received = ReceivedSave(self.state.max_version_bytes)
 
     def data_received(self, chunk: bytes) -> None:
-        assert self.received is not None
-        self.received.write(chunk)
+        if self.received is not None:
+            self.received.write(chunk)
 
     def on_finish(self) -> None:
+        self._let_go()
+
+    def on_connection_close(self) -> None:
+        # A client gone mid-body never gets an answer, so ``on_finish`` never runs; once
+        # the body is complete, the save is being archived from it and finishes first.
+        if not self._body_complete:
+            self._let_go()
+
+    def _let_go(self) -> None:
         if self.received is not None:
             self.received.close()
+        if self._holding_slot:
+            self._holding_slot = False
+            self.state.pushing.release()
 
     async def post(self) -> None:
+        self._body_complete = True
         received = self.received
         assert received is not None
         path = self.path_argument()
@@ -164,6 +196,8 @@ class VersionsHandler(ServiceHandler):
             saved_at = keys.parse_timestamp(self.get_argument("saved_at"))
         except ValueError as exc:
             raise HTTPError(400, "saved_at must read like 20261125T175806.123456Z") from exc
+        if not _EARLIEST <= saved_at <= datetime.now(timezone.utc) + _CLOCK_SKEW:
+            raise HTTPError(400, f"a save made at {saved_at.isoformat()} is not one")
         if received.too_large:
             raise HTTPError(
                 413, f"a save of {received.size} bytes is over {self.state.max_version_bytes}"
