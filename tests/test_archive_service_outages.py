@@ -21,6 +21,7 @@ from typing import Any
 import asyncpg
 import boto3
 import pytest
+import requests
 from botocore.exceptions import ClientError
 
 from tests.support.hub import ArchiveService, Hub, ServiceApi, imported_modules
@@ -314,3 +315,30 @@ def test_with_everything_stopped_at_once_saves_wait_and_are_archived_once_it_is_
 
     assert "archive service" in waiting["last_error"]
     assert_archived_once_in_order(stack, "heidi", saved)
+
+
+def test_a_replica_started_while_postgresql_is_down_answers_503_until_it_is_back(
+    stack: Stack, tmp_path: Path
+) -> None:
+    token = stack.token("ivan")
+    replica = ArchiveService(
+        tmp_path / "late", stack.hub, free_port(), stack.service_env, wait_for_index=False
+    )
+    api = ServiceApi(stack.hub)
+    api.api, api.tokens = f"{replica.url}/api", {"ivan": token}
+    stack.postgres.stop()
+    back = False
+    try:
+        with replica:
+            waiting = api.get(token, "paths")
+            health = requests.get(f"{replica.url}/api/health", timeout=10).json()
+            stack.postgres.start()
+            back = True
+            wait_for(lambda: api.get(token, "paths").status_code == 200, timeout=60)
+            assert requests.get(f"{replica.url}/api/health", timeout=10).json()["ready"]
+    finally:
+        if not back:
+            stack.postgres.start()
+
+    assert (waiting.status_code, health["ready"]) == (503, False)
+    assert "preparing its index" in waiting.json()["message"]

@@ -10,6 +10,7 @@ its token, URL and prefix, through the ``JUPYTERHUB_*`` variables.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 from typing import Any
@@ -21,6 +22,7 @@ from traitlets import Integer, Unicode, default
 from traitlets.config import Application
 
 from bookstore._version import __version__
+from bookstore.archiving.draining import DEFAULT_RETRY
 from bookstore.archiving.thinning import ScheduledThinning
 from bookstore.config import BookstoreSettings
 from bookstore.core import keys
@@ -104,7 +106,6 @@ class BookstoreService(Application):
         store = open_store(settings)
         index = open_index(settings)
         thinning = self._thinning(settings, store, index)
-        await index.migrate()
         state = ServiceState(
             store=store,
             index=index,
@@ -112,6 +113,7 @@ class BookstoreService(Application):
             workspace_prefix=settings.workspace_prefix,
             max_version_bytes=self.max_version_bytes,
             pushing=asyncio.Semaphore(self.max_pushes),
+            ready=asyncio.Event(),
         )
         web = WebApplication(service_handlers(self.prefix, state), log_function=self._log_request)
         where = urlsplit(self.url)
@@ -132,17 +134,48 @@ class BookstoreService(Application):
             self.url.rstrip("/"),
             self.prefix,
         )
-        thinning_task = None if thinning is None else asyncio.create_task(thinning.run())
+        preparing = asyncio.create_task(self._prepare(index, state.ready, thinning, stopping))
         try:
             await stopping.wait()
         finally:
             server.stop()
-            if thinning is not None and thinning_task is not None:
+            if thinning is not None:
                 thinning.stop()
-                await asyncio.wait({thinning_task}, timeout=settings.shutdown_timeout)
-                thinning_task.cancel()
+            # A migration or thinning under way may finish; past the timeout it is cut.
+            await asyncio.wait({preparing}, timeout=settings.shutdown_timeout)
+            preparing.cancel()
+            await asyncio.wait({preparing})
             await index.close()
             await store.close()
+
+    async def _prepare(
+        self,
+        index: IndexDatabase,
+        ready: asyncio.Event,
+        thinning: ScheduledThinning | None,
+        stopping: asyncio.Event,
+    ) -> None:
+        """Migrate the index, retrying while it cannot be reached (requests answer 503
+        meanwhile, and servers keep their saves), then thin on schedule."""
+        failures = 0
+        while not ready.is_set():
+            try:
+                await index.migrate()
+            except Exception as exc:
+                failures += 1
+                self.log.warning(
+                    "bookstore-service: the index cannot be prepared (%s: %s); retrying",
+                    type(exc).__name__,
+                    exc,
+                )
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), DEFAULT_RETRY.delay(failures))
+                if stopping.is_set():
+                    return
+            else:
+                ready.set()
+        if thinning is not None:
+            await thinning.run()
 
     def _thinning(
         self, settings: BookstoreSettings, store: Store, index: IndexDatabase

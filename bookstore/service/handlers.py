@@ -56,6 +56,8 @@ class ServiceState:
     max_version_bytes: int
     pushing: asyncio.Semaphore
     """A slot per push being received or archived: past them, a push answers 429."""
+    ready: asyncio.Event
+    """Set once the index is migrated: until then every request answers 503."""
 
     def history_of(self, owner: str) -> History:
         """The owner's history: the only one a request of theirs reaches."""
@@ -74,7 +76,11 @@ class ServiceHandler(RequestHandler):
         self.state = state
 
     async def owner(self) -> str:
-        return await self.state.owners.owner_of(self.request.headers)
+        """The Hub-named owner of the request, once the service can answer it."""
+        owner = await self.state.owners.owner_of(self.request.headers)
+        if not self.state.ready.is_set():
+            raise HTTPError(503, "the archive service is preparing its index; try again shortly")
+        return owner
 
     def write_json(self, status: int, body: Any) -> None:
         self.set_status(status)
@@ -205,18 +211,16 @@ class VersionsHandler(ServiceHandler):
         if received.digest.hexdigest() != self.request.headers.get(SHA256_HEADER, ""):
             raise HTTPError(400, f"the bytes received do not match {SHA256_HEADER}")
         hashed = HashedRecord(path, saved_at, received.body(), received.digest.hexdigest())
-        try:
-            with http_errors():
-                row = await archive_record(
-                    self.state.store, self.state.index, self.state.workspace_of(self.pusher), hashed
-                )
-        except HTTPError as exc:
-            cause = exc.__cause__
-            if isinstance(cause, ObjectConflict):
-                raise HTTPError(409, unarchivable_reason(cause)) from cause
-            if cause is not None and (reason := unarchivable_reason(cause)) is not None:
-                raise HTTPError(400, reason) from cause
-            raise
+        workspace = self.state.workspace_of(self.pusher)
+        with http_errors():
+            try:
+                row = await archive_record(self.state.store, self.state.index, workspace, hashed)
+            except Exception as exc:
+                # One that can never be archived as it is: its sender sets it aside.
+                reason = unarchivable_reason(exc)
+                if reason is None:
+                    raise
+                raise HTTPError(409 if isinstance(exc, ObjectConflict) else 400, reason) from exc
         if row is None:
             self.write_json(200, {"archived": False, "version": None})
         else:
@@ -261,7 +265,8 @@ class HealthHandler(ServiceHandler):
     """``GET``: whether this replica answers (for a load balancer); no token needed."""
 
     def get(self) -> None:
-        self.write_json(200, {"service": "bookstore", "version": __version__})
+        ready = self.state.ready.is_set()
+        self.write_json(200, {"service": "bookstore", "version": __version__, "ready": ready})
 
 
 def service_handlers(prefix: str, state: ServiceState) -> list[tuple[str, type, dict[str, Any]]]:

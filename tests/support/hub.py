@@ -179,8 +179,11 @@ class ArchiveService(ServerProcess):
         port: int,
         env: Mapping[str, str],
         args: Sequence[str] = (),
+        *,
+        wait_for_index: bool = True,
     ) -> None:
         super().__init__(base)
+        self.wait_for_index = wait_for_index
         self.hub = hub
         self.port = port
         self.env = dict(env)
@@ -203,7 +206,9 @@ class ArchiveService(ServerProcess):
         return [str(Path(sys.executable).with_name("bookstore-service")), *self.args], env
 
     def ready(self) -> bool:
-        return requests.get(f"{self.url}/api/health", timeout=2).ok
+        """Answering, with its index prepared (or only answering, without ``wait_for_index``)."""
+        answer = requests.get(f"{self.url}/api/health", timeout=2)
+        return answer.ok and (answer.json()["ready"] or not self.wait_for_index)
 
 
 class ServiceApi:
