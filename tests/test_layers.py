@@ -27,7 +27,7 @@ LAYERS = [
             "bookstore.service",
         ],
     ),
-    ("services", ["bookstore.history", "bookstore.factory"]),
+    ("services", ["bookstore.history", "bookstore.service_history", "bookstore.factory"]),
     ("archiving", ["bookstore.archiving"]),
     ("store, index and settings", ["bookstore.store", "bookstore.index", "bookstore.config"]),
     ("core", ["bookstore.core", "bookstore._version"]),

@@ -12,7 +12,7 @@ from bookstore.cli.runtime import Runtime, local_time, print_json, print_table, 
 
 if TYPE_CHECKING:
     from bookstore.core.diff import NotebookDiff
-    from bookstore.index import Version
+    from bookstore.core.version_record import VersionRecord
 
 __all__ = ["COMMANDS"]
 
@@ -62,14 +62,13 @@ def list_command(
     """
     from bookstore.core.errors import VersionNotFound
     from bookstore.core.keys import normalize_path
-    from bookstore.history import describe_path, describe_version
+    from bookstore.core.version_record import describe_path
 
     if (deleted or everywhere) and path is not None:
         raise click.UsageError("--deleted and --all list notebooks; give them without PATH")
 
     async def work() -> None:
-        async with runtime.open() as opened:
-            history = opened.history
+        async with runtime.history() as history:
             if path is None:
                 root = runtime.notebook_root
                 found = [
@@ -124,7 +123,7 @@ def list_command(
                         row.number,
                         local_time(row.queued_at),
                         row.size,
-                        f"{describe_version(row)['latency_ms']:.0f}",
+                        f"{history.describe(row)['latency_ms']:.0f}",
                         _label(row),
                     )
                     + ((saved,) if renamed else ())
@@ -136,7 +135,7 @@ def list_command(
     run(work())
 
 
-def _label(row: Version) -> str:
+def _label(row: VersionRecord) -> str:
     pin = "📌 " if row.pinned else ""
     return f"{pin}{row.label or ''}".strip()
 
@@ -160,8 +159,8 @@ def show_command(runtime: Runtime, path: str, version: int, cells: bool) -> None
     from bookstore.core.keys import normalize_path
 
     async def work() -> bytes:
-        async with runtime.open() as opened:
-            _, content = await opened.history.fetch(normalize_path(path), version)
+        async with runtime.history() as history:
+            _, content = await history.fetch(normalize_path(path), version)
             return content
 
     content = run(work())
@@ -222,8 +221,8 @@ def diff_command(runtime: Runtime, path: str, v1: int, v2: int | None, as_json: 
             if not current.is_file():
                 raise VersionNotFound(f"{current} does not exist; name a second version")
             new = current.read_bytes()
-        async with runtime.open() as opened:
-            return (await opened.history.diff(name, v1, new)).difference
+        async with runtime.history() as history:
+            return (await history.diff(name, v1, new)).difference
 
     difference = run(work())
     if as_json:

@@ -26,8 +26,8 @@ async def _update(runtime: Runtime, path: str, version: int, **changes: Any) -> 
     from bookstore.core.keys import normalize_path
 
     name = normalize_path(path)
-    async with runtime.open() as opened:
-        await opened.history.annotate(name, version, **changes)
+    async with runtime.history() as history:
+        await history.annotate(name, version, **changes)
     return f"version {version} of {name}"
 
 

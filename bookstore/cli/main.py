@@ -25,7 +25,7 @@ EXIT_CODES = {
     1: "verify or reindex found problems",
     2: "wrong usage: an unknown command, option or value",
     3: "no such path, version or time in the index",
-    4: "the store cannot be reached or refused the request",
+    4: "the store or the archive service cannot be reached, or refused the request",
     5: "the index does not exist or cannot be reached",
     6: "refused: going ahead would lose data (see --force) or prune everything",
     7: "a stored version is damaged, or a notebook cannot be compared",
@@ -42,6 +42,8 @@ def _exit_code(exc: Exception) -> int | None:
         (errors.VersionNotFound, 3),
         (errors.InvalidPath, 3),
         (errors.StoreError, 4),
+        (errors.ServiceUnavailable, 4),
+        (errors.ServiceRefused, 4),
         (errors.IndexMissing, 5),
         (errors.IndexUnavailable, 5),
         (DBAPIError, 5),
@@ -105,6 +107,7 @@ _OVERRIDES: list[tuple[str, Any]] = [
     ("s3_bucket", "NAME"),
     ("s3_endpoint_url", "URL"),
     ("workspace_prefix", "PREFIX"),
+    ("service_url", "URL"),
 ]
 """Settings a flag may override for one command: ``--index-url`` for ``index_url``."""
 

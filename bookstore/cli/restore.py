@@ -12,8 +12,8 @@ from bookstore.cli.options import json_option, pass_runtime, path_argument, time
 from bookstore.cli.runtime import Runtime, local_time, print_json, run
 
 if TYPE_CHECKING:
-    from bookstore.history import RestorePlan
-    from bookstore.index import Version
+    from bookstore.core.history_base import RestorePlan
+    from bookstore.core.version_record import VersionRecord
 
 __all__ = ["COMMANDS"]
 
@@ -67,10 +67,10 @@ def restore_command(
     destination = _inside(root, target_name)
     current = destination.read_bytes() if destination.is_file() else None
 
-    async def work() -> tuple[Version, RestorePlan, int | None]:
-        async with runtime.open() as opened:
-            row, content = await opened.history.fetch(source, version, at)
-            plan = await opened.history.plan_restore(target_name, content, current)
+    async def work() -> tuple[VersionRecord, RestorePlan, int | None]:
+        async with runtime.history() as history:
+            row, content = await history.fetch(source, version, at)
+            plan = await history.plan_restore(target_name, content, current)
             if plan.must_archive_current and not force:
                 raise Refused(
                     f"{target_name} has content that is not archived yet; restoring would "
@@ -79,7 +79,7 @@ def restore_command(
                 )
             archived = None
             if plan.must_archive_current and not dry_run:
-                kept = await opened.history.archive_now(target_name, current or b"")
+                kept = await history.archive_now(target_name, current or b"")
                 archived = kept.number if kept is not None else None
             return row, plan, archived
 

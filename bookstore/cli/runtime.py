@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress
 
     from bookstore.config import BookstoreSettings
+    from bookstore.core.history_base import BaseHistory
     from bookstore.core.view import PathView
     from bookstore.history import History
     from bookstore.index import IndexDatabase
@@ -103,12 +104,42 @@ class Runtime:
         return self.settings.path_view(self.notebook_root)
 
     @asynccontextmanager
+    async def history(self) -> AsyncIterator[BaseHistory]:
+        """The user's history: read through the archive service when ``service_url`` is
+        set (with the Hub token in ``JUPYTERHUB_API_TOKEN``), else from the store and index."""
+        url = self.settings.service_url
+        if url is None:
+            async with self.open() as opened:
+                yield opened.history
+            return
+        from bookstore.archiving.service_client import ServiceClient
+        from bookstore.core.diff import NO_LIMITS
+        from bookstore.core.errors import ConfigurationError
+        from bookstore.service_history import ServiceHistory
+
+        token = os.environ.get("JUPYTERHUB_API_TOKEN", "")
+        if not token:
+            raise ConfigurationError(
+                f"the archive service at {url} needs a token: set JUPYTERHUB_API_TOKEN to one "
+                "from the Hub's token page (/hub/token), with the scope "
+                "access:services!service=bookstore"
+            )
+        # Paths relative to the notebook root, as the user's server names them.
+        yield ServiceHistory(ServiceClient(url, token), diff_limits=NO_LIMITS)
+
+    @asynccontextmanager
     async def open(self, *, migrate: bool = True) -> AsyncIterator[Opened]:
         """The store and a migrated index, closed afterwards; the index must exist."""
-        from bookstore.core.errors import IndexMissing, IndexUnavailable
+        from bookstore.core.errors import ConfigurationError, IndexMissing, IndexUnavailable
         from bookstore.factory import open_index, open_store
 
         settings = self.settings
+        if settings.service_url is not None:
+            raise ConfigurationError(
+                "this command works on the store and index, which only the archive service "
+                f"at {settings.service_url} holds: run it where the service runs, without "
+                "service_url"
+            )
         index = open_index(settings, create=False)
         if not await index.exists():
             await index.close()

@@ -7,6 +7,8 @@ BookstoreError
 │   ├── ObjectConflict      the key already holds different bytes (versions are immutable)
 │   └── StoreUnavailable    the store cannot be used right now (network, credentials,
 │                           missing bucket); archiving retries until it can
+├── ServiceUnavailable      the archive service cannot be reached or cannot answer now
+├── ServiceRefused          the archive service refused the token (no scope, revoked)
 ├── InvalidPath             a notebook path that could escape its prefix (``..``, NUL, ...)
 ├── IndexMissing            the index database does not exist or cannot be opened
 ├── IndexUnavailable        the index's database server cannot be reached
@@ -38,6 +40,8 @@ __all__ = [
     "ObjectNotFound",
     "OutboxFull",
     "Refused",
+    "ServiceRefused",
+    "ServiceUnavailable",
     "StoreError",
     "StoreUnavailable",
     "VersionNotFound",
@@ -74,6 +78,14 @@ class ObjectConflict(StoreError):
 
 class StoreUnavailable(StoreError):
     """The store cannot be used now; the message says why in plain words."""
+
+
+class ServiceUnavailable(BookstoreError):
+    """The archive service cannot be reached, or cannot answer now; try again later."""
+
+
+class ServiceRefused(BookstoreError):
+    """The archive service refused the token (401, 403): the message says what it needs."""
 
 
 class InvalidPath(BookstoreError):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["SET_ASIDE_STATUSES", "SHA256_HEADER", "VERSIONS_ENDPOINT"]
+__all__ = ["MAX_PAGE", "SET_ASIDE_STATUSES", "SHA256_HEADER", "VERSIONS_ENDPOINT"]
 
 VERSIONS_ENDPOINT = "api/versions"
 """Under the service's URL: ``POST`` one save (``?path=…&saved_at=…``), ``GET`` a path's."""
@@ -11,3 +11,5 @@ SHA256_HEADER = "X-Bookstore-Sha256"
 SET_ASIDE_STATUSES = frozenset({400, 409, 413})
 """Answers that say a save can never be archived as it is: the sender sets it aside.
 Any other failure (401, 403, 429, 5xx, no answer) is retried, the save kept."""
+MAX_PAGE = 1000
+"""The most versions one ``GET api/versions`` answers with: more are read page by page."""

@@ -28,6 +28,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bookstore.core.version_record import PathSummary, StorageTotals
 from bookstore.index import path_changes
 from bookstore.index.models import Lease, PrunedObject, ReservedVersion, Version
 
@@ -224,29 +225,6 @@ async def add_version(
         assert existing is not None, "the insert conflicted on store_key"
         return existing
     return Version(**values)
-
-
-class PathSummary(NamedTuple):
-    """One archived path: how many versions, when last saved, and their bytes."""
-
-    path: str
-    versions: int
-    latest_queued_at: datetime
-    total_bytes: int
-    stored_bytes: int
-    """What its versions cost in the store (``Version.stored_size``)."""
-
-
-class StorageTotals(NamedTuple):
-    """A workspace's versions, the bytes they saved, and what they cost in the store."""
-
-    versions: int
-    total_bytes: int
-    stored_bytes: int
-
-    def describe(self) -> dict[str, Any]:
-        ratio = self.stored_bytes / self.total_bytes if self.total_bytes else None
-        return {**self._asdict(), "ratio": ratio}
 
 
 _STORED_SIZE = func.coalesce(Version.stored_size, Version.size)

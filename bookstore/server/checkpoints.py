@@ -35,7 +35,7 @@ import asyncio
 import hashlib
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
@@ -43,7 +43,6 @@ from jupyter_server.services.contents.checkpoints import AsyncCheckpoints
 from jupyter_server.services.contents.fileio import FileManagerMixin
 from jupyter_server.services.contents.manager import AsyncContentsManager
 from jupyter_server.utils import ensure_async
-from sqlalchemy.exc import SQLAlchemyError
 from tornado.web import HTTPError
 from traitlets import Instance, default
 
@@ -51,13 +50,13 @@ from bookstore.archiving.outbox import Outbox, OutboxEntry
 from bookstore.core import keys
 from bookstore.core.errors import VersionNotFound
 from bookstore.core.notebook import model_to_bytes
-from bookstore.index import Version
+from bookstore.core.version_record import VersionRecord
 from bookstore.server.contents import refuse_hidden, write_version
 from bookstore.server.http_errors import http_errors
 from bookstore.server.save_hooks import save_in_progress
 from bookstore.server.services import BookstoreServices
 
-__all__ = ["LISTED_CHECKPOINTS", "BookstoreCheckpoints", "checkpoint_id"]
+__all__ = ["LISTED_CHECKPOINTS", "BookstoreCheckpoints", "attach_checkpoints", "checkpoint_id"]
 
 LISTED_CHECKPOINTS = 100
 """The most checkpoints a list holds: the newest saves, waiting ones first."""
@@ -69,11 +68,11 @@ _NUMBER = re.compile(rf"\A{keys.VERSION_NUMBER}\Z")
 _CHUNK = 1 << 20
 
 
-def checkpoint_id(item: Version | OutboxEntry) -> str:
+def checkpoint_id(item: VersionRecord | OutboxEntry) -> str:
     """``3`` for version 3; ``pending-<UTC time>`` for a save not archived yet (``[\\w-]+``)."""
-    if isinstance(item, Version):
-        return str(item.number)
-    return "pending-" + item.queued_time.astimezone(timezone.utc).strftime(_STAMP)
+    if isinstance(item, OutboxEntry):
+        return "pending-" + item.queued_time.astimezone(timezone.utc).strftime(_STAMP)
+    return str(item.number)
 
 
 def _saved_at(checkpoint: str) -> datetime | None:
@@ -84,10 +83,10 @@ def _saved_at(checkpoint: str) -> datetime | None:
     return datetime.strptime(match["stamp"], _STAMP).replace(tzinfo=timezone.utc)
 
 
-def _model(item: Version | OutboxEntry, saved_as: str | None = None) -> dict[str, Any]:
+def _model(item: VersionRecord | OutboxEntry, saved_as: str | None = None) -> dict[str, Any]:
     """A checkpoint model; ``saved_as``: the name a version was saved under, when the
     file had another name then (JupyterLab shows the time; other clients may show it)."""
-    queued: datetime = item.queued_at if isinstance(item, Version) else item.queued_time
+    queued = item.queued_time if isinstance(item, OutboxEntry) else item.queued_at
     model = {"id": checkpoint_id(item), "last_modified": queued}
     return model if saved_as is None else {**model, "saved_as": saved_as}
 
@@ -127,7 +126,7 @@ class BookstoreCheckpoints(AsyncCheckpoints):
         if not self._keeps(name):
             return list(await self.jupyter_checkpoints.list_checkpoints(path))
         waiting = self._pending(name)[-LISTED_CHECKPOINTS:]
-        listed: list[Version | OutboxEntry] = [
+        listed: list[VersionRecord | OutboxEntry] = [
             *await self._newest(name, LISTED_CHECKPOINTS - len(waiting)),
             *waiting,
         ]
@@ -200,8 +199,8 @@ class BookstoreCheckpoints(AsyncCheckpoints):
         if folder or (self._keeps(old_path) and self._keeps(new_path)):
             await self.services.follow_rename(old_path, new_path, self.log)
 
-    def _model_of(self, name: str, item: Version | OutboxEntry) -> dict[str, Any]:
-        if not isinstance(item, Version):
+    def _model_of(self, name: str, item: VersionRecord | OutboxEntry) -> dict[str, Any]:
+        if isinstance(item, OutboxEntry):
             return _model(item)
         saved_as = self.services.history.saved_as(item)
         return _model(item, None if saved_as == name else saved_as)
@@ -218,24 +217,26 @@ class BookstoreCheckpoints(AsyncCheckpoints):
         """The saves of ``name`` waiting to be archived, oldest first."""
         return self.services.archiver.pending(self.services.history.view.stored(name))
 
-    async def _newest(self, name: str, count: int) -> list[Version]:
+    async def _newest(self, name: str, count: int) -> Sequence[VersionRecord]:
         """The path's newest ``count`` versions, oldest first; none while the index is
         not ready or cannot be read, so that listing never fails on it."""
         if count <= 0 or not self.services.archiver.ready:
             return []
+        history = self.services.history
         try:
-            return await self.services.history.versions(name, limit=count, newest=True)
-        except SQLAlchemyError as exc:
-            self.log.warning("bookstore: cannot read the index for checkpoints: %s", exc)
+            return await history.versions(name, limit=count, newest=True)
+        except history.outages as exc:
+            self.log.warning("bookstore: cannot read the history for checkpoints: %s", exc)
             return []
 
-    async def _latest(self, name: str) -> Version | None:
+    async def _latest(self, name: str) -> VersionRecord | None:
         if not self.services.archiver.ready:
             return None
+        history = self.services.history
         try:
-            return await self.services.history.latest(name)
-        except SQLAlchemyError as exc:
-            self.log.warning("bookstore: cannot read the index for checkpoints: %s", exc)
+            return await history.latest(name)
+        except history.outages as exc:
+            self.log.warning("bookstore: cannot read the history for checkpoints: %s", exc)
             return None
 
     async def _content_of(self, name: str, checkpoint: str) -> bytes:
@@ -260,6 +261,20 @@ class BookstoreCheckpoints(AsyncCheckpoints):
                 "nor archived"
             ) from None
         return content
+
+
+def attach_checkpoints(parent: Any, services: BookstoreServices, contents_manager: Any) -> None:
+    """Make the archive the contents manager's checkpoints (an asynchronous one's only)."""
+    if isinstance(contents_manager, AsyncContentsManager):
+        contents_manager.checkpoints = BookstoreCheckpoints(
+            parent=parent, services=services, contents_manager=contents_manager
+        )
+    else:
+        parent.log.warning(
+            "bookstore: %s is not asynchronous, so archived versions are not offered as "
+            "checkpoints (File > Revert to Checkpoint); they are archived all the same",
+            type(contents_manager).__name__,
+        )
 
 
 def _waiting_content(

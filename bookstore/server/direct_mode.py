@@ -9,7 +9,6 @@ import logging
 from functools import partial
 from typing import Any
 
-from jupyter_server.services.contents.manager import AsyncContentsManager
 from sqlalchemy.exc import SQLAlchemyError
 
 from bookstore._version import __version__
@@ -22,7 +21,7 @@ from bookstore.config import EARLIER_DEFAULT_WORKSPACE, BookstoreSettings
 from bookstore.core.errors import BookstoreError, StoreError
 from bookstore.factory import open_index, open_store
 from bookstore.history import History
-from bookstore.server.checkpoints import BookstoreCheckpoints
+from bookstore.server.checkpoints import attach_checkpoints
 from bookstore.server.contents import stored_file_exists
 from bookstore.server.contents_manager import BookstoreContentsArchiver
 from bookstore.server.events import VersionEvents
@@ -76,30 +75,33 @@ class DirectMode:
             thinning = ScheduledThinning(
                 store, index, settings.workspace, policy, interval=interval, log=self.log
             )
-        services = BookstoreServices(settings, history, archiver, hooks, thinning, events)
-        self._attach(services, contents_manager)
+        services = BookstoreServices(
+            settings,
+            history,
+            archiver,
+            hooks,
+            store=store,
+            follower=archiver,
+            thinning=thinning,
+            events=events,
+        )
+        self._attach(services, archiver, contents_manager)
         self._follow_copies(services, contents_manager)
         self.services = services
+        self.history, self.archiver = history, archiver
         extension.settings[SETTINGS_KEY] = services
 
     def handlers(self) -> list[Any]:
         return [*handlers, *sharing_handlers]
 
-    def _attach(self, services: BookstoreServices, contents_manager: Any) -> None:
+    def _attach(
+        self, services: BookstoreServices, archiver: Archiver, contents_manager: Any
+    ) -> None:
         """Hook into the contents manager; make the archive its checkpoints (async only)."""
         services.hooks.install(contents_manager)
         if isinstance(contents_manager, BookstoreContentsArchiver):
-            contents_manager.attach(services.archiver, services.hooks)
-        if isinstance(contents_manager, AsyncContentsManager):
-            contents_manager.checkpoints = BookstoreCheckpoints(
-                parent=self.extension, services=services, contents_manager=contents_manager
-            )
-        else:
-            self.log.warning(
-                "bookstore: %s is not asynchronous, so archived versions are not offered as "
-                "checkpoints (File > Revert to Checkpoint); they are archived all the same",
-                type(contents_manager).__name__,
-            )
+            contents_manager.attach(archiver, services.hooks)
+        attach_checkpoints(self.extension, services, contents_manager)
 
     def _follow_copies(self, services: BookstoreServices, contents_manager: Any) -> None:
         """Note each copy of a kept file the contents manager makes ("Duplicate"), from
@@ -123,7 +125,7 @@ class DirectMode:
         self._startup = asyncio.create_task(self._start_archiving(self.services))
 
     async def _start_archiving(self, services: BookstoreServices) -> None:
-        history, archiver = services.history, services.archiver
+        history, archiver = self.history, self.archiver
         try:
             await history.store.check()
         except StoreError as exc:
@@ -179,7 +181,7 @@ class DirectMode:
             if not finished:
                 self._thinning_task.cancel()
                 await asyncio.wait({self._thinning_task})
-        await services.archiver.stop(timeout)
+        await self.archiver.stop(timeout)
         if self._startup is not None:
             # Start-up gives up once the archiver stops; let it, rather than cut a
             # connection in half, unless the store keeps it waiting.
@@ -187,5 +189,5 @@ class DirectMode:
             if not finished:
                 self._startup.cancel()
                 await asyncio.wait({self._startup})
-        await services.history.store.close()
-        await services.history.index.close()
+        await self.history.store.close()
+        await self.history.index.close()

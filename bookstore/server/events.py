@@ -14,8 +14,8 @@ from typing import Literal
 
 from jupyter_events import EventLogger
 
+from bookstore.core.version_record import VersionRecord
 from bookstore.core.view import PathView
-from bookstore.index import Version
 
 __all__ = ["VERSION_EVENT", "VersionEvents"]
 
@@ -34,15 +34,15 @@ class VersionEvents:
         self.view = view
         self.log = log
 
-    def archived(self, version: Version) -> None:
+    def archived(self, version: VersionRecord) -> None:
         """A save was just archived as ``version``."""
         self._emit("archived", version)
 
-    def annotated(self, version: Version) -> None:
+    def annotated(self, version: VersionRecord) -> None:
         """``version``'s label or pin was just changed."""
         self._emit("annotated", version)
 
-    def _emit(self, action: Literal["archived", "annotated"], version: Version) -> None:
+    def _emit(self, action: Literal["archived", "annotated"], version: VersionRecord) -> None:
         path = self.view.shown(version.path)
         if path is None:
             return  # a history outside the server's root: no client of this server shows it

@@ -19,7 +19,7 @@ from bookstore.core.diff import NotebookDiff, diff_as_json
 from bookstore.core.keys import VERSION_NUMBER, normalize_path
 from bookstore.core.labels import label_problem
 from bookstore.core.notebook import is_notebook_path
-from bookstore.history import describe_path
+from bookstore.core.version_record import describe_path
 from bookstore.server.contents import (
     check_path,
     current_content,
@@ -256,8 +256,7 @@ class AnnotationHandler(BookstoreHandler):
         name = await self.checked_path(path)
         history = self.services.history
         with http_errors():
-            await history.annotate(name, int(version), **change)
-            row = await history.find(name, int(version))
+            row = await history.annotate(name, int(version), **change)
         if self.services.events is not None:
             self.services.events.annotated(row)
         self.finish(history.describe(row))

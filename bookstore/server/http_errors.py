@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy.exc import SQLAlchemyError
 from tornado.web import HTTPError
 
 from bookstore.core.errors import (
@@ -17,6 +17,8 @@ from bookstore.core.errors import (
     NotComparable,
     ObjectNotFound,
     Refused,
+    ServiceRefused,
+    ServiceUnavailable,
     StoreError,
     VersionNotFound,
 )
@@ -29,6 +31,8 @@ _STATUS: list[tuple[type[Exception], int]] = [
     (VersionNotFound, 404),
     (ObjectNotFound, 404),
     (Refused, 409),
+    (ServiceUnavailable, 503),
+    (ServiceRefused, 503),
     (CorruptVersion, 422),
     (NotComparable, 422),
     (StoreError, 503),
@@ -45,5 +49,14 @@ def http_errors() -> Iterator[None]:
     except BookstoreError as exc:
         status = next(code for kind, code in _STATUS if isinstance(exc, kind))
         raise HTTPError(status, str(exc)) from exc
-    except SQLAlchemyError as exc:
+    except Exception as exc:
+        if not _index_error(exc):
+            raise
         raise HTTPError(503, "the version index cannot be read now; try again shortly") from exc
+
+
+def _index_error(exc: Exception) -> bool:
+    """Whether SQLAlchemy raised ``exc``: looked up only if it was imported, as a server in
+    service mode never imports it."""
+    sqlalchemy_errors = sys.modules.get("sqlalchemy.exc")
+    return sqlalchemy_errors is not None and isinstance(exc, sqlalchemy_errors.SQLAlchemyError)

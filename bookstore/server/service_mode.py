@@ -1,9 +1,13 @@
-"""Service mode: the server hands its saves to the archive service (``service_url``).
+"""Service mode: the server hands its saves to the archive service (``service_url``),
+and reads its history back from it.
 
 It keeps the durable outbox and its guarantees, and pushes each save with its
-own ``JUPYTERHUB_API_TOKEN`` (``archiving.pushing``). It holds no store or index
-settings and imports neither aiobotocore nor SQLAlchemy: ``GET /api/bookstore``
-reports the outbox's drain; the history is read from the service.
+own ``JUPYTERHUB_API_TOKEN`` (``archiving.pushing``). The checkpoints, the REST
+API and the History panel read versions through the service
+(``service_history``), with the saves still waiting in the outbox, as in direct
+mode. It holds no store or index settings and imports neither aiobotocore nor
+SQLAlchemy. Renames and copies are not told to the service: a renamed file's
+history keeps its old name.
 """
 
 from __future__ import annotations
@@ -13,24 +17,22 @@ import logging
 import os
 from typing import Any
 
-from jupyter_server.auth.decorator import authorized
-from jupyter_server.base.handlers import APIHandler
-from tornado import web
-
 from bookstore._version import __version__
 from bookstore.archiving.draining import RetryPolicy
 from bookstore.archiving.outbox import Outbox, OutboxLimits
-from bookstore.archiving.pushing import Pusher, ServiceClient
+from bookstore.archiving.pushing import Pusher
+from bookstore.archiving.service_client import ServiceClient
 from bookstore.config import BookstoreSettings
 from bookstore.core.errors import ConfigurationError
 from bookstore.core.view import AS_STORED
-from bookstore.server.archive_status import archive_status
+from bookstore.server.checkpoints import attach_checkpoints
+from bookstore.server.events import VersionEvents
+from bookstore.server.handlers import handlers
 from bookstore.server.save_hooks import SaveHooks
+from bookstore.server.services import SETTINGS_KEY, BookstoreServices
+from bookstore.service_history import ServiceHistory
 
 __all__ = ["ServiceMode"]
-
-SERVICE_MODE_KEY = "bookstore_service_mode"
-"""Where the service mode lives in the Tornado application's settings."""
 
 
 class ServiceMode:
@@ -55,23 +57,30 @@ class ServiceMode:
             workspace=None,
             limits=OutboxLimits(settings.outbox_max_bytes, settings.outbox_min_free_bytes),
         )
+        client = ServiceClient(settings.service_url, token)
+        serverapp = extension.serverapp
+        event_logger = serverapp.event_logger
+        # Paths relative to the server's root: the service keeps one workspace per user.
+        events = None if event_logger is None else VersionEvents(event_logger, AS_STORED, self.log)
         self.pusher = Pusher(
-            client=ServiceClient(settings.service_url, token),
+            client=client,
+            on_archived=None if events is None else events.archived,
             outbox=outbox,
             workspace=settings.workspace,
             concurrency=settings.archive_concurrency,
             retry=RetryPolicy(settings.retry_initial_delay, settings.retry_max_delay),
             log=self.log,
         )
-        # Paths relative to the server's root: the service keeps one workspace per user.
-        self.hooks = SaveHooks(
-            outbox, self.pusher.submit, settings.archive_types, self.log, AS_STORED
-        )
-        self.hooks.install(extension.serverapp.contents_manager)
-        extension.settings[SERVICE_MODE_KEY] = self
+        hooks = SaveHooks(outbox, self.pusher.submit, settings.archive_types, self.log, AS_STORED)
+        history = ServiceHistory(client, view=AS_STORED)
+        self.services = BookstoreServices(settings, history, self.pusher, hooks, events=events)
+        contents_manager = serverapp.contents_manager
+        hooks.install(contents_manager)
+        attach_checkpoints(extension, self.services, contents_manager)
+        extension.settings[SETTINGS_KEY] = self.services
 
     def handlers(self) -> list[Any]:
-        return [(r"/api/bookstore", PushStatusHandler)]
+        return list(handlers)
 
     def start(self) -> None:
         """Begin pushing, the saves left in the outbox first, in the background."""
@@ -87,33 +96,6 @@ class ServiceMode:
         if self._startup is not None:
             await self._startup  # it gives up once the pusher stops
 
-    def status(self) -> dict[str, Any]:
-        """What ``GET /api/bookstore`` reports in service mode."""
-        return {
-            "release": __version__,
-            "features": {
-                "archive": True,
-                "history_api": False,
-                "checkpoints": False,
-                "service_url": self.settings.service_url,
-                "archive_types": list(self.settings.archive_types),
-            },
-            "archive": archive_status(self.pusher, self.hooks, AS_STORED.name),
-            "storage": None,
-        }
-
 
 async def _nothing_to_prepare() -> None:
     """The service prepares its own index."""
-
-
-class PushStatusHandler(APIHandler):
-    """``GET /api/bookstore``: the release and what the outbox's drain is doing."""
-
-    auth_resource = "bookstore"
-
-    @web.authenticated
-    @authorized
-    def get(self) -> None:
-        mode: ServiceMode = self.settings[SERVICE_MODE_KEY]
-        self.finish(mode.status())

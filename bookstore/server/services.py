@@ -11,21 +11,23 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from jupyter_server.services.contents.manager import AsyncContentsManager
-from sqlalchemy.exc import SQLAlchemyError
 
 from bookstore._version import __version__
-from bookstore.archiving.archiver import Archiver
-from bookstore.archiving.thinning import ScheduledThinning
+from bookstore.archiving.draining import Drain
 from bookstore.config import BookstoreSettings
 from bookstore.core.errors import BookstoreError, InvalidPath
+from bookstore.core.history_base import BaseHistory
 from bookstore.core.keys import normalize_path
-from bookstore.history import History
 from bookstore.server.archive_status import archive_status
 from bookstore.server.events import VersionEvents
 from bookstore.server.save_hooks import SaveHooks
+
+if TYPE_CHECKING:
+    from bookstore.archiving.thinning import ScheduledThinning
+    from bookstore.store import Store
 
 _STORAGE_TIMEOUT = 2.0
 """Seconds the status waits for the index's figures: it must answer in an outage too."""
@@ -50,14 +52,31 @@ class _StorageFigures:
     figures: dict[str, Any] | None = None
 
 
+class PathFollower(Protocol):
+    """What carries a history along when its file is renamed, and notes copies."""
+
+    last_error: str | None
+
+    async def rename(self, old: str, new: str, *, wait: float) -> bool: ...
+
+    def note_copy(self, source: str, copy: str) -> None: ...
+
+
 @dataclass(frozen=True)
 class BookstoreServices:
-    """The settings, the history, and the archive's queue, as the server sees them."""
+    """The settings, the history, and the archive's queue, as the server sees them: the
+    server's own archiver and the index (direct mode), or the outbox's pusher and the
+    archive service (service mode)."""
 
     settings: BookstoreSettings
-    history: History
-    archiver: Archiver
+    history: BaseHistory
+    archiver: Drain
     hooks: SaveHooks
+    store: Store | None = None
+    """The store, in direct mode: what publishing writes to."""
+    follower: PathFollower | None = None
+    """Carries histories along renames; ``None`` where the history keeps old names (the
+    archive service is not told of renames)."""
     thinning: ScheduledThinning | None = None
     """The scheduled thinning, when ``retention`` is set."""
     events: VersionEvents | None = None
@@ -72,26 +91,32 @@ class BookstoreServices:
     async def follow_rename(self, old: str, new: str, log: logging.Logger) -> None:
         """Carry the history of the file or folder ``old`` to ``new``, which it was just
         renamed to. Never raises: the rename is made, and saves archived, regardless."""
+        follower = self.follower
+        if follower is None:
+            log.info("bookstore: %s was renamed to %s; its history keeps the old name", old, new)
+            return
         try:
             stored_old, stored_new = self._stored(old), self._stored(new)
         except InvalidPath as exc:
             log.error("bookstore: the history of %s cannot follow it to %s: %s", old, new, exc)
             return
-        if not await self.archiver.rename(stored_old, stored_new, wait=RENAME_WAIT):
+        if not await follower.rename(stored_old, stored_new, wait=RENAME_WAIT):
             log.warning(
                 "bookstore: the history of %s follows it to %s once the index answers (%s)",
                 old,
                 new,
-                self.archiver.last_error or "it is slow",
+                follower.last_error or "it is slow",
             )
 
     def note_copy(self, source: str, copy: str) -> None:
         """Note, in the background, that ``copy`` was made by copying ``source``."""
+        if self.follower is None:
+            return
         try:
             stored_source, stored_copy = self._stored(source), self._stored(copy)
         except InvalidPath:
             return  # the copy is archived, or set aside, as its saves are
-        self.archiver.note_copy(stored_source, stored_copy)
+        self.follower.note_copy(stored_source, stored_copy)
 
     def _stored(self, path: str) -> str:
         """The stored path of a contents-API path; ``InvalidPath`` if it is none."""
@@ -101,16 +126,18 @@ class BookstoreServices:
         """What ``GET /api/bookstore`` reports: the release, features, the backlog, the
         outbox's fill, the saves set aside, and the ``storage`` figures."""
         settings = self.settings
+        direct = settings.service_url is None
         return {
             "release": __version__,
             "features": {
                 "archive": True,
                 "history_api": True,
                 "checkpoints": isinstance(contents_manager, AsyncContentsManager),
-                "publish": settings.enable_publish,
-                "clone_s3": bool(settings.clone_s3_buckets),
-                "clone_fs": bool(settings.fs_clone_dir),
-                "storage": settings.storage,
+                "publish": direct and settings.enable_publish,
+                "clone_s3": direct and bool(settings.clone_s3_buckets),
+                "clone_fs": direct and bool(settings.fs_clone_dir),
+                "storage": settings.storage if direct else None,
+                "service_url": settings.service_url,
                 "archive_types": list(settings.archive_types),
                 "contents_manager": type(contents_manager).__name__,
             },
@@ -134,11 +161,18 @@ class BookstoreServices:
         seen = self._storage_seen
         if seen.changes == changes and time.monotonic() - seen.read_at < _STORAGE_TTL:
             return seen.figures
+        passing: tuple[type[BaseException], ...] = (
+            BookstoreError,
+            OSError,
+            asyncio.TimeoutError,
+            *self.history.outages,
+        )
         try:
             totals = await asyncio.wait_for(self.history.storage(), _STORAGE_TIMEOUT)
-        except (BookstoreError, SQLAlchemyError, OSError, asyncio.TimeoutError):
+        except passing:
             return None
-        seen.changes, seen.read_at, seen.figures = changes, time.monotonic(), totals.describe()
+        figures = None if totals is None else totals.describe()
+        seen.changes, seen.read_at, seen.figures = changes, time.monotonic(), figures
         return seen.figures
 
     def _thinning_status(self) -> dict[str, Any] | None:

@@ -50,6 +50,8 @@ class PublishHandler(BookstoreHandler):
         settings = self.services.settings
         if not settings.enable_publish:
             raise web.HTTPError(404, "publishing is off (c.BookstoreSettings.enable_publish)")
+        store = self.services.store
+        assert store is not None, "publishing is offered in direct mode only"
         name = await self.checked_path(path)
         body = self.get_json_body()
         with http_errors():
@@ -57,10 +59,8 @@ class PublishHandler(BookstoreHandler):
                 _, content = await current_content(self.contents_manager, name)
             else:
                 content = _model_bytes(body)
-            key = await publish(self.services.history.store, settings, name, content)
-        self.finish(
-            {"path": name, "store_key": key, "location": self.services.history.store.description}
-        )
+            key = await publish(store, settings, name, content)
+        self.finish({"path": name, "store_key": key, "location": store.description})
 
 
 def _model_bytes(model: Any) -> bytes:

@@ -25,9 +25,11 @@ from bookstore.archiving.outbox import IN_MEMORY_BYTES
 from bookstore.core import keys
 from bookstore.core.body import Body, FileSlice
 from bookstore.core.errors import InvalidPath, ObjectConflict
+from bookstore.core.labels import label_problem
 from bookstore.core.record import HashedRecord
-from bookstore.core.service_api import SHA256_HEADER, VERSIONS_ENDPOINT
-from bookstore.history import History, describe_path, describe_version
+from bookstore.core.service_api import MAX_PAGE, SHA256_HEADER, VERSIONS_ENDPOINT
+from bookstore.core.version_record import VersionRecord, describe_path, describe_version
+from bookstore.history import History
 from bookstore.index import IndexDatabase
 from bookstore.server.http_errors import http_errors
 from bookstore.service.owners import Owners
@@ -103,6 +105,28 @@ class ServiceHandler(RequestHandler):
             return keys.normalize_path(sent[-1].decode("utf-8"))
         except (InvalidPath, UnicodeDecodeError) as exc:
             raise HTTPError(400, str(exc)) from exc
+
+    def number_argument(self, name: str, default: int | None = None) -> int | None:
+        """A whole-number query argument from 0 to 2**31, or ``default`` without it."""
+        raw = self.get_argument(name, None)
+        if raw is None:
+            return default
+        if not (raw.isascii() and raw.isdigit()) or int(raw) > 2**31:
+            raise HTTPError(400, f"{name} must be a whole number")
+        return int(raw)
+
+    def time_argument(self, name: str) -> datetime | None:
+        """A time query argument, as ``keys.format_timestamp`` writes it."""
+        raw = self.get_argument(name, None)
+        if raw is None:
+            return None
+        try:
+            return keys.parse_timestamp(raw)
+        except ValueError as exc:
+            raise HTTPError(400, f"{name} must read like 20261125T175806.123456Z") from exc
+
+    def describe(self, history: History, version: VersionRecord) -> dict[str, Any]:
+        return describe_version(version, history.saved_as(version))
 
 
 class ReceivedSave:
@@ -198,10 +222,9 @@ class VersionsHandler(ServiceHandler):
         received = self.received
         assert received is not None
         path = self.path_argument()
-        try:
-            saved_at = keys.parse_timestamp(self.get_argument("saved_at"))
-        except ValueError as exc:
-            raise HTTPError(400, "saved_at must read like 20261125T175806.123456Z") from exc
+        saved_at = self.time_argument("saved_at")
+        if saved_at is None:
+            raise HTTPError(400, "give the time of the save: ?saved_at=20261125T175806.123456Z")
         if not _EARLIEST <= saved_at <= datetime.now(timezone.utc) + _CLOCK_SKEW:
             raise HTTPError(400, f"a save made at {saved_at.isoformat()} is not one")
         if received.too_large:
@@ -211,10 +234,10 @@ class VersionsHandler(ServiceHandler):
         if received.digest.hexdigest() != self.request.headers.get(SHA256_HEADER, ""):
             raise HTTPError(400, f"the bytes received do not match {SHA256_HEADER}")
         hashed = HashedRecord(path, saved_at, received.body(), received.digest.hexdigest())
-        workspace = self.state.workspace_of(self.pusher)
+        history = self.state.history_of(self.pusher)
         with http_errors():
             try:
-                row = await archive_record(self.state.store, self.state.index, workspace, hashed)
+                row = await archive_record(history.store, history.index, history.workspace, hashed)
             except Exception as exc:
                 # One that can never be archived as it is: its sender sets it aside.
                 reason = unarchivable_reason(exc)
@@ -224,14 +247,80 @@ class VersionsHandler(ServiceHandler):
         if row is None:
             self.write_json(200, {"archived": False, "version": None})
         else:
-            self.write_json(201, {"archived": True, "version": describe_version(row)})
+            self.write_json(201, {"archived": True, "version": self.describe(history, row)})
+
+    async def get(self) -> None:
+        """A page of the path's versions: ``limit`` (at most ``MAX_PAGE``) from ``offset``,
+        oldest first, or with ``order=newest`` newest first; ``since`` and ``until``
+        keep those saved between."""
+        history = self.state.history_of(await self.owner())
+        path = self.path_argument()
+        offset = self.number_argument("offset", 0) or 0
+        limit = min(self.number_argument("limit", MAX_PAGE) or 0, MAX_PAGE)
+        newest = self.get_argument("order", "oldest") == "newest"
+        since, until = self.time_argument("since"), self.time_argument("until")
+        with http_errors():
+            if since is None and until is None:
+                total, rows = await history.page(path, offset, limit, newest=newest)
+            else:
+                window = await history.versions(path, since=since, until=until)
+                total = len(window)
+                chosen = window[::-1] if newest else window
+                rows = chosen[offset : offset + limit]
+        self.write_json(
+            200,
+            {
+                "path": path,
+                "total": total,
+                "versions": [self.describe(history, row) for row in rows],
+            },
+        )
+
+
+class VersionHandler(ServiceHandler):
+    """``GET``: one version of a path: number ``version``, the newest saved at or before
+    ``at``, the newest holding ``sha256``, or its latest."""
 
     async def get(self) -> None:
         history = self.state.history_of(await self.owner())
         path = self.path_argument()
+        number, at = self.number_argument("version"), self.time_argument("at")
+        sha256 = self.get_argument("sha256", None)
         with http_errors():
-            rows = await history.versions(path)
-        self.write_json(200, {"path": path, "versions": [describe_version(row) for row in rows]})
+            if sha256 is not None:
+                found = await history.with_sha256(path, sha256)
+                if found is None:
+                    raise HTTPError(404, f"no version of {path!r} has that sha256")
+            else:
+                found = await history.find(path, number, at)
+        self.write_json(200, self.describe(history, found))
+
+
+class AnnotationHandler(ServiceHandler):
+    """``PUT``, with ``{"label": "text"}`` and/or ``{"pinned": true}``: a version's label
+    (``""`` removes it) and pin. Neither removes a version."""
+
+    async def put(self) -> None:
+        history = self.state.history_of(await self.owner())
+        path = self.path_argument()
+        number = self.number_argument("version")
+        if number is None:
+            raise HTTPError(400, "name the version: ?version=<number>")
+        try:
+            body = json.loads(self.request.body or b"{}")
+        except ValueError as exc:
+            raise HTTPError(400, "the body must be JSON") from exc
+        if not isinstance(body, dict):
+            raise HTTPError(400, 'the body must be {"label": "text", "pinned": true}')
+        label, pinned = body.get("label"), body.get("pinned")
+        if not isinstance(label, (str, type(None))) or not isinstance(pinned, (bool, type(None))):
+            raise HTTPError(400, 'the body must be {"label": "text", "pinned": true}')
+        problem = label_problem(label) if label else None
+        if problem is not None:
+            raise HTTPError(400, problem)
+        with http_errors():
+            row = await history.annotate(path, number, label=label, pinned=pinned)
+        self.write_json(200, self.describe(history, row))
 
 
 class PathsHandler(ServiceHandler):
@@ -239,8 +328,9 @@ class PathsHandler(ServiceHandler):
 
     async def get(self) -> None:
         history = self.state.history_of(await self.owner())
+        since, until = self.time_argument("since"), self.time_argument("until")
         with http_errors():
-            found = await history.paths()
+            found = await history.paths(since=since, until=until)
         self.write_json(200, {"paths": [describe_path(summary, True) for summary in found]})
 
 
@@ -250,10 +340,9 @@ class ContentHandler(ServiceHandler):
     async def get(self) -> None:
         history = self.state.history_of(await self.owner())
         path = self.path_argument()
-        try:
-            number = int(self.get_argument("version"))
-        except ValueError as exc:
-            raise HTTPError(400, "version must be a version number") from exc
+        number = self.number_argument("version")
+        if number is None:
+            raise HTTPError(400, "name the version: ?version=<number>")
         with http_errors():
             version, content = await history.fetch(path, number)
         self.set_header("Content-Type", "application/octet-stream")
@@ -275,6 +364,8 @@ def service_handlers(prefix: str, state: ServiceState) -> list[tuple[str, type, 
     arguments = {"state": state}
     return [
         (f"{prefix.rstrip('/')}/{VERSIONS_ENDPOINT}", VersionsHandler, arguments),
+        (f"{base}/version", VersionHandler, arguments),
+        (f"{base}/annotation", AnnotationHandler, arguments),
         (f"{base}/paths", PathsHandler, arguments),
         (f"{base}/content", ContentHandler, arguments),
         (f"{base}/health", HealthHandler, arguments),
