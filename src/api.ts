@@ -26,6 +26,8 @@ export interface IVersionPage {
   next_offset: number | null;
   versions: IVersion[];
   pending: { queued_at: string }[];
+  /** Why the versions cannot be read now (the index or the archive service is down). */
+  unavailable: string | null;
   copied_from: { path: string; version: number | null } | null;
 }
 
@@ -90,16 +92,25 @@ export class HistoryClient {
   }
 
   /** ``limit`` versions of ``path``, from ``offset`` counted from the newest. */
-  page(path: string, offset: number, limit: number): Promise<IVersionPage> {
+  async page(
+    path: string,
+    offset: number,
+    limit: number
+  ): Promise<IVersionPage> {
     const query = URLExt.objectToQueryString({
       order: 'newest',
       offset,
       limit
     });
-    return this.json(
+    const page: IVersionPage = await this.json(
       this.url('versions', encodePath(path)) + query,
       `list the versions of ${path}`
     );
+    if (page.unavailable) {
+      // The versions shown stay; the safety line counts the saves waiting meanwhile.
+      throw new HistoryError(page.unavailable, 503);
+    }
+    return page;
   }
 
   /** The address of a version's bytes, as saved (for download and preview). */

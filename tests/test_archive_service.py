@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -330,24 +334,28 @@ def test_saves_a_server_archiving_directly_left_in_its_outbox_are_pushed_in_serv
 
 
 def test_servers_the_hub_spawns_archive_through_the_service_each_in_its_users_workspace(
-    stack: Stack,
+    stack: Stack, tmp_path: Path
 ) -> None:
-    """alice and bob log in (the Hub spawns their servers) and save through the Hub's
-    proxy, as JupyterLab does; each history is theirs alone."""
+    """kim and lee log in (the Hub spawns their servers) and save through the Hub's
+    proxy, as JupyterLab does; each history is theirs alone, whichever way it is read:
+    the REST API (the History panel's), the checkpoints, or the command line."""
     for user in ("kim", "lee"):
         stack.token(user)
         stack.hub.spawn(user)
     saved = {}
+    sessions = {}
     try:
         for user in ("kim", "lee"):
             session = requests.Session()
             session.headers["Authorization"] = f"token {stack.token(user)}"
+            sessions[user] = session
             server = f"{stack.hub.url}/user/{user}"
-            for n in range(2):
-                body = {"type": "notebook", "content": jupyter_notebook(f"{user} {n}")}
-                url = f"{server}/api/contents/shared-name.ipynb"
-                answer = session.put(url, json=body, timeout=60)
-                assert answer.status_code in (200, 201), answer.text
+            names = ["shared-name.ipynb"] + (["kim-only.ipynb"] if user == "kim" else [])
+            for name in names:
+                for n in range(2):
+                    body = {"type": "notebook", "content": jupyter_notebook(f"{user} {n}")}
+                    answer = session.put(f"{server}/api/contents/{name}", json=body, timeout=60)
+                    assert answer.status_code in (200, 201), answer.text
             saved[user] = (stack.hub.homes / user / "shared-name.ipynb").read_bytes()
             wait_for(
                 lambda session=session, server=server: (
@@ -356,6 +364,13 @@ def test_servers_the_hub_spawns_archive_through_the_service_each_in_its_users_wo
                 ),
                 what=f"{user}'s saves to be pushed",
             )
+        lee, at_lee = sessions["lee"], f"{stack.hub.url}/user/lee/api"
+        lee_checkpoints = lee.get(f"{at_lee}/contents/shared-name.ipynb/checkpoints", timeout=30)
+        lee_page = lee.get(f"{at_lee}/bookstore/versions/shared-name.ipynb", timeout=30).json()
+        lee_first = lee.get(f"{at_lee}/bookstore/content/1/shared-name.ipynb", timeout=30)
+        kims_page = lee.get(f"{at_lee}/bookstore/versions/kim-only.ipynb", timeout=30).json()
+        kims_content = lee.get(f"{at_lee}/bookstore/content/1/kim-only.ipynb", timeout=30)
+        lee_paths = lee.get(f"{at_lee}/bookstore/paths", timeout=30).json()["paths"]
     finally:
         for user in ("kim", "lee"):
             stack.hub.admin.delete(f"{stack.hub.api_url}/users/{user}/server", timeout=60)
@@ -364,6 +379,17 @@ def test_servers_the_hub_spawns_archive_through_the_service_each_in_its_users_wo
         versions = stack.versions(user, "shared-name.ipynb")
         assert [number for number, _ in versions] == [1, 2]
         assert versions[-1][1] == saved[user]
+    assert [checkpoint["id"] for checkpoint in lee_checkpoints.json()] == ["1", "2"]
+    assert lee_page["total"] == 2
+    assert "lee 0" in lee_first.text
+    assert "kim" not in lee_first.text
+    assert (kims_page["total"], kims_page["versions"]) == (0, [])
+    assert kims_content.status_code == 404
+    assert [row["path"] for row in lee_paths] == ["shared-name.ipynb"]
+    url = f"{stack.hub.url}/services/bookstore/"
+    from_cli = run_cli(tmp_path, stack.token("lee"), url, "show", "kim-only.ipynb", "1")
+    assert from_cli.returncode == 3, from_cli.stderr
+    assert "there is no version 1 of 'kim-only.ipynb'" in from_cli.stderr
 
 
 def test_a_replica_with_retention_thins_every_users_history(stack: Stack, tmp_path: Path) -> None:
@@ -424,3 +450,140 @@ def test_a_replica_busy_with_its_pushes_answers_429_and_a_push_cut_short_leaves_
             cut.close()
         wait_for(lambda: direct.push(paula, "other.ipynb", b"{}").status_code == 201)
         wait_for(lambda: list(spool.iterdir()) == [], what="the cut push's file to go")
+
+
+# -- reading history in service mode -----------------------------------------------------
+
+
+def test_a_server_in_service_mode_reads_its_history_through_the_service(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """The checkpoint picker, the REST API and the History panel's calls, restores and
+    labels included, work in service mode as they do archiving directly."""
+    with stack.service_mode_server(tmp_path, "nina") as server:
+        saved = []
+        for n in range(3):
+            server.save("analysis.ipynb", jupyter_notebook(f"draft {n}"))
+            saved.append((server.root / "analysis.ipynb").read_bytes())
+        server.wait_archived()
+        checkpoints = server.api("GET", "/api/contents/analysis.ipynb/checkpoints").json()
+        page = server.api(
+            "GET", "/api/bookstore/versions/analysis.ipynb", params={"order": "newest", "limit": 2}
+        ).json()
+        first = server.api("GET", "/api/bookstore/content/1/analysis.ipynb")
+        summary = server.api(
+            "GET", "/api/bookstore/diff/1/analysis.ipynb", params={"to": "3", "format": "summary"}
+        ).json()
+        labelled = server.api(
+            "PUT", "/api/bookstore/label/2/analysis.ipynb", json={"label": "sent"}
+        )
+        restored = server.api("POST", "/api/contents/analysis.ipynb/checkpoints/1")
+        status = server.wait_archived()
+        now = (server.root / "analysis.ipynb").read_bytes()
+
+    assert [checkpoint["id"] for checkpoint in checkpoints] == ["1", "2", "3"]
+    assert (page["total"], [row["version"] for row in page["versions"]]) == (3, [3, 2])
+    assert (page["pending"], page["unavailable"]) == ([], None)
+    assert first.content == saved[0]
+    assert (summary["from"], summary["to"]) == (1, 3)
+    assert labelled.status_code == 200, labelled.text
+    assert labelled.json()["label"] == "sent"
+    assert restored.status_code == 204, restored.text
+    assert now == saved[0]
+    assert status["features"]["history_api"] is True
+    nina = stack.get(stack.token("nina"), "versions", path="analysis.ipynb").json()["versions"]
+    assert [(row["version"], row["label"]) for row in nina] == [
+        (1, None),
+        (2, "sent"),
+        (3, None),
+        (4, None),
+    ]
+    assert stack.versions("nina", "analysis.ipynb")[-1][1] == saved[0]
+    modules = imported_modules(server)
+    assert {"sqlalchemy", "aiobotocore", "botocore", "aiosqlite", "asyncpg"} & modules == set()
+
+
+def test_with_the_service_down_a_server_still_shows_the_saves_waiting_in_its_outbox(
+    stack: Stack, tmp_path: Path
+) -> None:
+    with stack.service_mode_server(tmp_path, "omar") as server:
+        server.save("a.ipynb", jupyter_notebook("archived"))
+        server.wait_archived()
+        stack.service.stop()
+        try:
+            for n in range(2):
+                server.save("a.ipynb", jupyter_notebook(f"waiting {n}"))
+            waiting = (server.root / "a.ipynb").read_bytes()
+            during = server.api("GET", "/api/contents/a.ipynb/checkpoints").json()
+            page = server.api("GET", "/api/bookstore/versions/a.ipynb").json()
+            # Restoring must first make sure what the file holds is archived: it cannot say.
+            refused = server.api("POST", f"/api/contents/a.ipynb/checkpoints/{during[0]['id']}")
+            kept = (server.root / "a.ipynb").read_bytes()
+        finally:
+            stack.service.start()
+        server.wait_archived()
+        after = server.api("GET", "/api/contents/a.ipynb/checkpoints").json()
+
+    assert [checkpoint["id"][:8] for checkpoint in during] == ["pending-", "pending-"]
+    assert len(page["pending"]) == 2
+    assert page["versions"] == []
+    assert "archive service" in page["unavailable"]
+    assert refused.status_code == 503, refused.text
+    assert "archive service" in refused.json()["message"]
+    assert kept == waiting
+    assert [checkpoint["id"] for checkpoint in after] == ["1", "2", "3"]
+    assert stack.versions("omar", "a.ipynb")[2][1] == waiting
+
+
+def run_cli(cwd: Path, token: str | None, url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``bookstore-history`` as a user runs it on their own machine, pointed at the hub."""
+    cli = shutil.which("bookstore-history", path=str(Path(sys.executable).parent))
+    assert cli is not None
+    env = {name: value for name, value in os.environ.items() if not name.startswith("BOOKSTORE_")}
+    env.pop("JUPYTERHUB_API_TOKEN", None)
+    env.update({"BOOKSTORE_SERVICE_URL": url, "JUPYTER_CONFIG_DIR": str(cwd / ".jupyter")})
+    if token is not None:
+        env["JUPYTERHUB_API_TOKEN"] = token
+    return subprocess.run(
+        [cli, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_the_command_line_reads_and_restores_with_a_token_from_the_hubs_token_page(
+    stack: Stack, tmp_path: Path
+) -> None:
+    first, second = notebook("the plan"), notebook("the plan, revised")
+    pia = stack.token("pia")
+    assert stack.push(pia, "notes/plan.ipynb", first, at=1).status_code == 201
+    assert stack.push(pia, "notes/plan.ipynb", second, at=2).status_code == 201
+    # What the token page makes when the user ticks the service's access.
+    token, _ = stack.hub.token("pia", scopes=[ACCESS_SCOPE])
+    unscoped, _ = stack.hub.token("pia", scopes=["read:users:name!user"])
+    url = f"{stack.hub.url}/services/bookstore/"
+
+    listed = run_cli(tmp_path, token, url, "list", "notes/plan.ipynb", "--json")
+    shown = run_cli(tmp_path, token, url, "show", "notes/plan.ipynb", "1")
+    compared = run_cli(tmp_path, token, url, "diff", "notes/plan.ipynb", "1", "2")
+    restored = run_cli(tmp_path, token, url, "restore", "notes/plan.ipynb", "1")
+    labelled = run_cli(tmp_path, token, url, "label", "notes/plan.ipynb", "2", "final")
+    paths = run_cli(tmp_path, token, url, "list", "--json")
+
+    assert listed.returncode == 0, listed.stderr
+    assert [row["version"] for row in json.loads(listed.stdout)] == [1, 2]
+    assert shown.stdout.encode() == first
+    assert compared.returncode == 0, compared.stderr
+    assert "the plan, revised" in compared.stdout
+    assert restored.returncode == 0, restored.stderr
+    assert (tmp_path / "notes" / "plan.ipynb").read_bytes() == first
+    assert labelled.returncode == 0, labelled.stderr
+    rows = stack.get(pia, "versions", path="notes/plan.ipynb").json()["versions"]
+    assert [row["label"] for row in rows] == [None, "final"]
+    assert [row["path"] for row in json.loads(paths.stdout)] == ["notes/plan.ipynb"]
+
+    refused = run_cli(tmp_path, unscoped, url, "list", "notes/plan.ipynb")
+    no_token = run_cli(tmp_path, None, url, "list", "notes/plan.ipynb")
+    maintenance = run_cli(tmp_path, token, url, "verify")
+    assert (refused.returncode, no_token.returncode, maintenance.returncode) == (4, 8, 8)
+    assert "refused the token (403)" in refused.stderr
+    assert "JUPYTERHUB_API_TOKEN" in no_token.stderr
+    assert "only the archive service" in maintenance.stderr

@@ -128,9 +128,15 @@ class VersionsHandler(BookstoreHandler):
         offset = self.int_argument("offset", 0, 2**31)
         order = self.choice_argument("order", ("oldest", "newest"))
         history = self.services.history
+        unavailable = None
         with http_errors():
-            total, rows = await history.page(name, offset, limit, newest=order == "newest")
-            origin = await history.origin(name)
+            try:
+                total, rows = await history.page(name, offset, limit, newest=order == "newest")
+                origin = await history.origin(name)
+            except history.outages as exc:
+                # The saves waiting are shown all the same: they are safe in the outbox.
+                total, rows, origin = 0, [], None
+                unavailable = f"the archived versions cannot be read now: {exc}"
         waiting = self.services.archiver.pending(history.view.stored(name))
         following = offset + len(rows)
         self.finish(
@@ -143,6 +149,7 @@ class VersionsHandler(BookstoreHandler):
                 "next_offset": following if following < total else None,
                 "versions": [history.describe(row) for row in rows],
                 "pending": [{"queued_at": entry.queued_time.isoformat()} for entry in waiting],
+                "unavailable": unavailable,
             }
         )
 
