@@ -227,8 +227,16 @@ class BaseHistory(ABC):
             if problem is not None:
                 warning = f"nbformat would not accept it ({problem}); it is restored as saved"
         up_to_date = current == content
-        archived = current is None or up_to_date or await self.holds(target, current)
+        archived = current is None or up_to_date or await self._known_to_hold(target, current)
         return RestorePlan(target, content, up_to_date, not archived, warning)
+
+    async def _known_to_hold(self, path: str, content: bytes) -> bool:
+        """Whether a version of ``path`` is known to hold ``content``: not while the history
+        cannot be read, so the content is archived once more, which loses nothing."""
+        try:
+            return await self.holds(path, content)
+        except self.outages:
+            return False
 
     @abstractmethod
     async def archive_now(self, path: str, content: bytes) -> VersionRecord | None:

@@ -115,6 +115,13 @@ class ServiceHandler(RequestHandler):
             raise HTTPError(400, f"{name} must be a whole number")
         return int(raw)
 
+    def version_argument(self) -> int:
+        """The ``version`` query argument, which the request must give."""
+        number = self.number_argument("version")
+        if number is None:
+            raise HTTPError(400, "name the version: ?version=<number>")
+        return number
+
     def time_argument(self, name: str) -> datetime | None:
         """A time query argument, as ``keys.format_timestamp`` writes it."""
         raw = self.get_argument(name, None)
@@ -303,9 +310,7 @@ class AnnotationHandler(ServiceHandler):
     async def put(self) -> None:
         history = self.state.history_of(await self.owner())
         path = self.path_argument()
-        number = self.number_argument("version")
-        if number is None:
-            raise HTTPError(400, "name the version: ?version=<number>")
+        number = self.version_argument()
         try:
             body = json.loads(self.request.body or b"{}")
         except ValueError as exc:
@@ -340,9 +345,7 @@ class ContentHandler(ServiceHandler):
     async def get(self) -> None:
         history = self.state.history_of(await self.owner())
         path = self.path_argument()
-        number = self.number_argument("version")
-        if number is None:
-            raise HTTPError(400, "name the version: ?version=<number>")
+        number = self.version_argument()
         with http_errors():
             version, content = await history.fetch(path, number)
         self.set_header("Content-Type", "application/octet-stream")
