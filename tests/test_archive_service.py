@@ -27,6 +27,7 @@ from tests.support.hub import ACCESS_SCOPE, ArchiveService, Hub, ServiceApi, imp
 from tests.support.jupyter_process import notebook as jupyter_notebook
 from tests.support.jupyter_process import wait_for
 from tests.support.moto_server import MotoServer, free_port, s3_env
+from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.e2e
 
@@ -297,6 +298,38 @@ def test_saves_made_while_the_service_is_down_are_archived_in_order_once_it_is_b
         assert [
             stack.get(heidi, "content", path=path, version=row["version"]).content for row in listed
         ] == contents
+
+
+def test_with_s3_unreachable_from_the_service_saves_wait_and_are_archived_once_it_is_back(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """A replica whose S3 is cut off answers 503; the user's saves wait in the outbox."""
+    proxy = TcpProxy(stack.moto.port)
+    env = {**stack.service_env, "BOOKSTORE_S3_ENDPOINT_URL": proxy.endpoint_url}
+    try:
+        with ArchiveService(tmp_path / "replica", stack.hub, free_port(), env) as replica:
+            url = f"{replica.url}/"
+            with stack.service_mode_server(tmp_path / "server", "quinn", url) as server:
+                server.wait_archived()
+                proxy.set_mode("refuse")
+                saved: dict[str, list[bytes]] = {"a.ipynb": [], "b.ipynb": []}
+                for n in range(3):
+                    for path in saved:
+                        server.save(path, jupyter_notebook(f"{path} {n}"))
+                        saved[path].append((server.root / path).read_bytes())
+                waiting = wait_for(
+                    lambda: (archive := server.status()["archive"])["last_error"] and archive,
+                    what="the pusher to report the service's answer",
+                )
+                proxy.set_mode("forward")
+                server.wait_archived()
+    finally:
+        proxy.close()
+
+    assert waiting["backlog"] == 6
+    assert "503" in waiting["last_error"]
+    for path, contents in saved.items():
+        assert [content for _, content in stack.versions("quinn", path)] == contents
 
 
 def test_a_save_the_service_refuses_for_good_is_set_aside_and_the_next_goes_on(

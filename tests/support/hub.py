@@ -243,11 +243,14 @@ class ServiceApi:
             for row in listed
         ]
 
-    def service_mode_server(self, base: Path, user: str) -> JupyterServer:
-        """A ``jupyter server`` of ``user`` pushing to the service through the Hub's proxy,
-        as the Hub's spawner sets it up; it logs every module it imports."""
+    def service_mode_server(
+        self, base: Path, user: str, service_url: str | None = None
+    ) -> JupyterServer:
+        """A ``jupyter server`` of ``user`` pushing to the service through the Hub's proxy
+        (or to ``service_url``), as the Hub's spawner sets it up; it logs every module it
+        imports."""
         env = {
-            "BOOKSTORE_SERVICE_URL": f"{self.hub.url}/services/{SERVICE}/",
+            "BOOKSTORE_SERVICE_URL": service_url or f"{self.hub.url}/services/{SERVICE}/",
             "JUPYTERHUB_API_TOKEN": self.token(user),
             "JUPYTERHUB_USER": user,
             "PYTHONPROFILEIMPORTTIME": "1",
