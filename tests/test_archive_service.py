@@ -9,11 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -366,65 +362,6 @@ def test_saves_a_server_archiving_directly_left_in_its_outbox_are_pushed_in_serv
     assert stack.get(judy, "content", path="before.ipynb", version=1).content == content
 
 
-def test_servers_the_hub_spawns_archive_through_the_service_each_in_its_users_workspace(
-    stack: Stack, tmp_path: Path
-) -> None:
-    """kim and lee log in (the Hub spawns their servers) and save through the Hub's
-    proxy, as JupyterLab does; each history is theirs alone, whichever way it is read:
-    the REST API (the History panel's), the checkpoints, or the command line."""
-    for user in ("kim", "lee"):
-        stack.token(user)
-        stack.hub.spawn(user)
-    saved = {}
-    sessions = {}
-    try:
-        for user in ("kim", "lee"):
-            session = requests.Session()
-            session.headers["Authorization"] = f"token {stack.token(user)}"
-            sessions[user] = session
-            server = f"{stack.hub.url}/user/{user}"
-            names = ["shared-name.ipynb"] + (["kim-only.ipynb"] if user == "kim" else [])
-            for name in names:
-                for n in range(2):
-                    body = {"type": "notebook", "content": jupyter_notebook(f"{user} {n}")}
-                    answer = session.put(f"{server}/api/contents/{name}", json=body, timeout=60)
-                    assert answer.status_code in (200, 201), answer.text
-            saved[user] = (stack.hub.homes / user / "shared-name.ipynb").read_bytes()
-            wait_for(
-                lambda session=session, server=server: (
-                    session.get(f"{server}/api/bookstore", timeout=10).json()["archive"]["backlog"]
-                    == 0
-                ),
-                what=f"{user}'s saves to be pushed",
-            )
-        lee, at_lee = sessions["lee"], f"{stack.hub.url}/user/lee/api"
-        lee_checkpoints = lee.get(f"{at_lee}/contents/shared-name.ipynb/checkpoints", timeout=30)
-        lee_page = lee.get(f"{at_lee}/bookstore/versions/shared-name.ipynb", timeout=30).json()
-        lee_first = lee.get(f"{at_lee}/bookstore/content/1/shared-name.ipynb", timeout=30)
-        kims_page = lee.get(f"{at_lee}/bookstore/versions/kim-only.ipynb", timeout=30).json()
-        kims_content = lee.get(f"{at_lee}/bookstore/content/1/kim-only.ipynb", timeout=30)
-        lee_paths = lee.get(f"{at_lee}/bookstore/paths", timeout=30).json()["paths"]
-    finally:
-        for user in ("kim", "lee"):
-            stack.hub.admin.delete(f"{stack.hub.api_url}/users/{user}/server", timeout=60)
-
-    for user in ("kim", "lee"):
-        versions = stack.versions(user, "shared-name.ipynb")
-        assert [number for number, _ in versions] == [1, 2]
-        assert versions[-1][1] == saved[user]
-    assert [checkpoint["id"] for checkpoint in lee_checkpoints.json()] == ["1", "2"]
-    assert lee_page["total"] == 2
-    assert "lee 0" in lee_first.text
-    assert "kim" not in lee_first.text
-    assert (kims_page["total"], kims_page["versions"]) == (0, [])
-    assert kims_content.status_code == 404
-    assert [row["path"] for row in lee_paths] == ["shared-name.ipynb"]
-    url = f"{stack.hub.url}/services/bookstore/"
-    from_cli = run_cli(tmp_path, stack.token("lee"), url, "show", "kim-only.ipynb", "1")
-    assert from_cli.returncode == 3, from_cli.stderr
-    assert "there is no version 1 of 'kim-only.ipynb'" in from_cli.stderr
-
-
 def test_a_replica_with_retention_thins_every_users_history(stack: Stack, tmp_path: Path) -> None:
     """Retention runs where the credentials are: a replica with ``retention`` set thins
     each user's workspace in the index it shares with the others."""
@@ -568,20 +505,6 @@ def test_with_the_service_down_a_server_still_shows_the_saves_waiting_in_its_out
     assert versions[1] == versions[3] == now
 
 
-def run_cli(cwd: Path, token: str | None, url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    """``bookstore-history`` as a user runs it on their own machine, pointed at the hub."""
-    cli = shutil.which("bookstore-history", path=str(Path(sys.executable).parent))
-    assert cli is not None
-    env = {name: value for name, value in os.environ.items() if not name.startswith("BOOKSTORE_")}
-    env.pop("JUPYTERHUB_API_TOKEN", None)
-    env.update({"BOOKSTORE_SERVICE_URL": url, "JUPYTER_CONFIG_DIR": str(cwd / ".jupyter")})
-    if token is not None:
-        env["JUPYTERHUB_API_TOKEN"] = token
-    return subprocess.run(
-        [cli, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False
-    )
-
-
 def test_the_command_line_reads_and_restores_with_a_token_from_the_hubs_token_page(
     stack: Stack, tmp_path: Path
 ) -> None:
@@ -592,14 +515,12 @@ def test_the_command_line_reads_and_restores_with_a_token_from_the_hubs_token_pa
     # What the token page makes when the user ticks the service's access.
     token, _ = stack.hub.token("pia", scopes=[ACCESS_SCOPE])
     unscoped, _ = stack.hub.token("pia", scopes=["read:users:name!user"])
-    url = f"{stack.hub.url}/services/bookstore/"
-
-    listed = run_cli(tmp_path, token, url, "list", "notes/plan.ipynb", "--json")
-    shown = run_cli(tmp_path, token, url, "show", "notes/plan.ipynb", "1")
-    compared = run_cli(tmp_path, token, url, "diff", "notes/plan.ipynb", "1", "2")
-    restored = run_cli(tmp_path, token, url, "restore", "notes/plan.ipynb", "1")
-    labelled = run_cli(tmp_path, token, url, "label", "notes/plan.ipynb", "2", "final")
-    paths = run_cli(tmp_path, token, url, "list", "--json")
+    listed = stack.run_cli(tmp_path, token, "list", "notes/plan.ipynb", "--json")
+    shown = stack.run_cli(tmp_path, token, "show", "notes/plan.ipynb", "1")
+    compared = stack.run_cli(tmp_path, token, "diff", "notes/plan.ipynb", "1", "2")
+    restored = stack.run_cli(tmp_path, token, "restore", "notes/plan.ipynb", "1")
+    labelled = stack.run_cli(tmp_path, token, "label", "notes/plan.ipynb", "2", "final")
+    paths = stack.run_cli(tmp_path, token, "list", "--json")
 
     assert listed.returncode == 0, listed.stderr
     assert [row["version"] for row in json.loads(listed.stdout)] == [1, 2]
@@ -613,9 +534,9 @@ def test_the_command_line_reads_and_restores_with_a_token_from_the_hubs_token_pa
     assert [row["label"] for row in rows] == [None, "final"]
     assert [row["path"] for row in json.loads(paths.stdout)] == ["notes/plan.ipynb"]
 
-    refused = run_cli(tmp_path, unscoped, url, "list", "notes/plan.ipynb")
-    no_token = run_cli(tmp_path, None, url, "list", "notes/plan.ipynb")
-    maintenance = run_cli(tmp_path, token, url, "verify")
+    refused = stack.run_cli(tmp_path, unscoped, "list", "notes/plan.ipynb")
+    no_token = stack.run_cli(tmp_path, None, "list", "notes/plan.ipynb")
+    maintenance = stack.run_cli(tmp_path, token, "verify")
     assert (refused.returncode, no_token.returncode, maintenance.returncode) == (4, 8, 8)
     assert "refused the token (403)" in refused.stderr
     assert "JUPYTERHUB_API_TOKEN" in no_token.stderr

@@ -195,8 +195,8 @@ def waiting_with_an_error(server: JupyterServer) -> dict[str, Any]:
 def test_a_users_server_holds_no_credentials_and_cannot_reach_the_store_or_index(
     stack: Stack, tmp_path: Path
 ) -> None:
-    with stack.service_mode_server(tmp_path, "bob") as server:
-        server.save("notes.ipynb", notebook("bob's notes"))
+    with stack.service_mode_server(tmp_path, "carol") as server:
+        server.save("notes.ipynb", notebook("carol's notes"))
         server.wait_archived()
         assert server.process is not None
         environ = Path(f"/proc/{server.process.pid}/environ").read_bytes().decode()
@@ -206,7 +206,7 @@ def test_a_users_server_holds_no_credentials_and_cannot_reach_the_store_or_index
     )
     assert [secret for secret in stack.secrets if secret in held] == []
     assert {"sqlalchemy", "aiobotocore", "botocore", "asyncpg"} & imported_modules(server) == set()
-    # What code in bob's server could try: S3 with any key it might find or make up...
+    # What code in carol's server could try: S3 with any key it might find or make up...
     s3 = boto3.client(
         "s3",
         endpoint_url=stack.moto.endpoint_url,
@@ -221,9 +221,89 @@ def test_a_users_server_holds_no_credentials_and_cannot_reach_the_store_or_index
         asyncio.run(asyncpg.connect(stack.dsn(password=""), timeout=10))
     with pytest.raises(asyncpg.InvalidPasswordError):
         asyncio.run(asyncpg.connect(stack.dsn(password="guessed"), timeout=10))
-    [(number, content)] = stack.versions("bob", "notes.ipynb")
+    [(number, content)] = stack.versions("carol", "notes.ipynb")
     assert number == 1
-    assert "".join(json.loads(content)["cells"][0]["source"]) == 'print("bob\'s notes", 0)'
+    assert "".join(json.loads(content)["cells"][0]["source"]) == 'print("carol\'s notes", 0)'
+
+
+def test_alice_and_bob_spawned_by_the_hub_each_reach_only_their_own_history(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """alice and bob log in (the Hub spawns their servers) and save through the Hub's
+    proxy, as JupyterLab does. Each history is theirs alone, whichever way bob reads:
+    his server's REST API (the History panel's), its checkpoints, or the command line;
+    and bob's server holds none of the service's secrets."""
+    sessions = {}
+    for user in ("alice", "bob"):
+        session = requests.Session()
+        session.headers["Authorization"] = f"token {stack.token(user)}"
+        sessions[user] = session
+        stack.hub.spawn(user)
+    saved = {}
+    try:
+        for user, session in sessions.items():
+            server = f"{stack.hub.url}/user/{user}"
+            names = ["report.ipynb"] + (["alice-only.ipynb"] if user == "alice" else [])
+            for name in names:
+                for n in range(2):
+                    body = {"type": "notebook", "content": notebook(f"{user} {n}")}
+                    answer = session.put(f"{server}/api/contents/{name}", json=body, timeout=60)
+                    assert answer.status_code in (200, 201), answer.text
+            saved[user] = (stack.hub.homes / user / "report.ipynb").read_bytes()
+            wait_for(
+                lambda session=session, server=server: (
+                    session.get(f"{server}/api/bookstore", timeout=10).json()["archive"]["backlog"]
+                    == 0
+                ),
+                what=f"{user}'s saves to be pushed",
+            )
+        bob, at_bob = sessions["bob"], f"{stack.hub.url}/user/bob/api"
+        checkpoints = bob.get(f"{at_bob}/contents/report.ipynb/checkpoints", timeout=30).json()
+        page = bob.get(f"{at_bob}/bookstore/versions/report.ipynb", timeout=30).json()
+        first = bob.get(f"{at_bob}/bookstore/content/1/report.ipynb", timeout=30)
+        alices_page = bob.get(f"{at_bob}/bookstore/versions/alice-only.ipynb", timeout=30).json()
+        alices_content = bob.get(f"{at_bob}/bookstore/content/1/alice-only.ipynb", timeout=30)
+        alices_diff = bob.get(f"{at_bob}/bookstore/diff/1/alice-only.ipynb?to=2", timeout=30)
+        paths = bob.get(f"{at_bob}/bookstore/paths", timeout=30).json()["paths"]
+        environ = _environ_of_the_server_of("bob")
+    finally:
+        for user in sessions:
+            stack.hub.admin.delete(f"{stack.hub.api_url}/users/{user}/server", timeout=60)
+    from_cli = stack.run_cli(tmp_path, stack.token("bob"), "show", "alice-only.ipynb", "1")
+
+    for user in sessions:
+        versions = stack.versions(user, "report.ipynb")
+        assert [number for number, _ in versions] == [1, 2]
+        assert versions[-1][1] == saved[user]
+    assert [checkpoint["id"] for checkpoint in checkpoints] == ["1", "2"]
+    assert page["total"] == 2
+    assert "bob 0" in first.text
+    assert "alice" not in first.text
+    assert (alices_page["total"], alices_page["versions"]) == (0, [])
+    assert (alices_content.status_code, alices_diff.status_code) == (404, 404)
+    assert [row["path"] for row in paths] == ["report.ipynb"]
+    assert from_cli.returncode == 3, from_cli.stderr
+    assert "there is no version 1 of 'alice-only.ipynb'" in from_cli.stderr
+    held = environ + "".join(
+        file.read_text(errors="replace")
+        for file in (stack.hub.homes / "bob").rglob("*")
+        if file.is_file()
+    )
+    assert "JUPYTERHUB_API_TOKEN" in environ
+    assert [secret for secret in stack.secrets if secret in held] == []
+
+
+def _environ_of_the_server_of(user: str) -> str:
+    """The environment of the single-user server the Hub spawned for ``user``."""
+    for process in Path("/proc").iterdir():
+        try:
+            command = (process / "cmdline").read_bytes()
+            environ = (process / "environ").read_bytes().decode(errors="replace")
+        except (OSError, ValueError):
+            continue
+        if b"jupyterhub-singleuser" in command and f"JUPYTERHUB_USER={user}\0" in environ:
+            return environ
+    raise AssertionError(f"no server of {user} is running")
 
 
 def test_with_both_replicas_down_30_saves_are_archived_once_in_order_once_they_are_back(

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
+import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -242,6 +244,23 @@ class ServiceApi:
             (row["version"], self.get(token, "content", path=path, version=row["version"]).content)
             for row in listed
         ]
+
+    def run_cli(self, cwd: Path, token: str | None, *args: str) -> subprocess.CompletedProcess[str]:
+        """``bookstore-history`` as a user runs it on their own machine, pointed at the hub
+        with ``token`` (none: without one)."""
+        cli = shutil.which("bookstore-history", path=str(Path(sys.executable).parent))
+        assert cli is not None
+        env = {
+            name: value for name, value in os.environ.items() if not name.startswith("BOOKSTORE")
+        }
+        env.pop("JUPYTERHUB_API_TOKEN", None)
+        env["BOOKSTORE_SERVICE_URL"] = f"{self.hub.url}/services/{SERVICE}/"
+        env["JUPYTER_CONFIG_DIR"] = str(cwd / ".jupyter")
+        if token is not None:
+            env["JUPYTERHUB_API_TOKEN"] = token
+        return subprocess.run(
+            [cli, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False
+        )
 
     def service_mode_server(
         self, base: Path, user: str, service_url: str | None = None
