@@ -20,7 +20,8 @@ from tornado.web import Application, RequestHandler
 
 from bookstore.archiving.draining import RetryPolicy
 from bookstore.archiving.outbox import IN_MEMORY_BYTES, Outbox
-from bookstore.archiving.pushing import Pusher, ServiceClient
+from bookstore.archiving.pushing import Pusher
+from bookstore.archiving.service_client import ServiceClient
 from bookstore.core.keys import format_timestamp
 from bookstore.core.service_api import SHA256_HEADER
 from tests.support.inprocess import until
