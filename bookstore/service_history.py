@@ -136,8 +136,20 @@ class ServiceHistory(BaseHistory):
         return True
 
     async def origin(self, path: str) -> Origin | None:
-        """Copies are not followed through the service: none has an origin."""
-        return None
+        answer = await self.client.read_json("origin", path=self.view.stored(path))
+        if answer is None:
+            return None
+        try:
+            version = answer["version"]
+            return Origin(
+                self.view.name(str(answer["path"])),
+                None if version is None else int(version),
+                datetime.fromisoformat(answer["copied_at"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ServiceUnavailable(
+                f"the archive service described an origin oddly: {exc}"
+            ) from exc
 
     async def storage(self) -> StorageTotals | None:
         """The service's figures are the operators'; a user's server does not show them."""

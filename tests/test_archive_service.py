@@ -13,6 +13,7 @@ import socket
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -20,8 +21,8 @@ import requests
 from bookstore.archiving.outbox import IN_MEMORY_BYTES, Outbox
 from bookstore.core.keys import format_timestamp
 from tests.support.hub import ACCESS_SCOPE, ArchiveService, Hub, ServiceApi, imported_modules
+from tests.support.jupyter_process import JupyterServer, wait_for
 from tests.support.jupyter_process import notebook as jupyter_notebook
-from tests.support.jupyter_process import wait_for
 from tests.support.moto_server import MotoServer, free_port, s3_env
 from tests.support.tcp_proxy import TcpProxy
 
@@ -265,6 +266,21 @@ def test_a_server_in_service_mode_archives_through_the_service_and_holds_no_cred
     assert {"sqlalchemy", "aiobotocore", "botocore", "aiosqlite", "asyncpg"} & modules == set()
 
 
+def save_while_refused(server: JupyterServer) -> tuple[dict[str, list[bytes]], dict[str, Any]]:
+    """Three saves of each of two notebooks, made while the archive cannot take them;
+    their bytes, and the server's archive status once it says why they wait."""
+    saved: dict[str, list[bytes]] = {"a.ipynb": [], "b.ipynb": []}
+    for n in range(3):
+        for path in saved:
+            server.save(path, jupyter_notebook(f"{path} {n}"))
+            saved[path].append((server.root / path).read_bytes())
+    waiting = wait_for(
+        lambda: (archive := server.status()["archive"])["last_error"] and archive,
+        what="the server to say why its saves wait",
+    )
+    return saved, waiting
+
+
 def test_saves_made_while_the_service_is_down_are_archived_in_order_once_it_is_back(
     stack: Stack, tmp_path: Path
 ) -> None:
@@ -272,15 +288,7 @@ def test_saves_made_while_the_service_is_down_are_archived_in_order_once_it_is_b
         server.wait_archived()
         stack.service.stop()
         try:
-            saved: dict[str, list[bytes]] = {"a.ipynb": [], "b.ipynb": []}
-            for n in range(3):
-                for path in saved:
-                    server.save(path, jupyter_notebook(f"{path} {n}"))
-                    saved[path].append((server.root / path).read_bytes())
-            waiting = wait_for(
-                lambda: (archive := server.status()["archive"])["last_error"] and archive,
-                what="the pusher to report the service down",
-            )
+            saved, waiting = save_while_refused(server)
         finally:
             stack.service.start()
         server.wait_archived()
@@ -308,15 +316,7 @@ def test_with_s3_unreachable_from_the_service_saves_wait_and_are_archived_once_i
             with stack.service_mode_server(tmp_path / "server", "quinn", url) as server:
                 server.wait_archived()
                 proxy.set_mode("refuse")
-                saved: dict[str, list[bytes]] = {"a.ipynb": [], "b.ipynb": []}
-                for n in range(3):
-                    for path in saved:
-                        server.save(path, jupyter_notebook(f"{path} {n}"))
-                        saved[path].append((server.root / path).read_bytes())
-                waiting = wait_for(
-                    lambda: (archive := server.status()["archive"])["last_error"] and archive,
-                    what="the pusher to report the service's answer",
-                )
+                saved, waiting = save_while_refused(server)
                 proxy.set_mode("forward")
                 server.wait_archived()
     finally:
@@ -541,3 +541,52 @@ def test_the_command_line_reads_and_restores_with_a_token_from_the_hubs_token_pa
     assert "refused the token (403)" in refused.stderr
     assert "JUPYTERHUB_API_TOKEN" in no_token.stderr
     assert "only the archive service" in maintenance.stderr
+
+
+def test_a_renamed_notebooks_history_follows_it_through_the_service_even_while_it_is_down(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """Renamed and duplicated in JupyterLab (the contents API), with the service down in
+    between: once it is back, the history is under the new name, in save order, and the
+    copy says what it was copied from."""
+    with stack.service_mode_server(tmp_path, "rosa") as server:
+        saved = []
+        server.save("draft.ipynb", jupyter_notebook("before"))
+        saved.append((server.root / "draft.ipynb").read_bytes())
+        server.wait_archived()
+        stack.service.stop()
+        try:
+            server.save("draft.ipynb", jupyter_notebook("waiting"))
+            saved.append((server.root / "draft.ipynb").read_bytes())
+            moved = server.api("PATCH", "/api/contents/draft.ipynb", json={"path": "final.ipynb"})
+            server.save("final.ipynb", jupyter_notebook("after"))
+            saved.append((server.root / "final.ipynb").read_bytes())
+        finally:
+            stack.service.start()
+        server.wait_archived()
+        copied = server.api("POST", "/api/contents", json={"copy_from": "final.ipynb"})
+        copy_name = copied.json()["path"]
+        server.wait_archived()
+        page = wait_for(
+            lambda: (
+                (answer := server.api("GET", f"/api/bookstore/versions/{copy_name}").json())
+                and answer["copied_from"]
+                and answer
+            ),
+            what="the copy to say where it came from",
+        )
+        checkpoints = server.api("GET", "/api/contents/final.ipynb/checkpoints").json()
+
+    assert moved.status_code == 200, moved.text
+    assert copied.status_code == 201, copied.text
+    final = stack.get(stack.token("rosa"), "versions", path="final.ipynb").json()["versions"]
+    assert [(row["version"], row["saved_as"]) for row in final] == [
+        (1, "draft.ipynb"),
+        (2, "draft.ipynb"),
+        (3, "final.ipynb"),
+    ]
+    assert [content for _, content in stack.versions("rosa", "final.ipynb")] == saved
+    assert stack.get(stack.token("rosa"), "versions", path="draft.ipynb").json()["versions"] == []
+    assert page["copied_from"]["path"] == "final.ipynb"
+    assert page["copied_from"]["version"] == 3
+    assert [checkpoint["id"] for checkpoint in checkpoints] == ["1", "2", "3"]

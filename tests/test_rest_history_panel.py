@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from jupyter_events import EventLogger
 from jupyter_server.auth.authorizer import Authorizer
+from sqlalchemy.exc import OperationalError
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
 
@@ -68,6 +69,26 @@ async def test_newest_first_pages_chain_to_the_oldest_without_skipping_one(
     newest = await listed(live, f"{V}/long.ipynb?order=newest&limit=1")
     assert [v["version"] for v in newest["versions"]] == [251]
     assert (newest["total"], newest["next_offset"], newest["pending"]) == (251, 1, [])
+
+
+async def test_a_page_the_index_cannot_give_says_why_and_still_lists_the_saves_waiting(
+    live: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The History panel keeps showing what is safe in the outbox during an outage."""
+    await save_versions(live, "a.ipynb", 1)
+
+    async def unreadable(*args: Any, **kwargs: Any) -> Any:
+        raise OperationalError("SELECT versions", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(live.services.history, "page", unreadable)
+    page = await listed(live, f"{V}/a.ipynb?order=newest")
+
+    assert (page["total"], page["versions"], page["next_offset"]) == (0, [], None)
+    assert page["pending"] == []
+    assert "the archived versions cannot be read now" in page["unavailable"]
+    assert "disk I/O error" in page["unavailable"]
+    monkeypatch.undo()
+    assert (await listed(live, f"{V}/a.ipynb"))["unavailable"] is None
 
 
 async def test_oldest_first_stays_the_default_and_any_other_order_is_refused(

@@ -239,3 +239,42 @@ async def test_the_services_arguments_are_checked(
 
     assert answer.code == 400
     assert message in json.loads(answer.body)["message"]
+
+
+async def test_a_rename_told_to_the_service_carries_the_history_once_and_a_copy_its_origin(
+    tmp_path: Path,
+) -> None:
+    async with running_service(tmp_path) as service:
+        for n in (1, 2):
+            await service.push("old.ipynb", f"old {n}".encode(), at=n)
+        client = ServiceClient(service.url, "alice-token")
+        renamed_at = SAVED_AT + timedelta(seconds=10)
+        await client.change("rename", "old.ipynb", "new.ipynb", renamed_at)
+        # The same change again, as after an answer lost on the way back.
+        await client.change("rename", "old.ipynb", "new.ipynb", renamed_at)
+        await client.change("copy", "new.ipynb", "copy.ipynb", SAVED_AT + timedelta(seconds=20))
+        history = service.history()
+
+        moved = await history.versions("new.ipynb")
+        left = await history.versions("old.ipynb")
+        origin = await history.origin("copy.ipynb")
+        no_origin = await history.origin("new.ipynb")
+        repeated = await service.raw(
+            "POST",
+            "changes?kind=rename&from=old.ipynb&to=new.ipynb&at=20261201T000010.000000Z",
+            b"",
+        )
+        refused = await service.raw(
+            "POST", "changes?kind=move&from=a.ipynb&to=b.ipynb&at=20261201T000010.000000Z", b""
+        )
+
+    assert [(version.number, history.saved_as(version)) for version in moved] == [
+        (1, "old.ipynb"),
+        (2, "old.ipynb"),
+    ]
+    assert left == []
+    assert origin is not None
+    assert (origin.path, origin.version) == ("new.ipynb", 2)
+    assert no_origin is None
+    assert json.loads(repeated.body)["made"] is False
+    assert refused.code == 400

@@ -4,9 +4,8 @@ How saves are drained from the outbox (in order per path, retried, set aside whe
 they never can be archived) is ``draining.Drain``'s; this adds where they go, and
 writes to the store the renames it could not.
 
-A rename carries the history of a file or folder to its new name (``rename``),
-one rename after another; the saves of the new name wait for those queued under
-the old, so a history stays in save order across it.
+Renames and copies are followed as ``following.FollowingDrain`` orders them,
+applied to the index.
 """
 
 from __future__ import annotations
@@ -26,11 +25,10 @@ from bookstore.archiving.changes import (
     record_copy,
     rename_history,
 )
-from bookstore.archiving.draining import Drain
+from bookstore.archiving.following import FollowingDrain
 from bookstore.archiving.outbox import OutboxEntry
 from bookstore.archiving.version_objects import put_version
 from bookstore.core import keys
-from bookstore.core.changes import moved
 from bookstore.core.errors import InvalidPath, ObjectConflict
 from bookstore.core.record import HashedRecord
 from bookstore.index import IndexDatabase, Version, queries
@@ -47,8 +45,6 @@ __all__ = [
 
 
 _KEY_ATTEMPTS = 16
-_CHANGE_GRACE = 5.0
-"""Seconds a stopping archiver gives a rename or copy under way to finish."""
 _NAME_ERRORS = frozenset({errno.ENAMETOOLONG, errno.EILSEQ})
 """File-system errors that say a name can never be held, however often it is tried."""
 
@@ -164,7 +160,7 @@ async def store_and_index(
     )
 
 
-class Archiver(Drain):
+class Archiver(FollowingDrain):
     """Archives outbox entries into the store and the index."""
 
     def __init__(
@@ -186,89 +182,22 @@ class Archiver(Drain):
         self.on_archived = on_archived
         """Told of each version this archiver indexes (to tell clients); what it raises is
         logged, and archiving goes on."""
-        self._changing: asyncio.Task[None] | None = None
-        """The latest rename or copy: each waits for the one made before it."""
-        self._changes: set[asyncio.Task[None]] = set()
         self._change_error: str | None = None
 
     def unarchivable(self, exc: BaseException) -> str | None:
         return unarchivable_reason(exc)
 
-    async def _before_each(self) -> None:
-        if self._changing is not None and not self._changing.done():
-            # A save is numbered in the history a rename made, never before it.
-            await asyncio.wait([self._changing])
-
     async def _after_look(self) -> None:
         await self._record_changes()
 
-    async def _finish_changes(self) -> None:
-        if self._changes:
-            # One under way finishes (cancelled, it could leave a connection half open);
-            # one still waiting for its turn, or for the index, is dropped.
-            _, waiting = await asyncio.wait(self._changes, timeout=_CHANGE_GRACE)
-            for change in waiting:
-                change.cancel()
-            await asyncio.gather(*waiting, return_exceptions=True)
+    async def _apply_rename(self, old: str, new: str, at: datetime) -> None:
+        await rename_history(self.index, self.workspace, old, new, at)
 
-    async def rename(self, old: str, new: str, *, wait: float) -> bool:
-        """Carry the history of the file or folder ``old`` (a stored path) to ``new``.
+    async def _apply_copy(self, source: str, copy: str, at: datetime) -> None:
+        await record_copy(self.index, self.workspace, source, copy, at)
 
-        Renames (and copies) are applied in the order they are made, retried while
-        the index cannot be written. ``True`` if this one is applied within ``wait``
-        seconds; otherwise it goes on in the background, and a save of ``new`` is
-        archived after the saves queued under ``old``.
-        """
-        if self._stopping.is_set():
-            return False
-        after: dict[str, list[asyncio.Task[None]]] = {}
-        for path, drains in self._after.items():  # a chain: what waited for B waits for C
-            after.setdefault(moved(path, old, new) or path, []).extend(drains)
-        for path, drain in self._drains.items():
-            destination = moved(path, old, new)
-            if destination is not None:
-                after.setdefault(destination, []).append(drain)
-        self._after = {
-            path: live
-            for path, drains in after.items()
-            if (live := [d for d in drains if not d.done()])
-        }
-        at = datetime.now(timezone.utc)
-
-        async def apply() -> None:
-            await rename_history(self.index, self.workspace, old, new, at)
-
-        applying = self._change(apply, f"carry the history of {old!r} to {new!r}")
-        # No use waiting for an index that is not ready, or not answering.
-        done, _ = await asyncio.wait([applying], timeout=wait if self.ready else 0)
-        return bool(done)
-
-    def note_copy(self, source: str, copy: str) -> None:
-        """Note, in the background, that ``copy`` (a stored path) was made by copying
-        ``source``; the copy itself is archived as any file is."""
-        at = datetime.now(timezone.utc)
-
-        async def note() -> None:
-            await record_copy(self.index, self.workspace, source, copy, at)
-
-        self._change(note, f"note that {copy!r} is a copy of {source!r}")
-
-    def _change(self, apply: Callable[[], Awaitable[None]], what: str) -> asyncio.Task[None]:
-        """Apply a rename or copy to the index after the ones made before it, then keep
-        it in the store; stopping the archiver drops the ones not applied yet."""
-        previous = self._changing
-
-        async def in_turn() -> None:
-            if previous is not None:
-                await asyncio.wait([previous])
-            await self._ready.wait()
-            if await self._until_done(apply, what):
-                await self._record_changes()
-
-        task = self._changing = asyncio.ensure_future(in_turn())
-        self._changes.add(task)
-        task.add_done_callback(self._changes.discard)
-        return task
+    async def _after_change(self) -> None:
+        await self._record_changes()
 
     async def _record_changes(self) -> None:
         """Keep the renames and copies only the index holds in the store too; a store

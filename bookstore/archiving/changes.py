@@ -31,9 +31,13 @@ MOVE_CONTENT_BYTES = 64 << 20
 
 async def rename_history(
     index: IndexDatabase, workspace: str, old: str, new: str, at: datetime
-) -> Change:
-    """Move the history of the file or folder ``old`` to ``new``, renamed at ``at``."""
+) -> Change | None:
+    """Move the history of the file or folder ``old`` to ``new``, renamed at ``at``;
+    ``None`` if this rename was made already (a request repeated after a lost answer)."""
     async with index.writing(durable=True) as session:
+        await path_changes.lock_renames(session, workspace, exclusive=True)
+        if await path_changes.has_change(session, workspace, Change(RENAME, old, new, at)):
+            return None
         renumbered = await path_changes.rename_paths(session, workspace, old, new, before=at)
         change = Change(RENAME, old, new, at, renumbered)
         await path_changes.add_change(session, workspace, _record_key(workspace, at), change)
@@ -42,10 +46,12 @@ async def rename_history(
 
 async def record_copy(
     index: IndexDatabase, workspace: str, source: str, copy: str, at: datetime
-) -> Change:
-    """Note that ``copy`` was made at ``at`` by copying ``source``."""
+) -> Change | None:
+    """Note that ``copy`` was made at ``at`` by copying ``source``; ``None`` if noted already."""
     change = Change(COPY, source, copy, at)
     async with index.writing(durable=True) as session:
+        if await path_changes.has_change(session, workspace, change):
+            return None
         await path_changes.add_change(session, workspace, _record_key(workspace, at), change)
     return change
 

@@ -6,25 +6,28 @@ each save goes to the archive service with the server's own JupyterHub token.
 The server holds no store or index credentials, and imports neither aiobotocore
 nor SQLAlchemy. A push is idempotent: the save's path and time name its version,
 and the service checks the sha256 sent with it, so one repeated after a lost
-answer is archived once.
+answer is archived once. Renames and copies go to the service in the order they
+are made, between the saves (``following``); one repeated is made once too.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
-from bookstore.archiving.draining import Drain
+from bookstore.archiving.following import FollowingDrain
 from bookstore.archiving.outbox import OutboxEntry
 from bookstore.archiving.service_client import ServiceClient, ServiceVersion, Unpushable
 from bookstore.core import keys
+from bookstore.core.changes import COPY, RENAME
 from bookstore.core.errors import InvalidPath
 
 __all__ = ["Pusher"]
 
 
-class Pusher(Drain):
+class Pusher(FollowingDrain):
     """Drains the outbox to the archive service."""
 
     def __init__(
@@ -39,6 +42,26 @@ class Pusher(Drain):
         super().__init__(**drain)
         self.client = client
         self.on_archived = on_archived
+
+    async def _apply_rename(self, old: str, new: str, at: datetime) -> None:
+        await self._tell(RENAME, old, new, at)
+
+    async def _apply_copy(self, source: str, copy: str, at: datetime) -> None:
+        await self._tell(COPY, source, copy, at)
+
+    async def _tell(self, kind: str, source: str, target: str, at: datetime) -> None:
+        """Tell the service of a change; one it refuses for good is let go (the history
+        keeps its old name), anything else is retried."""
+        try:
+            await self.client.change(kind, source, target, at)
+        except InvalidPath as exc:
+            self.log.warning(
+                "bookstore: the archive service refused the %s of %s to %s: %s",
+                kind,
+                source,
+                target,
+                exc,
+            )
 
     def unarchivable(self, exc: BaseException) -> str | None:
         return str(exc) if isinstance(exc, (Unpushable, InvalidPath)) else None

@@ -118,6 +118,11 @@ class ServiceClient:
             f"the archive service at {self.url} answered {response.code}: {_message(response)}"
         )
 
+    async def change(self, kind: str, source: str, target: str, at: datetime) -> None:
+        """Tell the service of a rename or copy (``core.changes``) made at ``at``."""
+        query = {"kind": kind, "from": source, "to": target, "at": format_timestamp(at)}
+        await self._call("POST", "changes", query, b"")
+
     async def read(self, endpoint: str, **query: Any) -> HTTPResponse:
         """``GET api/<endpoint>?<query>``; the response, if the service answered 2xx."""
         return await self._call("GET", endpoint, query)

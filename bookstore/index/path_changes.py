@@ -197,6 +197,18 @@ async def add_change(
     await session.flush()
 
 
+async def has_change(session: AsyncSession, workspace: str, change: Change) -> bool:
+    """Whether the index lists this very change (its kind, paths and time) already."""
+    query = select(PathChange.record_key).where(
+        PathChange.workspace == workspace,
+        PathChange.kind == change.kind,
+        PathChange.from_path == change.from_path,
+        PathChange.to_path == change.to_path,
+        PathChange.changed_at == change.changed_at,
+    )
+    return (await session.scalars(query.limit(1))).first() is not None
+
+
 def _as_change(row: PathChange) -> Change:
     return Change(row.kind, row.from_path, row.to_path, row.changed_at, json.loads(row.renumbered))
 

@@ -24,6 +24,7 @@ from bookstore.history import History
 from bookstore.server.checkpoints import attach_checkpoints
 from bookstore.server.contents import stored_file_exists
 from bookstore.server.contents_manager import BookstoreContentsArchiver
+from bookstore.server.copies import follow_copies
 from bookstore.server.events import VersionEvents
 from bookstore.server.handlers import handlers
 from bookstore.server.save_hooks import SaveHooks
@@ -81,12 +82,11 @@ class DirectMode:
             archiver,
             hooks,
             store=store,
-            follower=archiver,
             thinning=thinning,
             events=events,
         )
         self._attach(services, archiver, contents_manager)
-        self._follow_copies(services, contents_manager)
+        follow_copies(services, serverapp, contents_manager)
         self.services = services
         self.history, self.archiver = history, archiver
         extension.settings[SETTINGS_KEY] = services
@@ -102,22 +102,6 @@ class DirectMode:
         if isinstance(contents_manager, BookstoreContentsArchiver):
             contents_manager.attach(archiver, services.hooks)
         attach_checkpoints(self.extension, services, contents_manager)
-
-    def _follow_copies(self, services: BookstoreServices, contents_manager: Any) -> None:
-        """Note each copy of a kept file the contents manager makes ("Duplicate"), from
-        the event it emits once the copy is saved."""
-        event_logger = getattr(self.extension.serverapp, "event_logger", None)
-        schema_id = getattr(contents_manager, "event_schema_id", None)
-        if event_logger is None or schema_id is None:
-            return
-
-        async def copied(logger: Any, schema_id: str, data: dict[str, Any]) -> None:
-            path, source = data.get("path") or "", data.get("source_path") or ""
-            kept = bool(path) and services.hooks.archives(path.strip("/"), "file")
-            if data.get("action") == "copy" and source and kept:
-                services.note_copy(source, path)
-
-        event_logger.add_listener(schema_id=schema_id, listener=copied)
 
     def start(self) -> None:
         """Begin archiving in the background: the server must not wait on an unreachable

@@ -5,9 +5,9 @@ It keeps the durable outbox and its guarantees, and pushes each save with its
 own ``JUPYTERHUB_API_TOKEN`` (``archiving.pushing``). The checkpoints, the REST
 API and the History panel read versions through the service
 (``service_history``), with the saves still waiting in the outbox, as in direct
-mode. It holds no store or index settings and imports neither aiobotocore nor
-SQLAlchemy. Renames and copies are not told to the service: a renamed file's
-history keeps its old name.
+mode; renames and copies are told to the service in order with the saves, so a
+history follows its file. It holds no store or index settings and imports
+neither aiobotocore nor SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from bookstore.config import BookstoreSettings
 from bookstore.core.errors import ConfigurationError
 from bookstore.core.view import AS_STORED
 from bookstore.server.checkpoints import attach_checkpoints
+from bookstore.server.copies import follow_copies
 from bookstore.server.events import VersionEvents
 from bookstore.server.handlers import handlers
 from bookstore.server.save_hooks import SaveHooks
@@ -77,6 +78,7 @@ class ServiceMode:
         contents_manager = serverapp.contents_manager
         hooks.install(contents_manager)
         attach_checkpoints(extension, self.services, contents_manager)
+        follow_copies(self.services, serverapp, contents_manager)
         extension.settings[SETTINGS_KEY] = self.services
 
     def handlers(self) -> list[Any]:

@@ -11,12 +11,12 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from jupyter_server.services.contents.manager import AsyncContentsManager
 
 from bookstore._version import __version__
-from bookstore.archiving.draining import Drain
+from bookstore.archiving.following import FollowingDrain
 from bookstore.config import BookstoreSettings
 from bookstore.core.errors import BookstoreError, InvalidPath
 from bookstore.core.history_base import BaseHistory
@@ -52,16 +52,6 @@ class _StorageFigures:
     figures: dict[str, Any] | None = None
 
 
-class PathFollower(Protocol):
-    """What carries a history along when its file is renamed, and notes copies."""
-
-    last_error: str | None
-
-    async def rename(self, old: str, new: str, *, wait: float) -> bool: ...
-
-    def note_copy(self, source: str, copy: str) -> None: ...
-
-
 @dataclass(frozen=True)
 class BookstoreServices:
     """The settings, the history, and the archive's queue, as the server sees them: the
@@ -70,13 +60,10 @@ class BookstoreServices:
 
     settings: BookstoreSettings
     history: BaseHistory
-    archiver: Drain
+    archiver: FollowingDrain
     hooks: SaveHooks
     store: Store | None = None
     """The store, in direct mode: what publishing writes to."""
-    follower: PathFollower | None = None
-    """Carries histories along renames; ``None`` where the history keeps old names (the
-    archive service is not told of renames)."""
     thinning: ScheduledThinning | None = None
     """The scheduled thinning, when ``retention`` is set."""
     events: VersionEvents | None = None
@@ -91,32 +78,26 @@ class BookstoreServices:
     async def follow_rename(self, old: str, new: str, log: logging.Logger) -> None:
         """Carry the history of the file or folder ``old`` to ``new``, which it was just
         renamed to. Never raises: the rename is made, and saves archived, regardless."""
-        follower = self.follower
-        if follower is None:
-            log.info("bookstore: %s was renamed to %s; its history keeps the old name", old, new)
-            return
         try:
             stored_old, stored_new = self._stored(old), self._stored(new)
         except InvalidPath as exc:
             log.error("bookstore: the history of %s cannot follow it to %s: %s", old, new, exc)
             return
-        if not await follower.rename(stored_old, stored_new, wait=RENAME_WAIT):
+        if not await self.archiver.rename(stored_old, stored_new, wait=RENAME_WAIT):
             log.warning(
-                "bookstore: the history of %s follows it to %s once the index answers (%s)",
+                "bookstore: the history of %s follows it to %s once it can be moved (%s)",
                 old,
                 new,
-                follower.last_error or "it is slow",
+                self.archiver.last_error or "it is slow",
             )
 
     def note_copy(self, source: str, copy: str) -> None:
         """Note, in the background, that ``copy`` was made by copying ``source``."""
-        if self.follower is None:
-            return
         try:
             stored_source, stored_copy = self._stored(source), self._stored(copy)
         except InvalidPath:
             return  # the copy is archived, or set aside, as its saves are
-        self.follower.note_copy(stored_source, stored_copy)
+        self.archiver.note_copy(stored_source, stored_copy)
 
     def _stored(self, path: str) -> str:
         """The stored path of a contents-API path; ``InvalidPath`` if it is none."""

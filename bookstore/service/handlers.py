@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -21,9 +22,11 @@ from tornado.web import HTTPError, RequestHandler, stream_request_body
 
 from bookstore._version import __version__
 from bookstore.archiving.archiver import archive_record, unarchivable_reason
+from bookstore.archiving.changes import record_changes, record_copy, rename_history
 from bookstore.archiving.outbox import IN_MEMORY_BYTES
 from bookstore.core import keys
 from bookstore.core.body import Body, FileSlice
+from bookstore.core.changes import COPY, RENAME
 from bookstore.core.errors import InvalidPath, ObjectConflict
 from bookstore.core.labels import label_problem
 from bookstore.core.record import HashedRecord
@@ -95,12 +98,12 @@ class ServiceHandler(RequestHandler):
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps({"message": message or self._reason}))
 
-    def path_argument(self) -> str:
-        """The ``path`` query argument exactly as sent (tornado's ``get_argument`` would
-        trim blanks and blank out control characters: another file's name)."""
-        sent = self.request.query_arguments.get("path")
+    def path_argument(self, name: str = "path") -> str:
+        """The query argument ``name``, a path, exactly as sent (tornado's ``get_argument``
+        would trim blanks and blank out control characters: another file's name)."""
+        sent = self.request.query_arguments.get(name)
         if not sent:
-            raise HTTPError(400, "name the file: ?path=<its path relative to your root>")
+            raise HTTPError(400, f"name the file: ?{name}=<its path relative to your root>")
         try:
             return keys.normalize_path(sent[-1].decode("utf-8"))
         except (InvalidPath, UnicodeDecodeError) as exc:
@@ -131,6 +134,16 @@ class ServiceHandler(RequestHandler):
             return keys.parse_timestamp(raw)
         except ValueError as exc:
             raise HTTPError(400, f"{name} must read like 20261125T175806.123456Z") from exc
+
+    def moment_argument(self, name: str) -> datetime:
+        """A time the request must give, of something a user's server did: from 1970 to a
+        day past the service's clock (earlier or later makes keys no store can hold)."""
+        moment = self.time_argument(name)
+        if moment is None:
+            raise HTTPError(400, f"give the time: ?{name}=20261125T175806.123456Z")
+        if not _EARLIEST <= moment <= datetime.now(timezone.utc) + _CLOCK_SKEW:
+            raise HTTPError(400, f"{moment.isoformat()} is not a time a server saved at")
+        return moment
 
     def describe(self, history: History, version: VersionRecord) -> dict[str, Any]:
         return describe_version(version, history.saved_as(version))
@@ -229,11 +242,7 @@ class VersionsHandler(ServiceHandler):
         received = self.received
         assert received is not None
         path = self.path_argument()
-        saved_at = self.time_argument("saved_at")
-        if saved_at is None:
-            raise HTTPError(400, "give the time of the save: ?saved_at=20261125T175806.123456Z")
-        if not _EARLIEST <= saved_at <= datetime.now(timezone.utc) + _CLOCK_SKEW:
-            raise HTTPError(400, f"a save made at {saved_at.isoformat()} is not one")
+        saved_at = self.moment_argument("saved_at")
         if received.too_large:
             raise HTTPError(
                 413, f"a save of {received.size} bytes is over {self.state.max_version_bytes}"
@@ -328,6 +337,47 @@ class AnnotationHandler(ServiceHandler):
         self.write_json(200, self.describe(history, row))
 
 
+class ChangesHandler(ServiceHandler):
+    """``POST ?kind=rename&from=A&to=B&at=T``: the owner's file or folder ``A`` was renamed
+    ``B`` at ``T``, and its history follows it; ``kind=copy``: ``B`` was made by copying
+    ``A``. A change repeated (after a lost answer) is made once."""
+
+    async def post(self) -> None:
+        history = self.state.history_of(await self.owner())
+        kind = self.get_argument("kind", "")
+        if kind not in (RENAME, COPY):
+            raise HTTPError(400, f"kind must be {RENAME} or {COPY}")
+        source, target = self.path_argument("from"), self.path_argument("to")
+        at = self.moment_argument("at")
+        apply = rename_history if kind == RENAME else record_copy
+        with http_errors():
+            change = await apply(history.index, history.workspace, source, target, at)
+        try:
+            await record_changes(history.store, history.index, history.workspace)
+        except Exception as exc:
+            # The index holds it: the store is written with the workspace's next change.
+            logging.getLogger("bookstore").warning(
+                "bookstore-service: %s of %s to %s is not in the store yet: %s",
+                kind,
+                source,
+                target,
+                exc,
+            )
+        self.write_json(200, {"kind": kind, "from": source, "to": target, "made": bool(change)})
+
+
+class OriginHandler(ServiceHandler):
+    """``GET``: what the path was copied from, and its version the copy began with
+    (``null``: it was not made by copying)."""
+
+    async def get(self) -> None:
+        history = self.state.history_of(await self.owner())
+        path = self.path_argument()
+        with http_errors():
+            origin = await history.origin(path)
+        self.write_json(200, None if origin is None else origin.describe())
+
+
 class PathsHandler(ServiceHandler):
     """``GET``: every path the owner has history for, most recently saved first."""
 
@@ -369,6 +419,8 @@ def service_handlers(prefix: str, state: ServiceState) -> list[tuple[str, type, 
         (f"{prefix.rstrip('/')}/{VERSIONS_ENDPOINT}", VersionsHandler, arguments),
         (f"{base}/version", VersionHandler, arguments),
         (f"{base}/annotation", AnnotationHandler, arguments),
+        (f"{base}/changes", ChangesHandler, arguments),
+        (f"{base}/origin", OriginHandler, arguments),
         (f"{base}/paths", PathsHandler, arguments),
         (f"{base}/content", ContentHandler, arguments),
         (f"{base}/health", HealthHandler, arguments),
