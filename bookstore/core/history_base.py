@@ -197,18 +197,29 @@ class BaseHistory(ABC):
         not checked.
         """
         limits = self.diff_limits
-        old_version = await self.find(path, old)
-        limits.check_size(old_version.size, f"version {old} of {path!r}")
         if isinstance(new, bytes):
             limits.check_size(len(new), f"{path!r} as it is now")
-            new_version, new_content = None, new
-        else:
-            new_version = await self.find(path, new)
-            limits.check_size(new_version.size, f"version {new} of {path!r}")
-            new_content = await self.read(new_version)
-        old_content = await self.read(old_version)
-        difference = await _off_the_loop(_compare, old_content, new_content, limits)
-        return VersionDiff(old_version, new_version, difference, old_content, new_content)
+            old_version = await self.find(path, old)
+            limits.check_size(old_version.size, f"version {old} of {path!r}")
+            return await self._compared(old_version, None, await self.read(old_version), new)
+        # Both sides are looked up, then read, at once: each may be a round trip.
+        old_version, new_version = await asyncio.gather(self.find(path, old), self.find(path, new))
+        limits.check_size(old_version.size, f"version {old} of {path!r}")
+        limits.check_size(new_version.size, f"version {new} of {path!r}")
+        old_content, new_content = await asyncio.gather(
+            self.read(old_version), self.read(new_version)
+        )
+        return await self._compared(old_version, new_version, old_content, new_content)
+
+    async def _compared(
+        self,
+        old: VersionRecord,
+        new: VersionRecord | None,
+        old_content: bytes,
+        new_content: bytes,
+    ) -> VersionDiff:
+        difference = await _off_the_loop(_compare, old_content, new_content, self.diff_limits)
+        return VersionDiff(old, new, difference, old_content, new_content)
 
     async def nbdime(self, compared: VersionDiff) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """The diff in nbdime's format: the old notebook as nbdime's renderer takes it, and
