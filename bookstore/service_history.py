@@ -16,6 +16,8 @@ from bookstore.archiving.service_client import ServiceClient, ServiceVersion
 from bookstore.core import keys
 from bookstore.core.errors import (
     CorruptVersion,
+    InvalidPath,
+    ServiceRefused,
     ServiceUnavailable,
     VersionNotFound,
 )
@@ -34,7 +36,8 @@ it from the token's owner, and never needs to be told."""
 class ServiceHistory(BaseHistory):
     """The token owner's versions, as the archive service gives them."""
 
-    outages = (ServiceUnavailable,)
+    outages = (ServiceUnavailable, ServiceRefused)
+    """A refused token too: the server's own history is then unreadable, not a bug."""
 
     def __init__(self, client: ServiceClient, **rules: Any) -> None:
         """``rules``: the view and diff limits, as ``BaseHistory`` takes them."""
@@ -90,14 +93,12 @@ class ServiceHistory(BaseHistory):
         self, path: str, offset: int, limit: int, *, newest: bool = False
     ) -> tuple[int, list[ServiceVersion]]:
         found: list[ServiceVersion] = []
-        total = 0
-        while len(found) < limit:
+        while True:  # once at least: ``limit=0`` asks for the total alone
             wanted = min(MAX_PAGE, limit - len(found))
             total, page = await self._page(path, offset + len(found), wanted, newest)
             found.extend(page)
-            if len(page) < wanted:
-                break
-        return total, found
+            if len(page) < wanted or len(found) >= limit:
+                return total, found
 
     async def paths(
         self,
@@ -111,16 +112,19 @@ class ServiceHistory(BaseHistory):
             since=None if since is None else keys.format_timestamp(since),
             until=None if until is None else keys.format_timestamp(until),
         )
-        summaries = [
-            PathSummary(
-                path=str(item["path"]),
-                versions=int(item["versions"]),
-                latest_queued_at=datetime.fromisoformat(item["latest_queued_at"]),
-                total_bytes=int(item["total_bytes"]),
-                stored_bytes=int(item["stored_bytes"]),
-            )
-            for item in answer["paths"]
-        ]
+        try:
+            summaries = [
+                PathSummary(
+                    path=keys.normalize_path(str(item["path"])),
+                    versions=int(item["versions"]),
+                    latest_queued_at=datetime.fromisoformat(item["latest_queued_at"]),
+                    total_bytes=int(item["total_bytes"]),
+                    stored_bytes=int(item["stored_bytes"]),
+                )
+                for item in answer["paths"]
+            ]
+        except (KeyError, TypeError, ValueError, InvalidPath) as exc:
+            raise _odd("a list of paths", exc) from exc
         return [
             summary._replace(path=self.view.name(summary.path))
             for summary in summaries
@@ -142,14 +146,12 @@ class ServiceHistory(BaseHistory):
         try:
             version = answer["version"]
             return Origin(
-                self.view.name(str(answer["path"])),
+                self.view.name(keys.normalize_path(str(answer["path"]))),
                 None if version is None else int(version),
                 datetime.fromisoformat(answer["copied_at"]),
             )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ServiceUnavailable(
-                f"the archive service described an origin oddly: {exc}"
-            ) from exc
+        except (KeyError, TypeError, ValueError, InvalidPath) as exc:
+            raise _odd("an origin", exc) from exc
 
     async def storage(self) -> StorageTotals | None:
         """The service's figures are the operators'; a user's server does not show them."""
@@ -162,7 +164,9 @@ class ServiceHistory(BaseHistory):
 
     async def _read_bytes(self, version: VersionRecord) -> bytes:
         try:
-            response = await self.client.read("content", path=version.path, version=version.number)
+            response = await self.client.read(
+                "content", size=version.size, path=version.path, version=version.number
+            )
         except VersionNotFound as exc:
             raise CorruptVersion(
                 f"version {version.number} of {version.path!r} is gone from the archive: {exc}"
@@ -205,4 +209,12 @@ class ServiceHistory(BaseHistory):
             order="newest" if newest else "oldest",
             **window,
         )
-        return int(answer["total"]), [ServiceVersion.described(item) for item in answer["versions"]]
+        try:
+            total, described = int(answer["total"]), list(answer["versions"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise _odd("a page of versions", exc) from exc
+        return total, [ServiceVersion.described(item) for item in described]
+
+
+def _odd(what: str, exc: Exception) -> ServiceUnavailable:
+    return ServiceUnavailable(f"the archive service answered {what} oddly: {exc}")

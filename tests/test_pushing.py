@@ -15,6 +15,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import pytest
 from tornado.httpserver import HTTPServer
 from tornado.web import Application, RequestHandler
 
@@ -39,6 +40,8 @@ class FakeService:
         self.answers = answers
         self.taken: list[tuple[str, str, bytes]] = []
         self.tokens: set[str] = set()
+        self.changes: list[tuple[str, str, str]] = []
+        """The renames and copies taken: (kind, from, to)."""
 
 
 class Versions(RequestHandler):
@@ -58,13 +61,34 @@ class Versions(RequestHandler):
         self.finish({"message": f"answered {status} on purpose"})
 
 
+class Changes(RequestHandler):
+    """Answers each change with the next status of ``answers`` for its ``from`` path."""
+
+    def initialize(self, service: FakeService) -> None:
+        self.service = service
+
+    def post(self) -> None:
+        kind, source, target = (self.get_argument(name) for name in ("kind", "from", "to"))
+        waiting = self.service.answers.get(f"{kind} {source}", [])
+        status = waiting.pop(0) if waiting else 200
+        if status == 200:
+            self.service.changes.append((kind, source, target))
+        self.set_status(status)
+        self.finish({"message": f"answered {status} on purpose"})
+
+
 @asynccontextmanager
 async def pushing(
     tmp_path: Path, answers: dict[str, list[int]]
 ) -> AsyncIterator[tuple[FakeService, Outbox, Pusher]]:
     service = FakeService(answers)
     port = free_port()
-    app = Application([(r"/services/bookstore/api/versions", Versions, {"service": service})])
+    app = Application(
+        [
+            (r"/services/bookstore/api/versions", Versions, {"service": service}),
+            (r"/services/bookstore/api/changes", Changes, {"service": service}),
+        ]
+    )
     server = HTTPServer(app, max_body_size=64 << 20)
     server.listen(port, "127.0.0.1")
     outbox = Outbox(tmp_path / "outbox")
@@ -179,6 +203,44 @@ async def test_a_service_that_does_not_answer_keeps_every_save(tmp_path: Path) -
 
     assert "cannot be reached" in last_error
     assert [entry.path for entry in Outbox(tmp_path / "outbox").pending()] == ["a.ipynb"]
+
+
+async def test_a_rename_waits_for_the_saves_before_it_and_is_retried_until_taken(
+    tmp_path: Path,
+) -> None:
+    answers = {"a.ipynb": [503], "rename a.ipynb": [503, 429]}
+    async with pushing(tmp_path, answers) as (service, outbox, pusher):
+        save(pusher, outbox, "a.ipynb", 1, b"before")
+        await pusher.rename("a.ipynb", "b.ipynb", wait=0)
+        save(pusher, outbox, "b.ipynb", 2, b"after")
+
+        async def done() -> bool:
+            return await _idle(pusher) and bool(service.changes)
+
+        await until(done, what="the pushes and the rename")
+
+        assert [body for _, _, body in service.taken] == [b"before", b"after"]
+        assert service.changes == [("rename", "a.ipynb", "b.ipynb")]
+
+
+async def test_a_rename_refused_for_good_is_let_go_and_holds_up_no_save(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An older service without the changes endpoint answers 404."""
+    answers = {"rename a.ipynb": [404], "copy b.ipynb": [400]}
+    async with pushing(tmp_path, answers) as (service, outbox, pusher):
+        moved = await pusher.rename("a.ipynb", "b.ipynb", wait=5)
+        pusher.note_copy("b.ipynb", "c.ipynb")
+        save(pusher, outbox, "b.ipynb", 1, b"saved after")
+        await until(lambda: _idle(pusher), what="the push")
+
+        assert moved is True
+        assert [body for _, _, body in service.taken] == [b"saved after"]
+        assert service.changes == []
+        assert pusher.last_error is None
+    refusals = [r.getMessage() for r in caplog.records if "refused the" in r.getMessage()]
+    assert len(refusals) == 2
+    assert "refused the rename of a.ipynb to b.ipynb" in refusals[0]
 
 
 async def _idle(pusher: Pusher) -> bool:

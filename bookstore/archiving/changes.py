@@ -50,6 +50,7 @@ async def record_copy(
     """Note that ``copy`` was made at ``at`` by copying ``source``; ``None`` if noted already."""
     change = Change(COPY, source, copy, at)
     async with index.writing(durable=True) as session:
+        await path_changes.lock_renames(session, workspace, exclusive=True)
         if await path_changes.has_change(session, workspace, change):
             return None
         await path_changes.add_change(session, workspace, _record_key(workspace, at), change)

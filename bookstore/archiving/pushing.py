@@ -54,7 +54,7 @@ class Pusher(FollowingDrain):
         keeps its old name), anything else is retried."""
         try:
             await self.client.change(kind, source, target, at)
-        except InvalidPath as exc:
+        except Unpushable as exc:
             self.log.warning(
                 "bookstore: the archive service refused the %s of %s to %s: %s",
                 kind,

@@ -22,14 +22,22 @@ from tornado.iostream import StreamClosedError
 from bookstore.core.body import chunks_of, size_of
 from bookstore.core.errors import (
     BookstoreError,
+    CorruptVersion,
     InvalidPath,
+    LimitExceeded,
+    Refused,
     ServiceRefused,
     ServiceUnavailable,
     VersionNotFound,
 )
-from bookstore.core.keys import format_timestamp
+from bookstore.core.keys import format_timestamp, normalize_path
 from bookstore.core.record import HashedRecord
-from bookstore.core.service_api import SET_ASIDE_STATUSES, SHA256_HEADER, VERSIONS_ENDPOINT
+from bookstore.core.service_api import (
+    RETRIED_REFUSALS,
+    SET_ASIDE_STATUSES,
+    SHA256_HEADER,
+    VERSIONS_ENDPOINT,
+)
 
 __all__ = ["ServiceClient", "ServiceVersion", "Unpushable"]
 
@@ -37,12 +45,15 @@ PUSH_TIMEOUT = 300.0
 """Seconds one push of a small save may take."""
 SLOWEST_LINK = 1024 * 1024
 """Bytes a second a push may go as slowly as: a large save is given longer."""
-READ_TIMEOUT = 60.0
-"""Seconds one read of history may take."""
+READ_TIMEOUT = 10.0
+"""Seconds one read of history may take, plus a second a MiB of a version read: a
+checkpoint list must not hang on a service that does not answer."""
+MAX_READ_BYTES = 1 << 30
+"""The largest answer read: above any ``max_version_bytes`` a service takes."""
 
 
 class Unpushable(BookstoreError):
-    """The archive service refused a save for good (400, 409 or 413): it is set aside."""
+    """The archive service refused a save (400, 409 or 413), or a rename or copy, for good."""
 
 
 @dataclass(frozen=True)
@@ -65,8 +76,8 @@ class ServiceVersion:
         """The version an answer of the service describes (``describe_version``)."""
         try:
             return cls(
-                path=str(answer["path"]),
-                saved_as=str(answer["saved_as"]),
+                path=normalize_path(str(answer["path"])),
+                saved_as=normalize_path(str(answer["saved_as"])),
                 number=int(answer["version"]),
                 store_key=str(answer["store_key"]),
                 size=int(answer["size"]),
@@ -89,6 +100,13 @@ class ServiceClient:
         self.url = url.rstrip("/")
         self.token = token
         self.timeout = timeout
+        self._reads: AsyncHTTPClient | None = None
+
+    def close(self) -> None:
+        """Close the connections reads keep."""
+        if self._reads is not None:
+            self._reads.close()
+            self._reads = None
 
     async def push(self, hashed: HashedRecord) -> ServiceVersion | None:
         """Hand one save over: the version it made, ``None`` if the latest held it already.
@@ -119,13 +137,22 @@ class ServiceClient:
         )
 
     async def change(self, kind: str, source: str, target: str, at: datetime) -> None:
-        """Tell the service of a rename or copy (``core.changes``) made at ``at``."""
+        """Tell the service of a rename or copy (``core.changes``) made at ``at``;
+        ``Unpushable`` if it refuses it for good (a 4xx no retry mends), so that it never
+        holds up the saves made after it; ``ServiceUnavailable`` to try again."""
         query = {"kind": kind, "from": source, "to": target, "at": format_timestamp(at)}
-        await self._call("POST", "changes", query, b"")
+        response = await self._send("POST", "changes", query, b"")
+        if 200 <= response.code < 300:
+            return
+        refusal = self._refusal(response)
+        if 400 <= response.code < 500 and response.code not in RETRIED_REFUSALS:
+            raise Unpushable(str(refusal)) from refusal
+        raise ServiceUnavailable(str(refusal)) from refusal
 
-    async def read(self, endpoint: str, **query: Any) -> HTTPResponse:
-        """``GET api/<endpoint>?<query>``; the response, if the service answered 2xx."""
-        return await self._call("GET", endpoint, query)
+    async def read(self, endpoint: str, *, size: int = 0, **query: Any) -> HTTPResponse:
+        """``GET api/<endpoint>?<query>``; the response, if the service answered 2xx.
+        ``size``: the bytes expected, which give a slow link more time."""
+        return await self._call("GET", endpoint, query, timeout=READ_TIMEOUT + size / SLOWEST_LINK)
 
     async def read_json(self, endpoint: str, **query: Any) -> Any:
         return _json_of(await self.read(endpoint, **query))
@@ -135,7 +162,28 @@ class ServiceClient:
         return _json_of(await self._call("PUT", endpoint, query, json.dumps(body).encode()))
 
     async def _call(
-        self, method: str, endpoint: str, query: dict[str, Any], body: bytes | None = None
+        self,
+        method: str,
+        endpoint: str,
+        query: dict[str, Any],
+        body: bytes | None = None,
+        *,
+        timeout: float = READ_TIMEOUT,
+    ) -> HTTPResponse:
+        """The service's answer, if 2xx; its refusal as an error otherwise."""
+        response = await self._send(method, endpoint, query, body, timeout=timeout)
+        if 200 <= response.code < 300:
+            return response
+        raise self._refusal(response)
+
+    async def _send(
+        self,
+        method: str,
+        endpoint: str,
+        query: dict[str, Any],
+        body: bytes | None = None,
+        *,
+        timeout: float = READ_TIMEOUT,
     ) -> HTTPResponse:
         present = {name: value for name, value in query.items() if value is not None}
         request = HTTPRequest(
@@ -143,36 +191,51 @@ class ServiceClient:
             method=method,
             headers={**self._authorization(), "Content-Type": "application/json"},
             body=body,
-            request_timeout=READ_TIMEOUT,
+            request_timeout=timeout,
+            follow_redirects=False,
         )
-        response = await self._fetch(request)
-        if 200 <= response.code < 300:
-            return response
-        message = _message(response)
-        if response.code == 404:
-            raise VersionNotFound(message)
-        if response.code == 400:
-            raise InvalidPath(message)
-        if response.code in (401, 403):
-            raise ServiceRefused(
-                f"the archive service at {self.url} refused the token ({response.code}): "
+        if self._reads is None:
+            # Apart from the pushes' client: a read never queues behind a large push.
+            self._reads = AsyncHTTPClient(force_instance=True, max_body_size=MAX_READ_BYTES)
+        return await self._fetch(request, self._reads)
+
+    def _refusal(self, response: HTTPResponse) -> BookstoreError:
+        """The error a refusal of the service's stands for, in its words."""
+        message, code = _message(response), response.code
+        if code in (401, 403):
+            return ServiceRefused(
+                f"the archive service at {self.url} refused the token ({code}): "
                 f"{message}; a token needs the scope access:services!service=bookstore"
             )
-        raise ServiceUnavailable(
-            f"the archive service at {self.url} answered {response.code}: {message}"
-        )
+        if code in _ERRORS:
+            return _ERRORS[code](message)
+        if 400 <= code < 500 and code not in RETRIED_REFUSALS:
+            return Refused(f"the archive service refused it ({code}): {message}")
+        return ServiceUnavailable(f"the archive service at {self.url} answered {code}: {message}")
 
     def _authorization(self) -> dict[str, str]:
         return {"Authorization": f"token {self.token}"}
 
-    async def _fetch(self, request: HTTPRequest) -> HTTPResponse:
+    async def _fetch(
+        self, request: HTTPRequest, client: AsyncHTTPClient | None = None
+    ) -> HTTPResponse:
         try:
-            return await AsyncHTTPClient().fetch(request, raise_error=False)
+            return await (client or AsyncHTTPClient()).fetch(request, raise_error=False)
         except (OSError, StreamClosedError, HTTPClientError) as exc:
             # No answer at all (a timeout is one too): tornado raises even so.
             raise ServiceUnavailable(
                 f"the archive service at {self.url} cannot be reached ({exc})"
             ) from exc
+
+
+_ERRORS: dict[int, type[BookstoreError]] = {
+    400: InvalidPath,
+    404: VersionNotFound,
+    409: Refused,
+    413: LimitExceeded,
+    422: CorruptVersion,
+}
+"""The service's refusals, as the errors its handlers turned into them."""
 
 
 def _producer(hashed: HashedRecord) -> Callable[[Callable[[bytes], Any]], asyncio.Future[None]]:

@@ -124,8 +124,12 @@ class Runtime:
                 "from the Hub's token page (/hub/token), with the scope "
                 "access:services!service=bookstore"
             )
-        # Paths relative to the notebook root, as the user's server names them.
-        yield ServiceHistory(ServiceClient(url, token), diff_limits=NO_LIMITS)
+        client = ServiceClient(url, token)
+        try:
+            # Paths relative to the notebook root, as the user's server names them.
+            yield ServiceHistory(client, diff_limits=NO_LIMITS)
+        finally:
+            client.close()
 
     @asynccontextmanager
     async def open(self, *, migrate: bool = True) -> AsyncIterator[Opened]:

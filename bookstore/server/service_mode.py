@@ -97,6 +97,7 @@ class ServiceMode:
         await self.pusher.stop(self.settings.shutdown_timeout)
         if self._startup is not None:
             await self._startup  # it gives up once the pusher stops
+        self.pusher.client.close()
 
 
 async def _nothing_to_prepare() -> None:

@@ -110,12 +110,12 @@ class ServiceHandler(RequestHandler):
             raise HTTPError(400, str(exc)) from exc
 
     def number_argument(self, name: str, default: int | None = None) -> int | None:
-        """A whole-number query argument from 0 to 2**31, or ``default`` without it."""
+        """A whole-number query argument that fits the index's columns, or ``default``."""
         raw = self.get_argument(name, None)
         if raw is None:
             return default
-        if not (raw.isascii() and raw.isdigit()) or int(raw) > 2**31:
-            raise HTTPError(400, f"{name} must be a whole number")
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 10) or int(raw) >= 2**31:
+            raise HTTPError(400, f"{name} must be a whole number below 2**31")
         return int(raw)
 
     def version_argument(self) -> int:
@@ -273,7 +273,10 @@ class VersionsHandler(ServiceHandler):
         path = self.path_argument()
         offset = self.number_argument("offset", 0) or 0
         limit = min(self.number_argument("limit", MAX_PAGE) or 0, MAX_PAGE)
-        newest = self.get_argument("order", "oldest") == "newest"
+        order = self.get_argument("order", "oldest")
+        if order not in ("oldest", "newest"):
+            raise HTTPError(400, "order must be oldest or newest")
+        newest = order == "newest"
         since, until = self.time_argument("since"), self.time_argument("until")
         with http_errors():
             if since is None and until is None:
