@@ -195,8 +195,8 @@ def waiting_with_an_error(server: JupyterServer) -> dict[str, Any]:
 def test_a_users_server_holds_no_credentials_and_cannot_reach_the_store_or_index(
     stack: Stack, tmp_path: Path
 ) -> None:
-    with stack.service_mode_server(tmp_path, "carol") as server:
-        server.save("notes.ipynb", notebook("carol's notes"))
+    with stack.service_mode_server(tmp_path, "cleo") as server:
+        server.save("notes.ipynb", notebook("cleo's notes"))
         server.wait_archived()
         assert server.process is not None
         environ = Path(f"/proc/{server.process.pid}/environ").read_bytes().decode()
@@ -206,7 +206,7 @@ def test_a_users_server_holds_no_credentials_and_cannot_reach_the_store_or_index
     )
     assert [secret for secret in stack.secrets if secret in held] == []
     assert {"sqlalchemy", "aiobotocore", "botocore", "asyncpg"} & imported_modules(server) == set()
-    # What code in carol's server could try: S3 with any key it might find or make up...
+    # What code in cleo's server could try: S3 with any key it might find or make up...
     s3 = boto3.client(
         "s3",
         endpoint_url=stack.moto.endpoint_url,
@@ -221,9 +221,9 @@ def test_a_users_server_holds_no_credentials_and_cannot_reach_the_store_or_index
         asyncio.run(asyncpg.connect(stack.dsn(password=""), timeout=10))
     with pytest.raises(asyncpg.InvalidPasswordError):
         asyncio.run(asyncpg.connect(stack.dsn(password="guessed"), timeout=10))
-    [(number, content)] = stack.versions("carol", "notes.ipynb")
+    [(number, content)] = stack.versions("cleo", "notes.ipynb")
     assert number == 1
-    assert "".join(json.loads(content)["cells"][0]["source"]) == 'print("carol\'s notes", 0)'
+    assert "".join(json.loads(content)["cells"][0]["source"]) == 'print("cleo\'s notes", 0)'
 
 
 def test_alice_and_bob_spawned_by_the_hub_each_reach_only_their_own_history(
