@@ -152,29 +152,16 @@ class ServiceClient:
     async def read(self, endpoint: str, *, size: int = 0, **query: Any) -> HTTPResponse:
         """``GET api/<endpoint>?<query>``; the response, if the service answered 2xx.
         ``size``: the bytes expected, which give a slow link more time."""
-        return await self._call("GET", endpoint, query, timeout=READ_TIMEOUT + size / SLOWEST_LINK)
+        timeout = READ_TIMEOUT + size / SLOWEST_LINK
+        return self._answer(await self._send("GET", endpoint, query, timeout=timeout))
 
     async def read_json(self, endpoint: str, **query: Any) -> Any:
         return _json_of(await self.read(endpoint, **query))
 
     async def write_json(self, endpoint: str, body: Any, **query: Any) -> Any:
         """``PUT api/<endpoint>?<query>`` with a JSON body; the JSON answered."""
-        return _json_of(await self._call("PUT", endpoint, query, json.dumps(body).encode()))
-
-    async def _call(
-        self,
-        method: str,
-        endpoint: str,
-        query: dict[str, Any],
-        body: bytes | None = None,
-        *,
-        timeout: float = READ_TIMEOUT,
-    ) -> HTTPResponse:
-        """The service's answer, if 2xx; its refusal as an error otherwise."""
-        response = await self._send(method, endpoint, query, body, timeout=timeout)
-        if 200 <= response.code < 300:
-            return response
-        raise self._refusal(response)
+        sent = await self._send("PUT", endpoint, query, json.dumps(body).encode())
+        return _json_of(self._answer(sent))
 
     async def _send(
         self,
@@ -198,6 +185,12 @@ class ServiceClient:
             # Apart from the pushes' client: a read never queues behind a large push.
             self._reads = AsyncHTTPClient(force_instance=True, max_body_size=MAX_READ_BYTES)
         return await self._fetch(request, self._reads)
+
+    def _answer(self, response: HTTPResponse) -> HTTPResponse:
+        """The service's answer, if 2xx; its refusal as an error otherwise."""
+        if 200 <= response.code < 300:
+            return response
+        raise self._refusal(response)
 
     def _refusal(self, response: HTTPResponse) -> BookstoreError:
         """The error a refusal of the service's stands for, in its words."""
