@@ -139,16 +139,20 @@ async def test_each_save_is_pushed_once_in_order_with_the_servers_token(tmp_path
 
 
 async def test_a_refusal_a_retry_may_mend_keeps_the_save_and_pushes_it_again(
-    tmp_path: Path,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    answers = {"a.ipynb": [401, 403, 429, 500, 502, 503]}
-    async with pushing(tmp_path, answers) as (service, outbox, pusher):
+    statuses = [401, 403, 429, 500, 502, 503]
+    async with pushing(tmp_path, {"a.ipynb": list(statuses)}) as (service, outbox, pusher):
         save(pusher, outbox, "a.ipynb", 1, b"first")
         save(pusher, outbox, "a.ipynb", 2, b"second")
-        last_error = await until(_last_error(pusher), what="a failure reported")
         await until(lambda: _idle(pusher), what="the pushes")
 
-        assert "answered 401: answered 401 on purpose" in last_error
+        # Each refusal was reported, in words, as it came.
+        warnings = [r.getMessage() for r in caplog.records if "could not archive" in r.getMessage()]
+        assert [f"answered {status}: answered {status} on purpose" for status in statuses] == [
+            message[message.index("answered") : message.index(" on purpose") + 11]
+            for message in warnings
+        ]
         assert [body for _, _, body in service.taken] == [b"first", b"second"]
         assert pusher.set_aside == []
         assert outbox.pending() == []
