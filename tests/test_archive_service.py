@@ -590,3 +590,26 @@ def test_a_renamed_notebooks_history_follows_it_through_the_service_even_while_i
     assert page["copied_from"]["path"] == "final.ipynb"
     assert page["copied_from"]["version"] == 3
     assert [checkpoint["id"] for checkpoint in checkpoints] == ["1", "2", "3"]
+
+
+def test_the_original_bookstores_contents_manager_works_in_service_mode(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """A configuration written for the original (its contents manager) needs no change."""
+    server = stack.service_mode_server(tmp_path, "sven")
+    server.args.append(
+        "--ServerApp.contents_manager_class=bookstore.archive.BookstoreContentsArchiver"
+    )
+    with server:
+        server.save("kept.ipynb", jupyter_notebook("through the original's manager"))
+        saved = (server.root / "kept.ipynb").read_bytes()
+        server.wait_archived()
+        checkpoints = server.api("GET", "/api/contents/kept.ipynb/checkpoints").json()
+        status = server.status()
+
+    assert status["features"]["contents_manager"] == "BookstoreContentsArchiver"
+    assert [checkpoint["id"] for checkpoint in checkpoints] == ["1"]
+    assert stack.versions("sven", "kept.ipynb") == [(1, saved)]
+    assert {"sqlalchemy", "aiobotocore", "botocore", "aiosqlite"} & imported_modules(
+        server
+    ) == set()

@@ -4,9 +4,9 @@ Configurations written for the original
 (``c.ServerApp.contents_manager_class = "bookstore.archive.BookstoreContentsArchiver"``)
 and code that calls its documented methods keep working. Its ``archive``,
 ``path_locks``, ``path_lock_ready`` and ``run_pre_save_hook`` are the real
-archiver's, which the extension attaches when it starts, so using them goes
-through the outbox and the per-path queues like any save: nothing is lost,
-skipped or archived twice.
+archiver's (in service mode, the pusher's), which the extension attaches when it
+starts, so using them goes through the outbox and the per-path queues like any
+save: nothing is lost, skipped or archived twice.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 from jupyter_server.services.contents.largefilemanager import AsyncLargeFileManager
 
-from bookstore.archiving.archiver import Archiver
+from bookstore.archiving.draining import Drain
 from bookstore.core.errors import ConfigurationError
 from bookstore.core.record import ArchiveRecord
 from bookstore.server.save_hooks import SaveHooks
@@ -27,14 +27,15 @@ __all__ = ["BookstoreContentsArchiver"]
 class BookstoreContentsArchiver(AsyncLargeFileManager):
     """The default contents manager, with the original bookstore's archiving methods."""
 
-    _archiver: Archiver | None = None
+    _archiver: Drain | None = None
     _hooks: SaveHooks | None = None
 
-    def attach(self, archiver: Archiver, hooks: SaveHooks) -> None:
-        """Serve the methods below from the server's archiver (the extension calls this)."""
+    def attach(self, archiver: Drain, hooks: SaveHooks) -> None:
+        """Serve the methods below from the server's drain of the outbox (the extension
+        calls this): its archiver, or in service mode its pusher."""
         self._archiver, self._hooks = archiver, hooks
 
-    def _attached(self) -> tuple[Archiver, SaveHooks]:
+    def _attached(self) -> tuple[Drain, SaveHooks]:
         if self._archiver is None or self._hooks is None:
             raise ConfigurationError(
                 "BookstoreContentsArchiver archives through the bookstore server extension, "
@@ -43,8 +44,8 @@ class BookstoreContentsArchiver(AsyncLargeFileManager):
         return self._archiver, self._hooks
 
     @property
-    def archiver(self) -> Archiver:
-        """The server's archiver."""
+    def archiver(self) -> Drain:
+        """The server's archiver (in service mode, its pusher)."""
         return self._attached()[0]
 
     @property

@@ -26,6 +26,7 @@ from bookstore.config import BookstoreSettings
 from bookstore.core.errors import ConfigurationError
 from bookstore.core.view import AS_STORED
 from bookstore.server.checkpoints import attach_checkpoints
+from bookstore.server.contents_manager import BookstoreContentsArchiver
 from bookstore.server.copies import follow_copies
 from bookstore.server.events import VersionEvents
 from bookstore.server.handlers import handlers
@@ -77,6 +78,8 @@ class ServiceMode:
         self.services = BookstoreServices(settings, history, self.pusher, hooks, events=events)
         contents_manager = serverapp.contents_manager
         hooks.install(contents_manager)
+        if isinstance(contents_manager, BookstoreContentsArchiver):
+            contents_manager.attach(self.pusher, hooks)
         attach_checkpoints(extension, self.services, contents_manager)
         follow_copies(self.services, serverapp, contents_manager)
         extension.settings[SETTINGS_KEY] = self.services
