@@ -61,7 +61,6 @@ class History(BaseHistory):
     async def find(
         self, path: str, number: int | None = None, at: datetime | None = None
     ) -> Version:
-        """Version ``number`` of ``path``, or its newest at or before ``at``, or its latest."""
         async with self.index.reading() as session:
             return await self._find(session, path, number, at)
 
@@ -83,7 +82,6 @@ class History(BaseHistory):
         return row
 
     async def latest(self, path: str) -> Version | None:
-        """The newest version of ``path``, or ``None`` before its first."""
         async with self.index.reading() as session:
             return await queries.latest_version(session, self.workspace, self.view.stored(path))
 
@@ -111,8 +109,6 @@ class History(BaseHistory):
     async def page(
         self, path: str, offset: int, limit: int, *, newest: bool = False
     ) -> tuple[int, list[Version]]:
-        """How many versions ``path`` has, and ``limit`` of them from ``offset``: counted from
-        the oldest, oldest first, or with ``newest`` from the newest, newest first."""
         stored = self.view.stored(path)
         async with self.index.reading() as session:
             total = await queries.count_versions_of(session, self.workspace, stored)
@@ -128,8 +124,6 @@ class History(BaseHistory):
         until: datetime | None = None,
         everywhere: bool = False,
     ) -> list[PathSummary]:
-        """Every archived path under the view's root, deleted ones included, most recently
-        saved first; ``everywhere``: every path of the workspace, named absolutely."""
         under = None if everywhere else self.view.base
         async with self.index.reading() as session:
             found = await queries.list_paths(
@@ -203,7 +197,6 @@ class History(BaseHistory):
     # -- writing -----------------------------------------------------------------
 
     async def archive_now(self, path: str, content: bytes) -> Version | None:
-        """Archive ``content`` as the newest version of ``path``; ``None`` if it is that already."""
         record = ArchiveRecord(self.view.stored(path), content, datetime.now(timezone.utc))
         hashed = await asyncio.to_thread(HashedRecord.of, record)
         return await archive_record(self.store, self.index, self.workspace, hashed)

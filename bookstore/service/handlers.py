@@ -31,7 +31,7 @@ from bookstore.core.errors import InvalidPath, ObjectConflict
 from bookstore.core.labels import label_problem
 from bookstore.core.record import HashedRecord
 from bookstore.core.service_api import MAX_PAGE, SHA256_HEADER, VERSIONS_ENDPOINT
-from bookstore.core.version_record import VersionRecord, describe_path, describe_version
+from bookstore.core.version_record import describe_path
 from bookstore.history import History
 from bookstore.index import IndexDatabase
 from bookstore.server.http_errors import http_errors
@@ -144,9 +144,6 @@ class ServiceHandler(RequestHandler):
         if not _EARLIEST <= moment <= datetime.now(timezone.utc) + _CLOCK_SKEW:
             raise HTTPError(400, f"{moment.isoformat()} is not a time a server saved at")
         return moment
-
-    def describe(self, history: History, version: VersionRecord) -> dict[str, Any]:
-        return describe_version(version, history.saved_as(version))
 
 
 class ReceivedSave:
@@ -263,7 +260,7 @@ class VersionsHandler(ServiceHandler):
         if row is None:
             self.write_json(200, {"archived": False, "version": None})
         else:
-            self.write_json(201, {"archived": True, "version": self.describe(history, row)})
+            self.write_json(201, {"archived": True, "version": history.describe(row)})
 
     async def get(self) -> None:
         """A page of the path's versions: ``limit`` (at most ``MAX_PAGE``) from ``offset``,
@@ -291,7 +288,7 @@ class VersionsHandler(ServiceHandler):
             {
                 "path": path,
                 "total": total,
-                "versions": [self.describe(history, row) for row in rows],
+                "versions": [history.describe(row) for row in rows],
             },
         )
 
@@ -312,7 +309,7 @@ class VersionHandler(ServiceHandler):
                     raise HTTPError(404, f"no version of {path!r} has that sha256")
             else:
                 found = await history.find(path, number, at)
-        self.write_json(200, self.describe(history, found))
+        self.write_json(200, history.describe(found))
 
 
 class AnnotationHandler(ServiceHandler):
@@ -337,7 +334,7 @@ class AnnotationHandler(ServiceHandler):
             raise HTTPError(400, problem)
         with http_errors():
             row = await history.annotate(path, number, label=label, pinned=pinned)
-        self.write_json(200, self.describe(history, row))
+        self.write_json(200, history.describe(row))
 
 
 class ChangesHandler(ServiceHandler):
